@@ -1,0 +1,10 @@
+"""The one exception type for user mistakes.
+
+The CLI prints a ``UserError`` as a single line on stderr and exits with status 2: never a
+traceback for bad input. Library code raises it (or ValueError) with a message that names
+the file or field and what was expected.
+"""
+
+
+class UserError(Exception):
+    """Bad input from the user: a missing file, a malformed field, a bad argument."""
