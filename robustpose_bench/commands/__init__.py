@@ -3,8 +3,13 @@
 A module's ``register`` adds its parser and sets ``func`` (a callable taking the parsed
 args and returning the exit status).
 """
-from . import list_cmd
+from . import build_cmd, download_cmd, list_cmd, score_cmd, table_cmd, verify_cmd
 
 COMMANDS = (
     list_cmd,
+    score_cmd,
+    table_cmd,
+    build_cmd,
+    verify_cmd,
+    download_cmd,
 )

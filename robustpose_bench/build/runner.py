@@ -1,0 +1,223 @@
+"""Run the build tasks: joblib (loky) on one machine, joblib's dask backend on a cluster, or a shard.
+
+Items are a pure function of the config, so the bytes and the manifest do not depend on the
+backend, the job count or the sharding. ``--shard I/N`` takes every N-th source of the sorted
+(and ``--limit``-ed) list, starting at I, writes ``manifest.shard-I-of-N.json``, and the shard that
+finds all N shard manifests present (and agreeing) writes the merged ``manifest.json``, identical
+to an unsharded build's.
+"""
+from __future__ import annotations
+
+import errno
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
+from ..datasets.sources import SourceSet
+from ..errors import UserError
+from .manifest import MANIFEST_NAME, BuildConfig, manifest_bytes, materialise
+from .tasks import DiskFullError, Task, cleanup_temp_files, run_task
+
+SHARD_GLOB = "manifest.shard-*-of-*.json"
+BUILD_INFO = "build_info.json"
+STALE_TEMP_S = 3600.0
+# Keys that must agree between shard manifests before they are merged.
+_SELECTION_KEYS = ("selection", "items", "failed", "counts")
+
+
+@dataclass
+class BuildResult:
+    """What the command reports: where the manifest went and what happened."""
+
+    dataset_dir: Path
+    manifest_path: Path | None
+    manifest_sha256: str | None
+    n_sources: int
+    n_items: int
+    written: int
+    skipped: int
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    merged: bool = False
+    seconds: float = 0.0
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"I/N"`` with 0 <= I < N."""
+    if text is None:
+        return None
+    try:
+        i_str, n_str = text.split("/")
+        i, n = int(i_str), int(n_str)
+    except ValueError:
+        raise UserError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise UserError(f"--shard I/N needs 0 <= I < N, got {text!r}")
+    return i, n
+
+
+def select_files(files: tuple[str, ...], limit: int | None, shard: tuple[int, int] | None) -> list[str]:
+    selected = list(files[:limit] if limit is not None else files)
+    if shard is not None:
+        i, n = shard
+        selected = selected[i::n]
+    return selected
+
+
+def _iter_results(tasks: list[Task], jobs: int, backend: str, scheduler: str | None) -> Iterable[dict[str, Any]]:
+    """Run tasks and yield results as they finish (any order; the manifest sorts them)."""
+    if jobs == 1 and backend == "loky":
+        for t in tasks:  # in-process: simplest to debug, and no worker start-up
+            yield run_task(t)
+        return
+    from joblib import Parallel, delayed, parallel_config
+
+    if backend == "dask":
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise UserError("--backend dask needs dask.distributed: pip install 'robustpose-bench[dask]'") from None
+        if not scheduler:
+            raise UserError("--backend dask needs --scheduler ADDRESS (e.g. tcp://10.0.0.1:8786)")
+        try:
+            client = Client(scheduler, timeout="30s", set_as_default=True)
+        except (OSError, TimeoutError) as exc:
+            raise UserError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
+        try:
+            with parallel_config(backend="dask"):
+                # The dask backend returns results in order; the generator still streams them.
+                yield from Parallel(n_jobs=-1, batch_size=1, return_as="generator")(delayed(run_task)(t) for t in tasks)
+        finally:
+            client.close()
+        return
+    with parallel_config(backend="loky", n_jobs=jobs):
+        yield from Parallel(batch_size=1, return_as="generator_unordered")(delayed(run_task)(t) for t in tasks)
+
+
+def run_build(
+    config: BuildConfig,
+    sources: SourceSet,
+    out_dir: str | Path,
+    *,
+    jobs: int = 1,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    shard: tuple[int, int] | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+    provenance: dict[str, Any] | None = None,
+) -> BuildResult:
+    """Build the selected sources into ``out_dir/<dataset>`` and write the manifest."""
+    from tqdm import tqdm
+
+    if jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {jobs}")
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be at least 1, got {limit}")
+    if backend not in ("loky", "dask"):
+        raise UserError(f"--backend must be loky or dask, got {backend!r}")
+    t0 = time.perf_counter()
+    dataset_dir = Path(out_dir) / config.dataset
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    # A killed run may leave hidden temp files; an unsharded build owns the folder, a shard only
+    # removes stale ones (another shard may be writing right now).
+    cleanup_temp_files(dataset_dir, older_than_s=None if shard is None else STALE_TEMP_S)
+
+    files = select_files(sources.files, limit, shard)
+    tasks = [Task(f, str(sources.image_dir / f), str(dataset_dir), config) for f in files]
+    results: list[dict[str, Any]] = []
+    written = skipped = 0
+    bar = tqdm(total=len(tasks), unit="img", desc=f"build {config.dataset}", file=sys.stderr,
+               disable=not progress, dynamic_ncols=True)
+    try:
+        for res in _iter_results(tasks, jobs, backend, scheduler):
+            results.append(res)
+            written += res["written"]
+            skipped += res["skipped"]
+            bar.update(1)
+            if res["failed"]:
+                bar.set_postfix(failed=sum(len(r["failed"]) for r in results))
+    finally:
+        bar.close()
+
+    source_facts = {
+        "annotation_file": sources.ann_path.name,
+        "annotation_sha256": sha256_file(sources.ann_path),
+        "image_count": len(sources.files),
+    }
+    selection = {"limit": limit, "shard": list(shard) if shard else None, "sources": len(files)}
+    manifest = materialise(config, results, source_facts, selection)
+    failed = manifest["failed"]
+    n_items = len(manifest["items"])
+    merged = False
+    seconds = time.perf_counter() - t0
+    try:
+        if shard is None:
+            path = dataset_dir / MANIFEST_NAME
+            digest = _write_manifest(path, manifest)
+        else:
+            i, n = shard
+            path = dataset_dir / f"manifest.shard-{i}-of-{n}.json"
+            digest = _write_manifest(path, manifest, sidecar=False)
+            merged_path, merged_digest = merge_shards(dataset_dir, n)
+            if merged_path is not None:
+                path, digest, merged = merged_path, merged_digest, True
+        info = dict(provenance or {})
+        info.update({
+            "dataset": config.dataset, "manifest": path.name, "manifest_sha256": digest,
+            "backend": backend, "jobs": jobs, "scheduler": scheduler, "shard": list(shard) if shard else None,
+            "sources": len(files), "items": n_items, "written": written, "skipped": skipped,
+            "failed": len(failed), "seconds": round(seconds, 3),
+        })
+        info_name = BUILD_INFO if shard is None else f"build_info.shard-{shard[0]}-of-{shard[1]}.json"
+        atomic_write_json(dataset_dir / info_name, info)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise DiskFullError(
+                f"no space left on device while writing the manifest in {dataset_dir}; free space and re-run "
+                "(finished outputs are kept and skipped)"
+            ) from None
+        raise
+    return BuildResult(dataset_dir, path, digest, len(files), n_items, written, skipped, failed, merged, seconds)
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any], sidecar: bool = True) -> str:
+    data = manifest_bytes(manifest)
+    atomic_write_bytes(path, data)
+    digest = sha256_bytes(data)
+    if sidecar:  # sha256sum-compatible, so `sha256sum -c manifest.json.sha256` works
+        atomic_write_text(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n")
+    return digest
+
+
+def merge_shards(dataset_dir: Path, n: int) -> tuple[Path | None, str | None]:
+    """If all N shard manifests exist and agree on the config, write the merged manifest."""
+    import json
+
+    parts = []
+    for i in range(n):
+        p = dataset_dir / f"manifest.shard-{i}-of-{n}.json"
+        try:
+            parts.append(json.loads(p.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            return None, None
+    base = {k: v for k, v in parts[0].items() if k not in _SELECTION_KEYS}
+    for part in parts[1:]:
+        if {k: v for k, v in part.items() if k not in _SELECTION_KEYS} != base:
+            return None, None
+        if part["selection"]["limit"] != parts[0]["selection"]["limit"]:
+            return None, None
+    items = sorted((it for p in parts for it in p["items"]), key=lambda it: (it["source"], it["corruption"], it["severity"]))
+    failed = sorted((f for p in parts for f in p["failed"]),
+                    key=lambda f: (f["source"], f.get("corruption") or "", f.get("severity") or 0))
+    n_sources = sum(p["selection"]["sources"] for p in parts)
+    merged = dict(base)
+    merged.update({
+        "selection": {"limit": parts[0]["selection"]["limit"], "shard": None, "sources": n_sources},
+        "items": items, "failed": failed,
+        "counts": {"items": len(items), "failed": len(failed), "sources": n_sources},
+    })
+    path = dataset_dir / MANIFEST_NAME
+    return path, _write_manifest(path, merged)

@@ -1,0 +1,131 @@
+"""``robustpose-bench build DATASET``: corrupt a dataset's images into OUT/<dataset>/ with a manifest."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DATASET_CHOICES = ("coco-c", "mpii-c", "ochuman-c", "synth-c")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "build", help="build a -C dataset (COCO-C, MPII-C, OCHuman-C, synth-C) with a checksummed manifest",
+        description=(
+            "Corrupt every source image with each corruption × severity and write "
+            "OUT/<dataset>/<corruption>/<severity>/<file_name> plus OUT/<dataset>/manifest.json. "
+            "Re-running skips finished items; outputs are identical for any --jobs, backend or sharding."
+        ),
+    )
+    p.add_argument("dataset", choices=DATASET_CHOICES, help="which -C dataset")
+    p.add_argument("--root", help="dataset root in its standard layout (synth-c: where to generate it; default OUT/synth)")
+    p.add_argument("--images", help="image folder (overrides the layout; give with --ann)")
+    p.add_argument("--ann", help="annotation file listing the images (overrides the layout)")
+    p.add_argument("--split", help="source split (ochuman-c: val or test; default: the dataset's standard split)")
+    p.add_argument("--out", default="out", help="output folder (default: ./out)")
+    p.add_argument("--corruptions", default=None,
+                   help="benchmark (the 15; the default, from data_manifests/<dataset>.json), all (19), "
+                        "validation, or comma-separated names")
+    p.add_argument("--severities", default=None, help="e.g. 1-5 (default), 3, or 1,3,5")
+    p.add_argument("--format", choices=("jpeg", "png"), default=None,
+                   help="jpeg (Pillow quality 75, the default; keeps the source file name) or png (lossless; "
+                        "the file suffix becomes .png)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes (default: all cores)")
+    p.add_argument("--backend", choices=("loky", "dask"), default="loky",
+                   help="loky (this machine) or dask (a dask.distributed cluster, needs --scheduler)")
+    p.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://10.0.0.1:8786")
+    p.add_argument("--shard", help="I/N: build only the I-th of N deterministic slices (0-based)")
+    p.add_argument("--limit", type=int, help="only the first N source images (sorted by file name)")
+    p.add_argument("--layout", choices=("default", "advmix"), default="default",
+                   help="default: severity folders 1..5; advmix: the official AdvMix layout, folders 0..4")
+    p.add_argument("--seed-rule", choices=("hash", "advmix"), default="hash",
+                   help="hash: per-item SHA-256 seeds (default); advmix: seed 1 for every item, as AdvMix's script")
+    p.add_argument("--synth-count", type=int, default=None, help="synth-c only: number of generated images (default 300)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def parse_severities(text: str) -> tuple[int, ...]:
+    from ..errors import UserError
+
+    out: set[int] = set()
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = (int(x) for x in part.split("-"))
+                out.update(range(lo, hi + 1))
+            else:
+                out.add(int(part))
+    except ValueError:
+        raise UserError(f"--severities must look like 1-5, 3 or 1,3,5; got {text!r}") from None
+    if not out or not out <= {1, 2, 3, 4, 5}:
+        raise UserError(f"--severities must be within 1..5, got {text!r}")
+    return tuple(sorted(out))
+
+
+def parse_corruptions(text: str) -> tuple[str, ...]:
+    """Named sets or a comma list, returned in registry order (so the manifest does not depend on it)."""
+    from corruptions import CORRUPTIONS, get_corruption, list_corruptions
+
+    if text in ("all", "benchmark", "validation"):
+        return tuple(list_corruptions(subset=text))
+    names = {get_corruption(n.strip()).name for n in text.split(",") if n.strip()}
+    if not names:
+        from ..errors import UserError
+
+        raise UserError("--corruptions is empty")
+    return tuple(n for n in CORRUPTIONS if n in names)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..atomic import sha256_file
+    from ..build.manifest import BuildConfig, data_manifest_dir, load_spec
+    from ..build.runner import parse_shard, run_build
+    from ..datasets import resolve_sources
+    from ..errors import UserError
+    from ..provenance import base_provenance
+
+    spec = load_spec(args.dataset)
+    shard = parse_shard(args.shard)
+    if args.scheduler and args.backend != "dask":
+        raise UserError("--scheduler is only used with --backend dask")
+    if args.synth_count is not None and args.dataset != "synth-c":
+        raise UserError("--synth-count only applies to synth-c")
+    if args.synth_count is not None and args.synth_count < 1:
+        raise UserError(f"--synth-count must be at least 1, got {args.synth_count}")
+    # Defaults come from the shipped spec (data_manifests/<dataset>.json), the single source of truth.
+    corruptions = parse_corruptions(args.corruptions or ",".join(spec["corruptions"]))
+    severities = parse_severities(args.severities or ",".join(str(s) for s in spec["severities"]))
+    out = Path(args.out)
+    sources = resolve_sources(
+        args.dataset, root=args.root, images=args.images, ann=args.ann, split=args.split,
+        synth_root=out / "synth", synth_count=args.synth_count,
+    )
+    config = BuildConfig(
+        dataset=args.dataset, source=sources.source, split=sources.split,
+        corruptions=corruptions, severities=severities, master_seed=int(spec["master_seed"]),
+        seed_rule=args.seed_rule, fmt=args.format or spec["format"], jpeg_quality=int(spec["jpeg_quality"]),
+        layout=args.layout, spec_sha256=sha256_file(data_manifest_dir() / f"{args.dataset}.json"),
+    )
+    res = run_build(
+        config, sources, out, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+        shard=shard, limit=args.limit, progress=not args.no_progress, provenance=base_provenance(),
+    )
+    what = "merged shards into" if res.merged else "wrote"
+    print(
+        f"{args.dataset}: {res.n_sources} source images, {res.n_items} outputs "
+        f"({res.written} written, {res.skipped} already done) in {res.seconds:.1f} s; "
+        f"{what} {res.manifest_path} (sha256 {res.manifest_sha256})"
+    )
+    if res.failed:
+        print(f"robustpose-bench build: {len(res.failed)} failed item(s); the rest completed:", file=sys.stderr)
+        for f in res.failed[:20]:
+            where = f" {f['corruption']}/{f['severity']}" if f.get("corruption") else ""
+            print(f"  {f['source']}{where}: {f['reason']}", file=sys.stderr)
+        if len(res.failed) > 20:
+            print(f"  ... and {len(res.failed) - 20} more (see the manifest's 'failed' list)", file=sys.stderr)
+        return 1
+    return 0

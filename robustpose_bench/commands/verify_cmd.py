@@ -1,0 +1,43 @@
+"""``robustpose-bench verify DATASET --out DIR``: re-hash a build against its manifest."""
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("verify", help="re-hash a built -C dataset; report missing, extra and mismatched files")
+    p.add_argument("dataset", help="the -C dataset folder name under --out, e.g. coco-c")
+    p.add_argument("--out", default="out", help="the build's output folder (default: ./out)")
+    p.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1), help="hashing threads")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..build.verify import verify_dataset
+    from ..errors import UserError
+
+    if "/" in args.dataset or args.dataset in ("", ".", ".."):
+        raise UserError(f"dataset must be a folder name such as coco-c, got {args.dataset!r}")
+    rep = verify_dataset(Path(args.out) / args.dataset, jobs=args.jobs, progress=not args.no_progress)
+    if rep.manifest_problem:
+        print(f"manifest: {rep.manifest_problem}")
+    for rel in rep.missing:
+        print(f"missing: {rel}")
+    for rel, want, got in rep.mismatched:
+        print(f"mismatch: {rel} (expected sha256 {want}, got {got})")
+    for rel in rep.extra:
+        print(f"extra: {rel}")
+    for f in rep.failed_items:
+        where = f" {f['corruption']}/{f['severity']}" if f.get("corruption") else ""
+        print(f"failed at build: {f['source']}{where}: {f['reason']}")
+    status = "OK" if rep.ok else "FAILED"
+    print(
+        f"verify {args.dataset}: {status}: {rep.checked} files checked, {len(rep.missing)} missing, "
+        f"{len(rep.mismatched)} mismatched, {len(rep.extra)} extra, {len(rep.failed_items)} failed at build; "
+        f"manifest sha256 {rep.manifest_sha256}"
+    )
+    return 0 if rep.ok else 1
