@@ -1,0 +1,210 @@
+"""COCO-style keypoint AP / AR through the reference ``COCOeval`` itself.
+
+We never re-implement OKS matching: the numbers must be the ones pycocotools / xtcocotools print.
+Which library scores which dataset (see docs/results.md):
+
+- ``coco-c`` and ``synth-c``: **pycocotools** ``COCOeval(gt, dt, "keypoints")``, the official COCO
+  keypoint evaluation that HRNet's ``coco.py`` calls.
+- ``ochuman-c``: **pycocotools** as well. mmpose scores OCHuman with xtcocotools
+  ``COCOeval(gt, dt, "keypoints", sigmas, use_area=True)`` and ``params.useSegm = None``; with COCO's
+  17 sigmas (mmpose's OCHuman sigmas, from Pose2Seg, are the same numbers) and OCHuman's annotated
+  areas, that computes exactly what pycocotools computes, and the test suite checks the two agree on
+  the real OCHuman sample. We score with pycocotools because xtcocotools 1.14.3, its newest release,
+  ships wheels built against numpy 1.x that cannot be imported under numpy 2; ``library="xtcocotools"``
+  stays available for the cross-check (rebuild it from source, see docs/results.md).
+  OCHuman's mask RLEs store ``size`` as a string; keypoint evaluation never decodes masks.
+
+Both libraries print to stdout; every call into them runs under ``redirect_stdout`` so library code
+stays silent.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import UserError
+
+# COCO-17 OKS sigmas (pycocotools ``Params.kpt_oks_sigmas``; mmpose's OCHuman sigmas are identical).
+COCO_SIGMAS = np.array(
+    [0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89]
+) / 10.0
+
+# ``COCOeval.stats`` order for keypoints (pycocotools ``_summarizeKps``), named as in our rows.
+STAT_NAMES: tuple[str, ...] = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
+
+LIBRARIES = ("pycocotools", "xtcocotools")
+# Explicit: which reference library scores which dataset, and why, is in the module docstring.
+LIBRARY_FOR_DATASET: dict[str, str] = {
+    "coco-c": "pycocotools",
+    "synth-c": "pycocotools",
+    "ochuman-c": "pycocotools",
+}
+
+
+def _quiet():
+    """Swallow the libraries' progress prints (no stdout noise from library code)."""
+    return contextlib.redirect_stdout(io.StringIO())
+
+
+def _library(library: str):
+    """(COCO, COCOeval) classes of ``library``; a clear one-line error when it cannot load."""
+    if library == "pycocotools":
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    elif library == "xtcocotools":
+        try:
+            from xtcocotools.coco import COCO
+            from xtcocotools.cocoeval import COCOeval
+        except (ImportError, ValueError) as exc:  # ValueError: a wheel built against numpy 1.x
+            raise UserError(
+                f"xtcocotools cannot be imported ({exc}); rebuild it against the installed numpy: "
+                "pip install --no-binary xtcocotools --no-build-isolation --force-reinstall xtcocotools"
+            ) from exc
+    else:
+        raise UserError(f"unknown COCO library {library!r}; expected one of {', '.join(LIBRARIES)}")
+    return COCO, COCOeval
+
+
+def _read_json(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise UserError(f"{what} not found: {path}")
+    try:
+        with open(path, "rb") as fh:
+            return json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def load_coco_gt(ann: str | os.PathLike | Mapping, library: str = "pycocotools"):
+    """Load a COCO-format keypoint annotation file (or an already parsed dict) with ``library``.
+
+    The JSON is parsed once here, checked for the fields keypoint evaluation needs, and handed to the
+    library's own ``COCO`` index so it behaves exactly as ``COCO(annotation_file)`` would.
+    """
+    COCO, _ = _library(library)
+    source = "annotations"
+    if isinstance(ann, Mapping):
+        data = dict(ann)
+    else:
+        source = str(ann)
+        data = _read_json(Path(ann), "annotation file")
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: expected a COCO annotation object, got {type(data).__name__}")
+    for field in ("images", "annotations", "categories"):
+        if not isinstance(data.get(field), list):
+            raise UserError(f"{source}: field '{field}' missing or not a list (not a COCO keypoint file)")
+    with _quiet():
+        if library == "xtcocotools":
+            # xtcocotools' constructor also fills a missing 'iscrowd' with False; keep that behaviour.
+            gt = COCO(annotation_file=source, ann_data=data)
+        else:
+            gt = COCO()
+            gt.dataset = data
+            gt.createIndex()
+    return gt
+
+
+def _num_keypoints(gt) -> int:
+    names = [c.get("keypoints") for c in gt.dataset["categories"] if c.get("keypoints")]
+    return len(names[0]) if names else len(COCO_SIGMAS)
+
+
+def validate_predictions(predictions: Any, gt, source: str = "predictions") -> list[dict]:
+    """Check a COCO keypoint results list against ``gt``; return a deep copy safe for ``loadRes``.
+
+    ``loadRes`` mutates its input (adds id/area/bbox) and only ``assert``s image ids; we give one-line
+    errors instead: unknown image ids, unknown categories, wrong keypoint length, non-finite values.
+    """
+    if not isinstance(predictions, list):
+        raise UserError(f"{source}: expected a JSON list of COCO keypoint results, got {type(predictions).__name__}")
+    k = _num_keypoints(gt)
+    if k != len(COCO_SIGMAS):
+        raise UserError(f"{source}: ground truth has {k} keypoints; COCO keypoint AP is defined for 17")
+    img_ids = set(gt.getImgIds())
+    cat_ids = set(gt.getCatIds())
+    out: list[dict] = []
+    unknown_imgs: set = set()
+    for i, p in enumerate(predictions):
+        if not isinstance(p, dict):
+            raise UserError(f"{source}: entry {i} is not an object")
+        for field in ("image_id", "category_id", "keypoints", "score"):
+            if field not in p:
+                raise UserError(f"{source}: entry {i} has no '{field}'")
+        if isinstance(p["image_id"], bool) or not isinstance(p["image_id"], (int, str)):
+            raise UserError(f"{source}: entry {i} has image_id {p['image_id']!r}; expected an integer id")
+        if p["image_id"] not in img_ids:
+            unknown_imgs.add(p["image_id"])
+            continue
+        if p["category_id"] not in cat_ids:
+            raise UserError(f"{source}: entry {i} has category_id {p['category_id']!r}, not in the ground truth {sorted(cat_ids)}")
+        kp = p["keypoints"]
+        if not isinstance(kp, list) or len(kp) != 3 * k:
+            raise UserError(f"{source}: entry {i} 'keypoints' must be a list of {3 * k} numbers (x, y, v per keypoint)")
+        try:
+            arr = np.asarray(kp, dtype=np.float64)
+            score = float(p["score"])
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{source}: entry {i} has non-numeric keypoints or score") from exc
+        if not np.all(np.isfinite(arr)) or not math.isfinite(score):
+            raise UserError(f"{source}: entry {i} has NaN or infinite keypoints or score")
+        q = dict(p)
+        q["keypoints"] = [float(v) for v in kp]
+        q["score"] = score
+        if "bbox" in q:
+            q["bbox"] = list(q["bbox"])
+        out.append(q)
+    if unknown_imgs:
+        shown = ", ".join(repr(x) for x in sorted(unknown_imgs, key=str)[:10])
+        more = f" (+{len(unknown_imgs) - 10} more)" if len(unknown_imgs) > 10 else ""
+        raise UserError(
+            f"{source}: {len(unknown_imgs)} image_id(s) not in the ground truth: {shown}{more}"
+        )
+    return out
+
+
+def keypoint_ap(
+    ann,
+    predictions: Sequence[Mapping] | Iterable[Mapping],
+    library: str = "pycocotools",
+    source: str = "predictions",
+) -> dict[str, float]:
+    """AP, AP50, AP75, APM, APL, AR, AR50, AR75, ARM, ARL of ``predictions`` against ``ann``.
+
+    ``ann`` is an annotation path, a parsed dict, or a ``COCO`` object from :func:`load_coco_gt`
+    (pass the object when scoring many conditions: the index is built once). Values are exactly
+    ``COCOeval.stats`` (fractions in [0, 1]; -1 where the ground truth has no person in that area
+    range, as the library reports). Empty predictions score 0 (the library cannot load an empty list,
+    so an empty result set is built directly).
+    """
+    COCO, COCOeval = _library(library)
+    gt = ann if hasattr(ann, "getImgIds") else load_coco_gt(ann, library)
+    if isinstance(predictions, (tuple, Iterator)):
+        predictions = list(predictions)  # anything else that is not a list is reported, not coerced
+    preds = validate_predictions(predictions, gt, source)
+    with _quiet():
+        if preds:
+            dt = gt.loadRes(preds)
+        else:
+            dt = COCO()
+            dt.dataset = {
+                "images": list(gt.dataset["images"]),
+                "categories": list(gt.dataset["categories"]),
+                "annotations": [],
+            }
+            dt.createIndex()
+        if library == "xtcocotools":
+            ev = COCOeval(gt, dt, "keypoints", COCO_SIGMAS, use_area=True)
+            ev.params.useSegm = None
+        else:
+            ev = COCOeval(gt, dt, "keypoints")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return {name: float(v) for name, v in zip(STAT_NAMES, ev.stats)}

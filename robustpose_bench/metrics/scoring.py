@@ -1,0 +1,208 @@
+"""Score prediction files per condition into keyed rows: the engine behind ``score`` (and ``eval``).
+
+Prediction layout (what ``eval`` writes and ``score`` reads)::
+
+    PRED/clean/results.json
+    PRED/<corruption>/<severity 1..5>/results.json
+
+COCO, OCHuman and synth: COCO keypoint results JSON (a list of {image_id, category_id, keypoints,
+score}). MPII: a JSON list with one 16x2 list per ground-truth person, in gt_valid.mat order, in
+0-based pixel coordinates (HRNet's ``preds`` before its ``+ 1``); or ``pred.mat`` whose ``preds`` is
+HRNet's saved (N, 16, 2) array, already 1-based.
+"""
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from ..atomic import sha256_file
+from ..errors import UserError
+from .coco import LIBRARY_FOR_DATASET, keypoint_ap, load_coco_gt
+from .pckh import load_mpii_gt, pckh
+from .robustness import CLEAN, CLEAN_SEVERITY, SEVERITIES, make_row
+
+DATASETS: tuple[str, ...] = ("coco-c", "mpii-c", "ochuman-c", "synth-c")
+# Standard ground-truth paths under --root (synth-c: what robustpose_bench.synth generates).
+STANDARD_ANNOTATIONS: dict[str, str] = {
+    "coco-c": "annotations/person_keypoints_val2017.json",
+    "synth-c": "annotations/person_keypoints_synth.json",
+    "ochuman-c": "annotations/ochuman_coco_format_val_range_0.00_1.00.json",
+    "mpii-c": "annot/gt_valid.mat",
+}
+PREDICTION_FILE = "results.json"
+MPII_MAT_FILE = "pred.mat"
+
+
+def _check_dataset(dataset: str) -> None:
+    if dataset not in DATASETS:
+        raise UserError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+
+
+def resolve_annotations(dataset: str, root: str | os.PathLike | None = None,
+                        ann: str | os.PathLike | None = None) -> Path:
+    """The ground-truth file: ``ann`` if given, else the standard path under ``root``."""
+    _check_dataset(dataset)
+    if (root is None) == (ann is None):
+        raise UserError("give exactly one of --root DIR or --ann FILE")
+    path = Path(ann) if ann is not None else Path(root) / STANDARD_ANNOTATIONS[dataset]
+    if not path.is_file():
+        hint = "" if ann is not None else f" (the standard {dataset} layout; pass --ann FILE otherwise)"
+        raise UserError(f"annotation file not found: {path}{hint}")
+    return path
+
+
+def load_ground_truth(dataset: str, ann: str | os.PathLike):
+    """A pycocotools/xtcocotools ``COCO`` index, or an ``MPIIGroundTruth``."""
+    _check_dataset(dataset)
+    if dataset == "mpii-c":
+        return load_mpii_gt(ann)
+    return load_coco_gt(ann, LIBRARY_FOR_DATASET[dataset])
+
+
+@lru_cache(maxsize=2)
+def _cached_ground_truth(dataset: str, ann: str, mtime_ns: int, size: int):
+    return load_ground_truth(dataset, ann)
+
+
+def cached_ground_truth(dataset: str, ann: str | os.PathLike):
+    """``load_ground_truth`` memoised per process (worker processes load it once each)."""
+    st = os.stat(ann)
+    return _cached_ground_truth(dataset, str(ann), st.st_mtime_ns, st.st_size)
+
+
+def read_predictions(dataset: str, path: str | os.PathLike) -> tuple[Any, bool]:
+    """(predictions, one_based) from a prediction file; one_based only matters for MPII."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"prediction file not found: {path}")
+    if dataset == "mpii-c" and path.suffix == ".mat":
+        from scipy.io import loadmat
+
+        try:
+            mat = loadmat(str(path))
+        except Exception as exc:
+            raise UserError(f"{path}: not a readable MATLAB .mat file ({exc})") from exc
+        if "preds" not in mat:
+            raise UserError(f"{path}: field 'preds' missing (expected HRNet's pred.mat)")
+        return np.asarray(mat["preds"], dtype=np.float64), True  # HRNet saves preds after its +1
+    try:
+        with open(path, "rb") as fh:
+            data = json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from exc
+    if dataset == "mpii-c" and not isinstance(data, list):
+        raise UserError(f"{path}: expected a JSON list of 16x2 joint lists, one per ground-truth person")
+    return data, False
+
+
+def score_predictions(dataset: str, gt, predictions: Any, one_based: bool = False,
+                      source: str = "predictions") -> dict[str, float | None]:
+    """Every metric of one condition: AP..ARL for COCO-style sets, PCKh (+ groups, joints) for MPII."""
+    _check_dataset(dataset)
+    if dataset == "mpii-c":
+        return pckh(gt, predictions, one_based=one_based, source=source).metrics()
+    return keypoint_ap(gt, predictions, library=LIBRARY_FOR_DATASET[dataset], source=source)
+
+
+def condition_rows(dataset: str, corruption: str, severity: int, metrics: dict[str, float | None]) -> list[dict]:
+    """Keyed rows of one condition (clean: corruption 'clean', severity 0)."""
+    return [make_row(dataset, corruption, severity, m, v) for m, v in metrics.items()]
+
+
+def _prediction_file(folder: Path, dataset: str) -> Path:
+    js, mat = folder / PREDICTION_FILE, folder / MPII_MAT_FILE
+    if dataset == "mpii-c" and mat.is_file():
+        if js.is_file():
+            raise UserError(f"{folder}: both {PREDICTION_FILE} and {MPII_MAT_FILE}; keep one")
+        return mat
+    if not js.is_file():
+        extra = f" (or {MPII_MAT_FILE})" if dataset == "mpii-c" else ""
+        raise UserError(f"prediction file missing: {js}{extra}")
+    return js
+
+
+def discover_conditions(pred_dir: str | os.PathLike, dataset: str) -> list[tuple[str, int, Path]]:
+    """(corruption, severity, file) for every condition under ``pred_dir``, clean first.
+
+    Folders must be ``clean`` or a corruption name holding severity folders ``1``..``5``; anything
+    else is an error rather than silently skipped. Plain files at the top are ignored.
+    """
+    from corruptions import CORRUPTIONS
+
+    root = Path(pred_dir)
+    if not root.is_dir():
+        raise UserError(f"predictions folder not found: {root}")
+    found: list[tuple[str, int, Path]] = []
+    order = {name: i for i, name in enumerate(CORRUPTIONS)}
+    for entry in sorted(root.iterdir(), key=lambda p: (p.name != CLEAN, order.get(p.name, 99), p.name)):
+        if not entry.is_dir() or entry.name.startswith("."):
+            continue
+        if entry.name == CLEAN:
+            found.append((CLEAN, CLEAN_SEVERITY, _prediction_file(entry, dataset)))
+            continue
+        if entry.name not in CORRUPTIONS:
+            raise UserError(f"{entry}: not 'clean' nor a corruption name (see `robustpose-bench list corruptions`)")
+        for sev in sorted(entry.iterdir(), key=lambda p: p.name):
+            if not sev.is_dir() or sev.name.startswith("."):
+                continue
+            if sev.name not in {str(s) for s in SEVERITIES}:
+                raise UserError(f"{sev}: severity folders are 1..5 (an AdvMix-layout 0..4 tree must be renamed)")
+            found.append((entry.name, int(sev.name), _prediction_file(sev, dataset)))
+    if not found:
+        raise UserError(f"{root}: no prediction folders (expected clean/{PREDICTION_FILE} and <corruption>/<severity>/{PREDICTION_FILE})")
+    return found
+
+
+def _score_one(dataset: str, ann: str, corruption: str, severity: int, path: str) -> tuple[list[dict], str]:
+    gt = cached_ground_truth(dataset, ann)
+    preds, one_based = read_predictions(dataset, path)
+    metrics = score_predictions(dataset, gt, preds, one_based=one_based, source=path)
+    return condition_rows(dataset, corruption, severity, metrics), sha256_file(path)
+
+
+def score_prediction_dir(dataset: str, pred_dir: str | os.PathLike, ann: str | os.PathLike,
+                         jobs: int = 1, progress: bool = True) -> tuple[list[dict], dict[str, str]]:
+    """Keyed rows for every condition under ``pred_dir`` and the sha256 of each prediction file.
+
+    ``jobs`` > 1 scores conditions in joblib worker processes (COCOeval is single-threaded Python);
+    each worker loads the ground truth once. A tqdm bar with ETA goes to stderr.
+    """
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    conditions = discover_conditions(pred_dir, dataset)
+    ann = str(ann)
+    tasks = (delayed(_score_one)(dataset, ann, c, s, str(p)) for c, s, p in conditions)
+    if jobs == 1:
+        results: Iterator = (_score_one(dataset, ann, c, s, str(p)) for c, s, p in conditions)
+    else:
+        results = Parallel(n_jobs=jobs, return_as="generator")(tasks)
+    rows: list[dict] = []
+    files: dict[str, str] = {}
+    with tqdm(total=len(conditions), desc=f"score {dataset}", unit="cond", disable=not progress) as bar:
+        for (c, s, _), (cond_rows, sha) in zip(conditions, results):
+            rows.extend(cond_rows)
+            files[CLEAN if c == CLEAN else f"{c}/{s}"] = sha
+            bar.update()
+    return rows, files
+
+
+def summary_line(summary: dict, percent_factor: float) -> str:
+    """'AP clean 71.2  mPC 45.0  rPC 63.2' for the CLI's stderr."""
+    def f(v: float | None, k: float) -> str:
+        return "n/a" if v is None else f"{v * k:.1f}"
+
+    extra = " (partial)" if summary.get("partial") else ""
+    return (f"{summary['metric']} clean {f(summary['clean'], percent_factor)}  "
+            f"mPC {f(summary['mPC'], percent_factor)}  rPC {f(summary['rPC'], 1)}{extra}")
+
+
+__all__: Sequence[str] = (
+    "DATASETS", "STANDARD_ANNOTATIONS", "resolve_annotations", "load_ground_truth", "read_predictions",
+    "score_predictions", "condition_rows", "discover_conditions", "score_prediction_dir", "summary_line",
+)

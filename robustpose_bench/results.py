@@ -1,0 +1,148 @@
+"""``results.json``: build, validate, write and load (schema ``robustpose-results/1``).
+
+One file per (model or prediction set, dataset): keyed rows of every metric in every condition, the
+summary (clean, mPC, rPC, per-corruption means) of the primary metric, the provenance and the
+config. ``eval`` and ``score`` both write it; ``table``, ``plot`` and the leaderboard read it.
+The JSON Schema lives in ``schemas/results.schema.json``; docs/results.md explains every field.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Mapping
+
+from .atomic import atomic_write_json
+from .errors import UserError
+from .metrics.robustness import normalize_rows, summarize
+from .provenance import base_provenance
+
+SCHEMA_ID = "robustpose-results/1"
+DATASETS: tuple[str, ...] = ("coco-c", "mpii-c", "ochuman-c", "synth-c")
+PRIMARY_METRIC: dict[str, str] = {"coco-c": "AP", "ochuman-c": "AP", "synth-c": "AP", "mpii-c": "PCKh"}
+# Values are stored as the reference library reports them; this factor turns them into percent.
+PERCENT_FACTOR: dict[str, int] = {"AP": 100, "PCKh": 1}
+# Provenance fields every results.json states, null when they do not apply (e.g. no model for `score`).
+PROVENANCE_FIELDS: tuple[str, ...] = (
+    "model", "manifest_sha256", "boxes", "device", "execution_provider", "flip", "seeds", "scorer",
+)
+SCORER_FOR_DATASET: dict[str, str] = {
+    "coco-c": "pycocotools", "synth-c": "pycocotools", "ochuman-c": "pycocotools", "mpii-c": "hrnet-pckh",
+}
+
+
+@lru_cache(maxsize=1)
+def results_schema() -> dict:
+    """The JSON Schema of results.json (shipped as package data)."""
+    return json.loads(files("robustpose_bench").joinpath("schemas/results.schema.json").read_text("utf-8"))
+
+
+def _field_path(error) -> str:
+    parts = []
+    for p in error.absolute_path:
+        parts.append(f"[{p}]" if isinstance(p, int) else (f".{p}" if parts else str(p)))
+    return "".join(parts) or "(top level)"
+
+
+def validate_results(obj: Any, source: str = "results.json") -> None:
+    """Schema check plus the facts a schema cannot state; a one-line ``UserError`` naming the field."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(results_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
+    if error is not None:
+        msg = error.message if len(error.message) <= 200 else error.message[:200] + "..."
+        raise UserError(f"{source}: field {_field_path(error)}: {msg}")
+    for i, row in enumerate(obj["rows"]):
+        if row["dataset"] != obj["dataset"]:
+            raise UserError(f"{source}: field rows[{i}].dataset: {row['dataset']!r} differs from dataset {obj['dataset']!r}")
+    if obj["metric"] != PRIMARY_METRIC[obj["dataset"]]:
+        raise UserError(f"{source}: field metric: {obj['dataset']} is scored by {PRIMARY_METRIC[obj['dataset']]}, not {obj['metric']}")
+    if obj["percent_factor"] != PERCENT_FACTOR[obj["metric"]]:
+        raise UserError(f"{source}: field percent_factor: must be {PERCENT_FACTOR[obj['metric']]} for {obj['metric']}")
+    try:
+        rows = normalize_rows(obj["rows"])
+    except UserError as exc:
+        raise UserError(f"{source}: field rows: {exc}") from None
+    # The summary must be the one the rows give: a hand-edited number is caught here.
+    summary = obj["summary"]
+    try:
+        expect = summarize(rows, obj["metric"], dataset=obj["dataset"], partial=True)
+    except UserError as exc:
+        raise UserError(f"{source}: field rows: {exc}") from None
+    if expect.partial != summary["partial"]:
+        raise UserError(f"{source}: field summary.partial: the rows say {expect.partial}")
+    for key in ("clean", "mPC", "rPC"):
+        if not _close(summary[key], getattr(expect, key)):
+            raise UserError(f"{source}: field summary.{key}: {summary[key]!r} does not match the rows ({getattr(expect, key)!r})")
+    if set(summary["per_corruption"]) != set(expect.per_corruption) or not all(
+        _close(summary["per_corruption"][c], v) for c, v in expect.per_corruption.items()
+    ):
+        raise UserError(f"{source}: field summary.per_corruption: does not match the rows")
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+
+
+def make_results(
+    dataset: str,
+    rows: Any,
+    metric: str | None = None,
+    partial: bool = False,
+    provenance: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> dict:
+    """A validated results object: rows + summary of ``metric`` + provenance + config.
+
+    ``provenance`` adds to :func:`base_provenance` (model sha256 and spec, manifest sha256, boxes,
+    device, execution provider, flip, seeds, predictions...); fields it leaves out are recorded as
+    null, except ``scorer``, which defaults to the library that scores ``dataset``. Raises
+    ``UserError`` when the 15 x 5 grid is incomplete and ``partial`` is False.
+    """
+    if dataset not in DATASETS:
+        raise UserError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    metric = metric or PRIMARY_METRIC[dataset]
+    norm = normalize_rows(rows)
+    summary = summarize(norm, metric, dataset=dataset, partial=partial)
+    prov: dict[str, Any] = base_provenance()
+    for key in PROVENANCE_FIELDS:
+        prov[key] = None
+    prov["scorer"] = {"library": SCORER_FOR_DATASET[dataset], "annotations": None}
+    prov.update(dict(provenance or {}))
+    obj = {
+        "schema": SCHEMA_ID,
+        "dataset": dataset,
+        "metric": metric,
+        "percent_factor": PERCENT_FACTOR.get(metric, 1),
+        "rows": norm,
+        "summary": summary.to_dict(),
+        "provenance": prov,
+        "config": dict(config or {}),
+    }
+    validate_results(obj, source=f"results for {dataset}")
+    return obj
+
+
+def write_results(path: str | os.PathLike, obj: Mapping) -> None:
+    """Validate, then write atomically (sorted keys, so equal content gives equal bytes)."""
+    validate_results(obj, source=str(path))
+    atomic_write_json(path, obj)
+
+
+def load_results(path: str | os.PathLike) -> dict:
+    """Read and validate a results.json; ``UserError`` naming the file and field on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"results file not found: {path}")
+    try:
+        obj = json.loads(path.read_text("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from exc
+    validate_results(obj, source=str(path))
+    return obj
