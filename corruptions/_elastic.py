@@ -10,12 +10,9 @@ faster still but quantises sub-pixel positions to 1/32 pixel, so it cannot repro
 
 What is reproduced, from SciPy 1.17's ``scipy/ndimage/src``:
 
-``ni_filters.c`` NI_Correlate1D, symmetric-kernel branch
-    ``out[i] = in[i] * w[0]``, then for m = r .. 1 (outermost pair first)
-    ``out[i] += (in[i - m] + in[i + m]) * w[m]``; lines are padded in mode 'reflect'
-    (half-sample symmetric, ``dcba|abcd|dcba``, periodic with period 2n); the filter runs along
-    axis 0, then along axis 1 of the result. Kernel: ``_gaussian_kernel1d`` (computed with NumPy in
-    ``gaussian_weights``, exactly as SciPy does).
+``gaussian_filter`` (mode 'reflect', truncate 3) on the float64 noise, then ``* alpha``
+    and the cast to float32: the shared exact port in ``_gaussian.py`` (``separable_symmetric``,
+    kernels from ``gaussian_weights``), which applies ``alpha`` and the cast per value on store.
 ``ni_interpolation.c`` NI_GeometricTransform with order 1, mode 'reflect'
     per axis: ``cc = map_coordinate(c, len, REFLECT)``; if ``cc > -1``: ``start = floor(cc)``,
     neighbours ``start`` and ``start + 1`` are remapped with the same function (cast to an index)
@@ -31,92 +28,37 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._gaussian import _IDENTITY, REFLECT, gaussian_weights, separable_symmetric
 
-def gaussian_weights(sigma: np.float64, truncate: float) -> np.ndarray:
-    """The reversed 1-D kernel ``gaussian_filter1d`` hands to ``correlate1d`` (order 0).
-
-    Same NumPy expressions as SciPy's ``_gaussian_kernel1d`` so the weights are bit-identical.
-    """
-    radius = int(truncate * float(sigma) + 0.5)
-    sigma2 = sigma * sigma
-    x = np.arange(-radius, radius + 1)
-    phi_x = np.exp(-0.5 / sigma2 * x**2)
-    phi_x = phi_x / phi_x.sum()
-    return np.ascontiguousarray(phi_x[::-1])
+__all__ = ["displacement", "gaussian_weights", "warp_bilinear_reflect"]
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _reflect_index(i: int, n: int) -> int:
-    """Index into a line of length n of position i under half-sample symmetric extension."""
-    period = 2 * n
-    i = i % period  # Python semantics: result in [0, period)
-    if i >= n:
-        i = period - 1 - i
-    return i
-
-
-@njit(cache=True, nogil=True)
-def _symmetric_pass(src: np.ndarray, fw: np.ndarray, out: np.ndarray) -> None:
-    """Symmetric correlation along axis 0 of 2-D ``src`` into ``out`` (NI_Correlate1D's order).
-
-    Loops run row by row so the inner loop over columns is contiguous; each output value is
-    still accumulated in exactly SciPy's order.
-    """
-    n, m = src.shape
-    size1 = fw.shape[0] // 2
-    w0 = fw[size1]
-    for i in range(n):
-        for j in range(m):
-            out[i, j] = src[i, j] * w0
-        for jj in range(-size1, 0):
-            a = _reflect_index(i + jj, n)
-            b = _reflect_index(i - jj, n)
-            w = fw[size1 + jj]
-            for j in range(m):
-                out[i, j] += (src[a, j] + src[b, j]) * w
-
-
-@njit(cache=True, nogil=True)
-def _symmetric_pass_rows_scaled(src: np.ndarray, fw: np.ndarray, alpha: float, out: np.ndarray) -> None:
-    """Symmetric correlation along axis 1 of 2-D ``src``, times ``alpha``, stored into ``out``.
-
-    Lines are copied into a reflected buffer, as SciPy does; the tap loop is outside the column
-    loop so the compiler can vectorise across columns, while each output value is still
-    accumulated in exactly SciPy's order.
-    """
-    n, m = src.shape
-    size1 = fw.shape[0] // 2
-    w0 = fw[size1]
-    line = np.empty(m + 2 * size1, dtype=np.float64)
-    acc = np.empty(m, dtype=np.float64)
-    for i in range(n):
-        for k in range(m + 2 * size1):
-            line[k] = src[i, _reflect_index(k - size1, m)]
-        for j in range(m):
-            acc[j] = line[j + size1] * w0
-        for jj in range(-size1, 0):
-            w = fw[size1 + jj]
-            lo = line[size1 + jj : size1 + jj + m]
-            hi = line[size1 - jj : size1 - jj + m]
-            for j in range(m):
-                acc[j] += (lo[j] + hi[j]) * w
-        row = out[i]
-        for j in range(m):
-            row[j] = acc[j] * alpha  # rounded to out's dtype on store (float32: nearest)
-
-
-@njit(cache=True, nogil=True)
+# Plain Python, not @njit: numba's on-disk cache of a jitted caller is not invalidated when a
+# jitted callee in another module (here _gaussian.py) changes.
 def displacement(noise: np.ndarray, fw0: np.ndarray, fw1: np.ndarray, alpha: float) -> np.ndarray:
     """``(gaussian_filter(noise, sigma, mode='reflect', truncate=3) * alpha).astype(float32)``.
 
-    ``fw0`` / ``fw1`` are the axis-0 / axis-1 kernels from ``gaussian_weights``; the product
-    with ``alpha`` is taken in float64 and rounded to float32, as in the reference.
+    ``noise`` is float64 H×W; ``fw0`` / ``fw1`` are the axis-0 / axis-1 kernels from
+    ``gaussian_weights``; the product with ``alpha`` is taken in float64 and rounded to float32,
+    as in the reference.
     """
-    tmp = np.empty_like(noise)
-    _symmetric_pass(noise, fw0, tmp)
-    out = np.empty(noise.shape, dtype=np.float32)
-    _symmetric_pass_rows_scaled(tmp, fw1, alpha, out)
-    return out
+    height, width = noise.shape
+    src = np.ascontiguousarray(noise, dtype=np.float64).reshape(height, width, 1)
+    out = np.empty((height, width, 1), dtype=np.float32)
+    separable_symmetric(src, fw0, fw1, REFLECT, float(alpha), out)
+    return out.reshape(height, width)
+
+
+def _symmetric_pass(src: np.ndarray, fw: np.ndarray, out: np.ndarray) -> None:
+    """The axis-0 pass alone (float64 H×W), so tests can check it before any float32 rounding."""
+    height, width = src.shape
+    separable_symmetric(src.reshape(height, width, 1), fw, _IDENTITY, REFLECT, 1.0, out.reshape(height, width, 1))
+
+
+def _symmetric_pass_rows_scaled(src: np.ndarray, fw: np.ndarray, alpha: float, out: np.ndarray) -> None:
+    """The axis-1 pass alone, times ``alpha`` (H×W), for the same tests."""
+    height, width = src.shape
+    separable_symmetric(src.reshape(height, width, 1), _IDENTITY, fw, REFLECT, alpha, out.reshape(height, width, 1))
 
 
 @njit(cache=True, nogil=True, inline="always")
