@@ -4,12 +4,18 @@ A module's ``register`` adds its parser and sets ``func`` (a callable taking the
 args and returning the exit status).
 """
 from . import build_cmd, download_cmd, list_cmd, score_cmd, table_cmd, verify_cmd
+from . import eval_cmd
+from . import leaderboard_cmd, plot_cmd, submit_cmd
 
 COMMANDS = (
     list_cmd,
+    eval_cmd,
     score_cmd,
     table_cmd,
     build_cmd,
     verify_cmd,
     download_cmd,
+    submit_cmd,
+    leaderboard_cmd,
+    plot_cmd,
 )

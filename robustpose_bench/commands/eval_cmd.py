@@ -1,0 +1,102 @@
+"""``robustpose-bench eval MODEL --dataset ... --data OUT``: run a pose model on clean + every built condition."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DATASETS = ("coco-c", "mpii-c", "ochuman-c", "synth-c")
+
+
+def _severities(text: str) -> list[int]:
+    """'1-5', '3', '1,3,5' -> list of ints."""
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            a, b = part.split("-", 1)
+            out.extend(range(int(a), int(b) + 1))
+        elif part:
+            out.append(int(part))
+    return out
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate an ONNX or TorchScript pose model on a built -C dataset",
+        description=(
+            "Run MODEL (ONNX or TorchScript, described by a model spec: docs/model_spec.md) top-down on the "
+            "clean images and every built corruption x severity, write the predictions of each condition "
+            "(PRED/clean/results.json, PRED/<corruption>/<severity>/results.json) and results.json "
+            "(AP or PCKh per condition, mPC, rPC, provenance)."
+        ),
+    )
+    p.add_argument("model", help="model file (.onnx, or a TorchScript archive)")
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--data", type=Path, default=None,
+                   help="the folder `robustpose-bench build` wrote (OUT, holding OUT/<dataset>/...); "
+                        "without it only the clean images are evaluated (needs --partial)")
+    src = p.add_argument_group("clean source (the builder's layouts)")
+    src.add_argument("--root", type=Path, default=None, help="dataset root in its standard layout")
+    src.add_argument("--images", type=Path, default=None, help="clean image folder (overrides the layout)")
+    src.add_argument("--ann", type=Path, default=None, help="annotation file (overrides the layout)")
+    src.add_argument("--gt-mat", type=Path, default=None,
+                     help="MPII: HRNet's gt_valid.mat (default: gt_valid.mat beside the annotation file)")
+    p.add_argument("--spec", default=None,
+                   help="model spec JSON (default: the spec embedded in the model, else MODEL.spec.json beside it)")
+    p.add_argument("--boxes", default="gt",
+                   help="'gt' (ground-truth boxes) or a person detection file in the format of "
+                        "COCO_val2017_detections_AP_H_56_person.json (made on clean images, reused for "
+                        "every condition); COCO-format datasets only")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--batch", type=int, default=32, help="crops per forward pass (default 32; the flip test adds their mirrors to the same pass)")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
+                   help="flip test, averaging with the mirrored crop (default on, as in the paper)")
+    p.add_argument("--post", default="default", choices=("default", "dark", "none"),
+                   help="heatmap decoding: HRNet's quarter-pixel shift (default), DARK, or plain argmax")
+    p.add_argument("--corruptions", nargs="+", default=None, metavar="NAME",
+                   help="only these corruptions (default: all the build holds)")
+    p.add_argument("--severities", type=_severities, default=None, metavar="LIST",
+                   help="only these severities, e.g. 1-5 or 1,3,5 (default: all the build holds)")
+    p.add_argument("--partial", action="store_true",
+                   help="evaluate what exists even if the 15 x 5 grid is incomplete; marks results partial")
+    p.add_argument("-o", "--output", type=Path, default=Path("results.json"), help="results file (default results.json)")
+    p.add_argument("--predictions-out", type=Path, default=None,
+                   help="where the per-condition predictions go (default: 'predictions' beside the results file)")
+    p.add_argument("--workers", type=int, default=None, help="image loading / decoding threads (default min(4, CPUs))")
+    p.add_argument("--method", default=None, help="method name for tables (default: the spec's name)")
+    p.add_argument("--backbone", default=None, help="backbone name for tables")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import UserError
+    from ..evaluate import EvalOptions, run_eval
+
+    if args.severities is not None and not args.severities:
+        raise UserError("--severities: give at least one severity in 1..5")
+    opts = EvalOptions(
+        model=args.model, dataset=args.dataset, data=args.data, root=args.root, images=args.images,
+        ann=args.ann, gt_mat=args.gt_mat, spec=args.spec, boxes=args.boxes, device=args.device,
+        batch=args.batch, flip=args.flip, post=args.post, corruptions=args.corruptions,
+        severities=args.severities, partial=args.partial, output=args.output,
+        predictions_out=args.predictions_out, workers=args.workers, progress=args.progress,
+        method=args.method, backbone=args.backbone,
+    )
+    results = run_eval(opts)
+    s = results["summary"]
+    f = results["percent_factor"]
+    prov = results["provenance"]
+
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{v * f:.2f}"
+
+    print(f"{results['dataset']}  {results['metric']}  clean {pct(s['clean'])}  mPC {pct(s['mPC'])}  "
+          f"rPC {'n/a' if s['rPC'] is None else format(s['rPC'], '.2f')}"
+          f"{'  (partial)' if s['partial'] else ''}")
+    print(f"device {prov['device']} ({prov['execution_provider']}); results: {args.output}; "
+          f"predictions: {prov['predictions']['dir']}")
+    sys.stdout.flush()
+    return 0
