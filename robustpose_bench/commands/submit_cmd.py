@@ -1,0 +1,34 @@
+"""``robustpose-bench submit RESULTS.json --name NAME``: add a measured leaderboard entry."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("submit", help="write a 'measured' leaderboard entry from a complete results.json")
+    p.add_argument("results", help="results.json written by 'eval' or 'score'")
+    p.add_argument("--name", required=True, help="entry name, unique within the dataset")
+    p.add_argument("--method", choices=["standard", "advmix", "other"],
+                   help="training method (default: from the results' provenance, else 'other')")
+    p.add_argument("--architecture", help="network family, e.g. SimpleBaseline (default: the model file name)")
+    p.add_argument("--backbone", help="e.g. ResNet-50")
+    p.add_argument("--input-size", help="HxW, e.g. 256x192 (default: from the model spec)")
+    p.add_argument("--box-source", help="where the person boxes came from, when the results do not say "
+                   "(e.g. 'none (bottom-up)' for predictions scored with 'score')")
+    p.add_argument("--notes", help="free text kept with the entry")
+    p.add_argument("--dir", help="leaderboard folder (default: the repository's leaderboard/)")
+    p.add_argument("--copy-results", action="store_true",
+                   help="keep a copy of the results file beside the entry, so 'leaderboard check' can compare")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..leaderboard.entries import default_leaderboard_dir
+    from ..leaderboard.submit import submit
+
+    directory = args.dir or default_leaderboard_dir()
+    path = submit(args.results, args.name, directory, method=args.method, architecture=args.architecture,
+                  backbone=args.backbone, input_size=args.input_size, notes=args.notes,
+                  copy_results=args.copy_results, box_source=args.box_source)
+    print(path)
+    return 0

@@ -1,0 +1,218 @@
+"""The rendered index.html in real headless Chromium, driven through the DevTools protocol.
+
+Chromium (Debian's ``chromium`` package) is required: .ci/run installs it. When it is missing this
+test FAILS with a clear message rather than skipping, so a broken page cannot pass unnoticed.
+The page is loaded from a file:// URL; a header is clicked with real mouse events at its on-screen
+position; the row order must change and match the column's sort order. A screenshot is kept in
+the test's tmp dir (out of git).
+"""
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from results_factory import write_fake_results
+from robustpose_bench.leaderboard.importer import import_paper
+from robustpose_bench.leaderboard.render import render
+from robustpose_bench.leaderboard.submit import submit
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-extensions", "--window-size=1400,900", "--remote-debugging-port=0")
+
+
+def _chromium() -> str:
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.fail("headless Chromium not found (looked for: " + ", ".join(CHROMIUM_NAMES) + "); install it with "
+                "`apt-get install -y chromium` (.ci/run does this) — the leaderboard page is tested in a real browser",
+                pytrace=False)
+
+
+class DevTools:
+    """A minimal DevTools-protocol session on one page target (commands in order, events kept)."""
+
+    def __init__(self, ws_url: str) -> None:
+        import websocket  # websocket-client
+
+        # Chromium refuses websocket clients that send an Origin it does not allow; send none.
+        self.ws = websocket.create_connection(ws_url, timeout=30, suppress_origin=True)
+        self.ids = itertools.count(1)
+        self.events: list[dict] = []
+
+    def call(self, method: str, **params) -> dict:
+        msg_id = next(self.ids)
+        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+            self.events.append(msg)
+
+    def wait_event(self, method: str, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        for i, ev in enumerate(self.events):
+            if ev.get("method") == method:
+                return self.events.pop(i)
+        while time.monotonic() < deadline:
+            msg = json.loads(self.ws.recv())
+            if msg.get("method") == method:
+                return msg
+            self.events.append(msg)
+        raise TimeoutError(method)
+
+    def js(self, expression: str):
+        res = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in res:
+            raise RuntimeError(f"JS error: {res['exceptionDetails']}")
+        return res["result"].get("value")
+
+    def click(self, selector: str) -> None:
+        """A real mouse click at the centre of the element (scrolled into view first)."""
+        rect = self.js(f"(function(){{var e=document.querySelector({json.dumps(selector)});"
+                       "e.scrollIntoView({block:'center',inline:'center'});"
+                       "var r=e.getBoundingClientRect();return {x:r.x+r.width/2,y:r.y+r.height/2};})()")
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=rect["x"], y=rect["y"], button="left",
+                      clickCount=1 if kind != "mouseMoved" else 0)
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    exe = _chromium()
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not (port_file.is_file() and port_file.read_text().count("\n") >= 1):
+            if proc.poll() is not None:
+                pytest.fail(f"chromium exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}",
+                            pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail("chromium did not open its DevTools port within 60 s", pytrace=False)
+            time.sleep(0.1)
+        port = int(port_file.read_text().splitlines()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
+            targets = json.load(resp)
+        page = next(t for t in targets if t.get("type") == "page")
+        tools = DevTools(page["webSocketDebuggerUrl"])
+        yield tools
+        tools.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def site(tmp_path, shared_dir):
+    board = tmp_path / "leaderboard"
+    import_paper(shared_dir / "reference" / "paper_results.csv", board)
+    results = write_fake_results(tmp_path / "runs" / "results.json", method="ToyNet", robustness=0.75)
+    submit(results, "ToyNet measured", board, method="advmix", backbone="ResNet-18", copy_results=True)
+    out = tmp_path / "site"
+    render(board, out)
+    return out
+
+
+VISIBLE_ROWS = ("Array.from(document.querySelectorAll('section.board:not([hidden]) tbody tr'))"
+                ".map(function(r){return r.getAttribute('data-name');})")
+
+
+def _column(tools: DevTools, col: int, numeric: bool) -> list:
+    attr = "getAttribute('data-value')" if numeric else "textContent"
+    values = tools.js("Array.from(document.querySelectorAll('section.board:not([hidden]) tbody tr'))"
+                      f".map(function(r){{return r.cells[{col}].{attr};}})")
+    return [float(v) if numeric and v not in ("", None) else (None if numeric else v.strip()) for v in values]
+
+
+def test_page_sorts_switches_and_links_in_chromium(browser, site, tmp_path):
+    tools = browser
+    tools.call("Page.enable")
+    tools.call("Network.enable")
+    tools.call("Page.navigate", url=(site / "index.html").as_uri())
+    tools.wait_event("Page.loadEventFired")
+
+    # No network assets: every request the page made is for a file:// URL.
+    requests = [e["params"]["request"]["url"] for e in tools.events if e.get("method") == "Network.requestWillBeSent"]
+    assert requests and all(u.startswith("file://") for u in requests), requests
+
+    # Initial order: COCO-C shown, sorted by mPC descending (as rendered).
+    assert tools.js("document.querySelector('section.board:not([hidden])').getAttribute('data-dataset')") == "coco-c"
+    before = tools.js(VISIBLE_ROWS)
+    mpc = _column(tools, 4, numeric=True)
+    assert len(before) == 32 and mpc == sorted(mpc, reverse=True)
+
+    # Click the 'Gauss' header (column 6): numeric columns sort descending first, missing values last.
+    assert tools.js("document.querySelector('section.board:not([hidden]) th[data-col=\"6\"]').textContent") == "Gauss"
+    tools.click("section.board:not([hidden]) th[data-col='6'] button")
+    after = tools.js(VISIBLE_ROWS)
+    assert after != before and sorted(after) == sorted(before)
+    gauss = _column(tools, 6, numeric=True)
+    present = [v for v in gauss if v is not None]
+    assert present == sorted(present, reverse=True)
+    assert gauss[len(present):] == [None] * (len(gauss) - len(present))  # Tables 2-3 rows last
+    assert tools.js("document.querySelector('section.board:not([hidden]) th[data-col=\"6\"]')"
+                    ".getAttribute('aria-sort')") == "descending"
+
+    # Click it again: ascending, missing values still last.
+    tools.click("section.board:not([hidden]) th[data-col='6'] button")
+    gauss = _column(tools, 6, numeric=True)
+    present = [v for v in gauss if v is not None]
+    assert present == sorted(present) and gauss[len(present):] == [None] * (len(gauss) - len(present))
+
+    # A text column: Backbone (column 1), ascending.
+    tools.click("section.board:not([hidden]) th[data-col='1'] button")
+    backbones = _column(tools, 1, numeric=False)
+    assert backbones == sorted(backbones, key=str.lower)
+
+    # The dataset switch: MPII-C shows its own table (PCKh), COCO-C is hidden.
+    tools.click("#dataset-switch button[data-dataset='mpii-c']")
+    assert tools.js("document.querySelector('section.board:not([hidden])').getAttribute('data-dataset')") == "mpii-c"
+    assert tools.js("document.querySelectorAll('section.board:not([hidden])').length") == 1
+    assert "PCKh" in tools.js("document.querySelector('section.board:not([hidden]) th[data-col=\"3\"]').textContent")
+    mpii_rows = tools.js(VISIBLE_ROWS)
+    assert len(mpii_rows) == 10 and all("(paper, Table" in n for n in mpii_rows)
+
+    # The measured row links to its provenance block, which cites the hashes and the results file.
+    tools.click("#dataset-switch button[data-dataset='coco-c']")
+    href = tools.js("document.querySelector('tr[data-name=\"ToyNet measured\"] td.src a').getAttribute('href')")
+    assert href.startswith("#prov-")
+    prov = tools.js(f"document.getElementById({json.dumps(href[1:])}).textContent")
+    assert "model sha256" in prov and "a" * 64 in prov and "manifest sha256" in prov
+    results_href = tools.js(f"document.getElementById({json.dumps(href[1:])}).querySelector('a.results').href")
+    assert results_href.startswith("file://") and Path(urllib.request.url2pathname(results_href[7:])).is_file()
+
+    # A URL fragment selects the dataset (links to one table can be shared).
+    tools.call("Page.navigate", url=(site / "index.html").as_uri() + "#ochuman-c")
+    tools.js("new Promise(function(r){setTimeout(r, 100);})")
+    assert tools.js("document.querySelector('section.board:not([hidden])').getAttribute('data-dataset')") == "ochuman-c"
+    assert tools.js("document.querySelector('#dataset-switch button[aria-pressed=\"true\"]').textContent") == "OCHuman-C"
+
+    tools.js("window.scrollTo(0, 0); document.querySelectorAll('section.board').forEach(function(s){s.scrollLeft = 0;})")
+    shot = tools.call("Page.captureScreenshot", format="png")
+    png = base64.b64decode(shot["data"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    (tmp_path / "leaderboard_index.png").write_bytes(png)  # test artefact, in pytest's tmp dir

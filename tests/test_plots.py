@@ -1,0 +1,101 @@
+"""`robustpose-bench plot`: the figures exist, and what they draw is the results' numbers."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from results_factory import write_fake_results
+from robustpose_bench.cli import main
+from robustpose_bench.errors import UserError
+from robustpose_bench.leaderboard.entries import BENCHMARK_ORDER
+from robustpose_bench.leaderboard.results_view import read_results
+from robustpose_bench.plots import build_figure, plot_results
+
+
+@pytest.fixture
+def two(tmp_path):
+    std = write_fake_results(tmp_path / "std.json", method="SimpleBaseline", robustness=0.65, seed=1)
+    adv = write_fake_results(tmp_path / "adv.json", method="SimpleBaseline+AdvMix", robustness=0.8, seed=2,
+                             clean=0.69, model_byte="c")
+    return std, adv
+
+
+def test_one_result_png(tmp_path, two, capsys):
+    out = tmp_path / "fig" / "one.png"
+    assert main(["plot", str(two[0]), "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.width > 1000 and im.height > 600
+        # not blank: many distinct colours (bars, lines, text)
+        assert len(im.convert("RGB").getcolors(1 << 20)) > 50
+    assert not list(out.parent.glob(".*tmp*"))  # written atomically, no temp left
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg", ".pdf"])
+def test_two_results_all_formats(tmp_path, two, suffix):
+    out = tmp_path / f"cmp{suffix}"
+    plot_results(list(two), out, names=["standard", "AdvMix"])
+    data = out.read_bytes()
+    assert len(data) > 10_000
+    head = {".png": b"\x89PNG", ".svg": b"<?xml", ".pdf": b"%PDF"}[suffix]
+    assert data.startswith(head)
+    if suffix == ".svg":
+        text = data.decode()
+        for label in ("standard", "AdvMix", "COCO-C", "AP (%)", "severity (0 = clean)"):
+            assert label in text
+
+
+def test_figure_draws_the_results_numbers(two):
+    views = [read_results(p) for p in two]
+    fig = build_figure(views, names=["standard", "AdvMix"])
+    axes = fig.axes
+    bars_ax = axes[0]
+    assert "COCO-C" in fig.get_suptitle() and bars_ax.get_ylabel() == "AP (%)"
+    # (a) grouped bars: first 15 patches are the first result's per-corruption scores, in paper order
+    heights = [p.get_height() for p in bars_ax.patches]
+    assert len(heights) == 30
+    for i, v in enumerate(views):
+        assert heights[15 * i:15 * (i + 1)] == pytest.approx([v.per_corruption[c] for c in BENCHMARK_ORDER])
+    # dashed clean lines at each result's clean score
+    clean_lines = [ln.get_ydata()[0] for ln in bars_ax.lines]
+    assert clean_lines == pytest.approx([v.clean for v in views])
+    legend = [t.get_text() for t in bars_ax.get_legend().get_texts()]
+    assert any(t.startswith("standard: mPC") for t in legend) and any(t.startswith("AdvMix: clean") for t in legend)
+    # (b) four family panels, noise first: Gauss line of result 1 starts at clean, then severities 1..5
+    noise = axes[1]
+    assert noise.get_title() == "(b) noise" and noise.get_xlabel() == "severity (0 = clean)"
+    first = noise.lines[0]
+    assert list(first.get_xdata()) == [0, 1, 2, 3, 4, 5]
+    expect = [views[0].clean] + [views[0].by_severity["gaussian_noise"][s] for s in range(1, 6)]
+    assert list(first.get_ydata()) == pytest.approx(expect)
+    assert [a.get_title() for a in axes[1:5]] == ["(b) noise", "(b) blur", "(b) weather", "(b) digital"]
+    # (c) side by side clean / mPC / rPC and (d) per-corruption difference
+    side = axes[5]
+    assert [p.get_height() for p in side.patches] == pytest.approx(
+        [views[0].clean, views[0].mPC, views[0].rPC, views[1].clean, views[1].mPC, views[1].rPC])
+    diff = axes[6]
+    assert [p.get_height() for p in diff.patches] == pytest.approx(
+        [views[1].per_corruption[c] - views[0].per_corruption[c] for c in BENCHMARK_ORDER])
+
+
+def test_single_result_has_no_comparison_panels(two):
+    fig = build_figure([read_results(two[0])])
+    assert len(fig.axes) == 5
+
+
+def test_pckh_units_and_errors(tmp_path, two, capsys):
+    mpii = write_fake_results(tmp_path / "mpii.json", dataset="mpii-c")
+    fig = build_figure([read_results(mpii)])
+    assert fig.axes[0].get_ylabel() == "PCKh@0.5 (%)" and "MPII-C" in fig.get_suptitle()
+    # PCKh is stored in percent already: the bars are the raw per-corruption values
+    raw = json.loads(mpii.read_text())["summary"]["per_corruption"]
+    assert [p.get_height() for p in fig.axes[0].patches] == pytest.approx([raw[c] for c in BENCHMARK_ORDER])
+
+    with pytest.raises(UserError, match="mix datasets"):
+        plot_results([two[0], mpii], tmp_path / "x.png")
+    assert main(["plot", str(two[0]), "-o", str(tmp_path / "fig.jpg")]) == 2
+    assert ".png, .svg, .pdf" in capsys.readouterr().err
+    assert main(["plot", str(two[0]), str(two[1]), "--name", "only-one", "-o", str(tmp_path / "f.png")]) == 2
+    assert "--name given 1 time(s) for 2" in capsys.readouterr().err
