@@ -5,6 +5,7 @@ args and returning the exit status).
 """
 from . import build_cmd, download_cmd, list_cmd, score_cmd, table_cmd, verify_cmd
 from . import eval_cmd
+from . import export_cmd, train_cmd
 from . import leaderboard_cmd, plot_cmd, submit_cmd
 
 COMMANDS = (
@@ -15,6 +16,8 @@ COMMANDS = (
     build_cmd,
     verify_cmd,
     download_cmd,
+    train_cmd,
+    export_cmd,
     submit_cmd,
     leaderboard_cmd,
     plot_cmd,

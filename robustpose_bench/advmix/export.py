@@ -1,0 +1,106 @@
+"""Export a trained heatmap model to ONNX or TorchScript with its model spec embedded.
+
+The spec (``robustpose_bench.models.spec``) tells ``robustpose-bench eval`` how to feed the model
+(NCHW float32 RGB, ImageNet mean/std on 0..255) and read it (NKHW heatmaps, stride 4, the
+dataset's keypoints and flip pairs), so an exported model is scored with no extra flags. ONNX:
+``metadata_props['robustpose_spec']``; TorchScript: extra file ``robustpose_spec.json``.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..atomic import atomic_write_bytes
+from ..errors import UserError
+from ..models.spec import ModelSpec, embed_spec_onnx, heatmap_model_spec, torchscript_extra_files
+
+FORMATS = ("onnx", "torchscript")
+INPUT_NAME = "input"
+OUTPUT_NAME = "heatmaps"
+
+
+def spec_for(name: str, cfg: dict[str, Any], fmt: str = "onnx") -> ModelSpec:
+    """The model spec of a model trained with config ``cfg`` (a TrainConfig dict), for format ``fmt``.
+
+    ONNX names its tensors ``input`` / ``heatmaps``; TorchScript tensors are unnamed, so there the
+    names are null (= the first input / output).
+    """
+    w, h = cfg["image_size"]
+    hw, hh = cfg["heatmap_size"]
+    if w % hw or h % hh or w // hw != h // hh:
+        raise UserError(f"config: image_size {cfg['image_size']} is not an integer multiple of heatmap_size "
+                        f"{cfg['heatmap_size']}")
+    return heatmap_model_spec(name, height=h, width=w, dataset=cfg["keypoints"], stride=w // hw,
+                              input_name=INPUT_NAME if fmt == "onnx" else None,
+                              output_name=OUTPUT_NAME if fmt == "onnx" else None)
+
+
+def load_trained(checkpoint: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the pose net of a ``train`` checkpoint (strict load) and return it with its config."""
+    from .checkpoint import load_strict
+    from .data import KEYPOINT_SETS
+    from .nets import build_net
+
+    path = Path(checkpoint)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"checkpoint not found: {path}") from None
+    except Exception as exc:
+        raise UserError(f"cannot read checkpoint {path}: {exc}") from None
+    if not isinstance(state, dict) or "config" not in state or "state_dict" not in state:
+        raise UserError(f"{path}: not a robustpose-bench training checkpoint (no 'config' / 'state_dict')")
+    cfg = state["config"]
+    model = build_net(cfg["arch"], KEYPOINT_SETS[cfg["keypoints"]].num_joints)
+    load_strict(model, state["state_dict"], source=str(path))
+    return model.eval(), cfg
+
+
+def export_onnx(model: nn.Module, spec: ModelSpec, path: str | os.PathLike, opset: int = 17) -> None:
+    """ONNX with a dynamic batch axis and the spec in metadata_props."""
+    import onnx
+
+    model = model.eval()
+    x = torch.zeros(1, 3, spec.input.height, spec.input.width)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        # The TorchScript-based exporter needs no onnxscript; its deprecation notice is not for users.
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        torch.onnx.export(
+            model, (x,), buf, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            opset_version=opset, dynamo=False, do_constant_folding=True,
+        )
+    proto = onnx.load_from_string(buf.getvalue())
+    embed_spec_onnx(proto, spec)
+    onnx.checker.check_model(proto)
+    atomic_write_bytes(path, proto.SerializeToString())
+
+
+def export_torchscript(model: nn.Module, spec: ModelSpec, path: str | os.PathLike) -> None:
+    """TorchScript (traced; the nets have no data-dependent control flow) with the spec as extra file."""
+    model = model.eval()
+    x = torch.zeros(1, 3, spec.input.height, spec.input.width)
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        # TorchScript is what the evaluator loads; torch's deprecation notices are not for our users.
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        traced = torch.jit.trace(model, (x,), check_trace=True)
+        torch.jit.save(traced, buf, _extra_files=torchscript_extra_files(spec))
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def export(model: nn.Module, spec: ModelSpec, path: str | os.PathLike, fmt: str) -> None:
+    if fmt == "onnx":
+        export_onnx(model, spec, path)
+    elif fmt == "torchscript":
+        export_torchscript(model, spec, path)
+    else:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")

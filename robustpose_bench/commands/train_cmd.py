@@ -1,0 +1,73 @@
+"""``robustpose-bench train``: standard or AdvMix top-down training (see docs/advmix.md)."""
+from __future__ import annotations
+
+import argparse
+
+_MIXES = ("adv", "adv-image", "equal", "dirichlet", "sequential")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a heatmap pose model (standard or AdvMix)",
+                       description="Top-down heatmap training, standard or AdvMix. Values come from "
+                                   "the defaults, then --config, then the flags given here.")
+    p.add_argument("--method", choices=("standard", "advmix"), help="training method (default: standard)")
+    p.add_argument("--arch", help="architecture, e.g. simplebaseline_r50, hrnet_w32")
+    p.add_argument("--dataset", choices=("coco", "mpii"),
+                   help="annotation format: coco (COCO keypoint json: COCO, synth, ...) or mpii (HRNet json)")
+    p.add_argument("--images", help="image folder")
+    p.add_argument("--ann", help="annotation file")
+    p.add_argument("--config", help="YAML config file, or the name of a shipped one "
+                                    "(coco_simplebaseline_r50_256x192, coco_hrnet_w32_256x192, "
+                                    "mpii_simplebaseline_r50_256x256, mpii_hrnet_w32_256x256)")
+    p.add_argument("--out", required=True, help="output folder (checkpoints, config.yaml, run.json)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pth")
+    p.add_argument("--pretrained", help="starting weights (.pth state dict); also the AdvMix teacher")
+    p.add_argument("--mix", choices=_MIXES, help="AdvMix mixing (ablations): default adv")
+    p.add_argument("--no-kd", action="store_true", help="AdvMix without knowledge distillation")
+    p.add_argument("--alpha", type=float, help="KD weight (default 0.1)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"), help="input size (heatmaps are W/4 x H/4)")
+    p.add_argument("--max-iters", type=int, help="stop after this many iterations in all")
+    p.add_argument("--workers", type=int, help="data loader processes")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from ..advmix.config import TrainConfig, load_config, shipped_config, update_config
+    from ..advmix.trainer import train
+
+    if args.config:
+        path = Path(args.config)
+        cfg = load_config(path if path.suffix in (".yaml", ".yml") or path.exists() else shipped_config(args.config))
+    else:
+        cfg = TrainConfig()
+    overrides = {
+        "method": args.method, "arch": args.arch, "dataset_format": args.dataset, "images": args.images,
+        "ann": args.ann, "pretrained": args.pretrained, "mix": args.mix, "alpha": args.alpha,
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "max_iters": args.max_iters,
+        "workers": args.workers, "seed": args.seed,
+    }
+    if args.dataset == "mpii":
+        overrides["keypoints"] = "mpii"
+    if args.image_size:
+        w, h = args.image_size
+        overrides["image_size"] = [w, h]
+        overrides["heatmap_size"] = [w // 4, h // 4]
+    if args.no_kd:
+        overrides["kd"] = False
+    if args.no_amp:
+        overrides["amp"] = False
+    update_config(cfg, {k: v for k, v in overrides.items() if v is not None}, "command line")
+    summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    last = summary["history"][-1] if summary["history"] else {}
+    print(json.dumps({"checkpoint": summary["checkpoint"], "iterations": summary["global_iter"],
+                      "device": summary["device"], "last_loss": last.get("last_loss")}, sort_keys=True))
+    return 0
