@@ -7,6 +7,7 @@ from . import build_cmd, download_cmd, list_cmd, score_cmd, table_cmd, verify_cm
 from . import eval_cmd
 from . import export_cmd, train_cmd
 from . import leaderboard_cmd, plot_cmd, submit_cmd
+from . import demo_cmd
 
 COMMANDS = (
     list_cmd,
@@ -21,4 +22,5 @@ COMMANDS = (
     submit_cmd,
     leaderboard_cmd,
     plot_cmd,
+    demo_cmd,
 )
