@@ -14,7 +14,6 @@ finished batches goes back to the pool. Models with a fixed batch size are fed o
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections import deque
@@ -28,6 +27,7 @@ import numpy as np
 
 from .atomic import atomic_write_json, sha256_file
 from .errors import UserError
+from .jsonfile import read_json
 from .models.loader import LoadedModel
 from . import topdown
 
@@ -107,12 +107,7 @@ def coco_gt_instances(ann: dict, aspect_ratio: float) -> Instances:
 def load_detections(path: str | os.PathLike) -> list[dict]:
     """A detection file in the format of HRNet's ``COCO_val2017_detections_AP_H_56_person.json``."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"detection file not found: {p}")
-    try:
-        dets = json.loads(p.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{p}: not valid JSON ({exc})") from None
+    dets = read_json(p, "detection file")
     if not isinstance(dets, list):
         raise UserError(f"{p}: expected a JSON list of detections (image_id, category_id, bbox, score)")
     for i, d in enumerate(dets):
@@ -377,10 +372,7 @@ def _read_manifest(ds_dir: Path) -> tuple[dict | None, str | None]:
     p = ds_dir / "manifest.json"
     if not p.is_file():
         return None, None
-    try:
-        return json.loads(p.read_bytes()), sha256_file(p)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{p}: not valid JSON ({exc})") from None
+    return read_json(p, "build manifest"), sha256_file(p)
 
 
 def find_conditions(
@@ -544,7 +536,7 @@ def run_eval(opts: EvalOptions) -> dict:
         raise UserError(f"--post {opts.post} applies to heatmap models; {Path(opts.model).name} outputs keypoints")
     aspect = model.spec.input.width / model.spec.input.height
 
-    ann_data = _load_json(src.ann_path, "annotation file")
+    ann_data = read_json(src.ann_path, "annotation file")
     if kp_set == "mpii":
         if opts.boxes != "gt":
             raise UserError("mpii-c uses the annotated centre and scale of each person (as HRNet); "
@@ -628,15 +620,6 @@ def _scorer_library(dataset: str) -> str:
     from .results import SCORER_FOR_DATASET
 
     return SCORER_FOR_DATASET[dataset]
-
-
-def _load_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(Path(path).read_bytes())
-    except FileNotFoundError:
-        raise UserError(f"{what} not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from None
 
 
 def _resolve_source(opts: EvalOptions, resolve_sources: Callable) -> Any:

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from .atomic import atomic_write_json
 from .errors import UserError
+from .jsonfile import read_json
 from .metrics.robustness import normalize_rows, summarize
 from .provenance import base_provenance
 
@@ -138,11 +139,6 @@ def write_results(path: str | os.PathLike, obj: Mapping) -> None:
 def load_results(path: str | os.PathLike) -> dict:
     """Read and validate a results.json; ``UserError`` naming the file and field on any problem."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"results file not found: {path}")
-    try:
-        obj = json.loads(path.read_text("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from exc
+    obj = read_json(path, "results file")
     validate_results(obj, source=str(path))
     return obj

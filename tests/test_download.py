@@ -8,7 +8,6 @@ import random
 import stat
 import threading
 import zipfile
-from pathlib import Path
 
 import pytest
 

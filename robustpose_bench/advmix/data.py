@@ -16,7 +16,6 @@ and MPII in HRNet's ``annot/train.json`` layout.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..jsonfile import read_json
 from .augment import autoaugment, gridmask
 
 PIXEL_STD = 200.0
@@ -81,12 +81,7 @@ def read_coco(ann_file: str | os.PathLike, images_dir: str | os.PathLike, aspect
     keypoints are skipped, as in HRNet's ``_load_coco_keypoint_annotation_kernal``.
     """
     ann_file = Path(ann_file)
-    try:
-        data = json.loads(ann_file.read_text())
-    except FileNotFoundError:
-        raise UserError(f"annotation file not found: {ann_file}") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{ann_file}: not valid JSON ({exc})") from None
+    data = read_json(ann_file, "annotation file")
     for key in ("images", "annotations"):
         if key not in data:
             raise UserError(f"{ann_file}: missing '{key}' (expected a COCO keypoint annotation file)")
@@ -128,12 +123,7 @@ def read_mpii(ann_file: str | os.PathLike, images_dir: str | os.PathLike) -> lis
     As HRNet's mpii.py: centre moved down by 15*scale px, scale x1.25, everything shifted to 0-based.
     """
     ann_file = Path(ann_file)
-    try:
-        data = json.loads(ann_file.read_text())
-    except FileNotFoundError:
-        raise UserError(f"annotation file not found: {ann_file}") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{ann_file}: not valid JSON ({exc})") from None
+    data = read_json(ann_file, "annotation file")
     if not isinstance(data, list):
         raise UserError(f"{ann_file}: expected a list of MPII entries in HRNet's annot/*.json layout")
     records = []

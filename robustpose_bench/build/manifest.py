@@ -21,6 +21,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import UserError
+from ..jsonfile import read_json
 
 MANIFEST_SCHEMA = "robustpose-bench/build-manifest/1"
 SPEC_SCHEMA = "robustpose-bench/dataset-spec/1"
@@ -50,12 +51,9 @@ def data_manifest_dir() -> Path:
 def load_spec(dataset: str) -> dict[str, Any]:
     """The shipped, version-controlled spec ``data_manifests/<dataset>.json``."""
     path = data_manifest_dir() / f"{dataset}.json"
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"no shipped manifest for {dataset!r}: {path} is missing") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc.msg})") from None
+    if not path.is_file():
+        raise UserError(f"no shipped manifest for {dataset!r}: {path} is missing")
+    spec = read_json(path, "shipped manifest")
     if spec.get("schema") != SPEC_SCHEMA or spec.get("dataset") != dataset:
         raise UserError(f"{path}: expected schema {SPEC_SCHEMA!r} for dataset {dataset!r}")
     return spec

@@ -5,10 +5,10 @@ paper), not only those with people: the -C sets are built from the full split.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import UserError
+from ..jsonfile import read_json
 
 IMAGE_DIR = {"val2017": "val2017"}
 ANNOTATION = {"val2017": "annotations/person_keypoints_val2017.json"}
@@ -18,13 +18,7 @@ DOWNLOAD_HINT = "get it with `robustpose-bench download coco --root DIR`"
 
 def load_json(path: Path) -> object:
     """Parse an annotation file, turning a malformed file into a one-line UserError."""
-    try:
-        with open(path, "rb") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read annotation file ({exc.strerror})") from None
+    return read_json(path, "annotation file")
 
 
 def coco_image_files(ann_path: Path) -> list[str]:

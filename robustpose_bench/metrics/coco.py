@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import os
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from ..errors import UserError
+from ..jsonfile import read_json
 
 # COCO-17 OKS sigmas (pycocotools ``Params.kpt_oks_sigmas``; mmpose's OCHuman sigmas are identical).
 COCO_SIGMAS = np.array(
@@ -72,16 +72,6 @@ def _library(library: str):
     return COCO, COCOeval
 
 
-def _read_json(path: Path, what: str) -> Any:
-    if not path.is_file():
-        raise UserError(f"{what} not found: {path}")
-    try:
-        with open(path, "rb") as fh:
-            return json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from exc
-
-
 def load_coco_gt(ann: str | os.PathLike | Mapping, library: str = "pycocotools"):
     """Load a COCO-format keypoint annotation file (or an already parsed dict) with ``library``.
 
@@ -94,7 +84,7 @@ def load_coco_gt(ann: str | os.PathLike | Mapping, library: str = "pycocotools")
         data = dict(ann)
     else:
         source = str(ann)
-        data = _read_json(Path(ann), "annotation file")
+        data = read_json(Path(ann), "annotation file")
     if not isinstance(data, dict):
         raise UserError(f"{source}: expected a COCO annotation object, got {type(data).__name__}")
     for field in ("images", "annotations", "categories"):

@@ -12,7 +12,6 @@ HRNet's saved (N, 16, 2) array, already 1-based.
 """
 from __future__ import annotations
 
-import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 from ..atomic import sha256_file
 from ..errors import UserError
+from ..jsonfile import read_json
 from .coco import LIBRARY_FOR_DATASET, keypoint_ap, load_coco_gt
 from .pckh import load_mpii_gt, pckh
 from .robustness import CLEAN, CLEAN_SEVERITY, SEVERITIES, make_row
@@ -90,11 +90,7 @@ def read_predictions(dataset: str, path: str | os.PathLike) -> tuple[Any, bool]:
         if "preds" not in mat:
             raise UserError(f"{path}: field 'preds' missing (expected HRNet's pred.mat)")
         return np.asarray(mat["preds"], dtype=np.float64), True  # HRNet saves preds after its +1
-    try:
-        with open(path, "rb") as fh:
-            data = json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from exc
+    data = read_json(path, "predictions file")
     if dataset == "mpii-c" and not isinstance(data, list):
         raise UserError(f"{path}: expected a JSON list of 16x2 joint lists, one per ground-truth person")
     return data, False
