@@ -239,6 +239,36 @@ def test_submit_refuses_duplicates_and_partial_results(board, tmp_path, capsys):
     assert sorted(entry_files(board)) == before
 
 
+def test_submit_score_results_with_model_and_manifest_files(tmp_path, capsys):
+    # `score` results (bottom-up models) record no model or build: --model / --manifest cite them.
+    from robustpose_bench.atomic import sha256_file
+    from robustpose_bench.results import make_results, write_results
+    from results_factory import make_rows
+
+    board = tmp_path / "board"
+    board.mkdir()
+    res = tmp_path / "scored.json"
+    write_results(res, make_results("coco-c", make_rows("coco-c", 0.7, 0.7, 0), provenance={}))
+    model, manifest = tmp_path / "model.bin", tmp_path / "manifest.json"
+    model.write_bytes(b"weights of a bottom-up model")
+    manifest.write_text("{}")
+    args = ["submit", str(res), "--name", "BottomUp", "--dir", str(board), "--box-source", "none (bottom-up)"]
+    assert main(args) == 2
+    assert "pass --model FILE" in capsys.readouterr().err
+    assert main(args + ["--model", str(model), "--manifest", str(manifest)]) == 0
+    entry = json.loads(Path(capsys.readouterr().out.strip()).read_text())
+    assert entry["origin"]["model_sha256"] == sha256_file(model)
+    assert entry["origin"]["manifest_sha256"] == sha256_file(manifest)
+
+    # a file that is not the one the results were made with is refused
+    recorded = tmp_path / "recorded.json"
+    write_results(recorded, make_results("coco-c", make_rows("coco-c", 0.7, 0.7, 0),
+                                          provenance={"model": {"sha256": "a" * 64}, "manifest_sha256": "b" * 64}))
+    assert main(["submit", str(recorded), "--name", "Other", "--dir", str(board), "--box-source", "gt",
+                 "--model", str(model)]) == 2
+    assert "but the results were made with model sha256" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------------------
 # render
 

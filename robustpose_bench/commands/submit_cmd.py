@@ -15,6 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input-size", help="HxW, e.g. 256x192 (default: from the model spec)")
     p.add_argument("--box-source", help="where the person boxes came from, when the results do not say "
                    "(e.g. 'none (bottom-up)' for predictions scored with 'score')")
+    p.add_argument("--model", help="the model file, to cite its sha256 when the results do not record it "
+                   "(results from 'score')")
+    p.add_argument("--manifest", help="the build's OUT/<dataset>/manifest.json, to cite its sha256 when the "
+                   "results do not record it (results from 'score')")
     p.add_argument("--notes", help="free text kept with the entry")
     p.add_argument("--dir", help="leaderboard folder (default: the repository's leaderboard/)")
     p.add_argument("--copy-results", action="store_true",
@@ -29,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     directory = args.dir or default_leaderboard_dir()
     path = submit(args.results, args.name, directory, method=args.method, architecture=args.architecture,
                   backbone=args.backbone, input_size=args.input_size, notes=args.notes,
-                  copy_results=args.copy_results, box_source=args.box_source)
+                  copy_results=args.copy_results, box_source=args.box_source,
+                  model_file=args.model, manifest_file=args.manifest)
     print(path)
     return 0

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..atomic import sha256_file
 from ..errors import UserError
 from ..provenance import utc_now
 from .entries import BENCHMARK_ORDER, SCHEMA_VERSION, ensure_new, entry_path, safe_filename, write_entry
@@ -30,15 +31,22 @@ def entry_from_results(
     input_size: str | None = None,
     notes: str | None = None,
     box_source: str | None = None,
+    model_file: str | Path | None = None,
+    manifest_file: str | Path | None = None,
 ) -> dict[str, Any]:
-    """A measured entry for ``view`` (refusing partial results and results without provenance)."""
+    """A measured entry for ``view`` (refusing partial results and results without provenance).
+
+    Results from ``score`` (bottom-up models, predictions made elsewhere) record no model or build:
+    ``model_file`` / ``manifest_file`` supply those hashes, and must agree with any the results record.
+    """
     if not view.complete:
         what = (f"missing {describe_missing(view.missing)}" if view.missing else "it is marked partial")
         raise UserError(f"{view.path}: partial results cannot be submitted ({what}); "
                         "evaluate clean and all 15 corruptions at severities 1-5")
     prov = view.provenance
-    model_sha = require(provenance_field(prov, "model.sha256"), "model sha256", view.path)
-    manifest_sha = require(provenance_field(prov, "manifest_sha256"), "manifest sha256", view.path)
+    model_sha = _cited_hash(provenance_field(prov, "model.sha256"), model_file, "model", "--model FILE", view.path)
+    manifest_sha = _cited_hash(provenance_field(prov, "manifest_sha256"), manifest_file, "manifest",
+                               "--manifest OUT/<dataset>/manifest.json", view.path)
     recorded = provenance_field(prov, "boxes.source")
     if recorded is not None and box_source is not None and box_source != recorded:
         raise UserError(f"--box-source {box_source!r} contradicts the results file, which used {recorded!r}")
@@ -86,6 +94,22 @@ def entry_from_results(
     return entry
 
 
+def _cited_hash(recorded: str | None, file: str | Path | None, what: str, flag: str, path: Path) -> str:
+    """The sha256 the results record, or the one of ``file``; both given, they must agree."""
+    if file is None:
+        if not recorded:
+            raise UserError(f"{path}: provenance has no {what} sha256 (e.g. results from 'score'); "
+                            f"a leaderboard entry must cite it: pass {flag}")
+        return str(recorded)
+    if not Path(file).is_file():
+        raise UserError(f"{what} file not found: {file}")
+    digest = sha256_file(file)
+    if recorded and recorded != digest:
+        raise UserError(f"{file} has sha256 {digest[:12]}…, but the results were made with {what} "
+                        f"sha256 {str(recorded)[:12]}…")
+    return digest
+
+
 def _device_text(prov: dict[str, Any]) -> str | None:
     device = provenance_field(prov, "device")
     provider = provenance_field(prov, "execution_provider")
@@ -105,10 +129,13 @@ def submit(
     notes: str | None = None,
     copy_results: bool = False,
     box_source: str | None = None,
+    model_file: str | Path | None = None,
+    manifest_file: str | Path | None = None,
 ) -> Path:
     """Write the entry; with ``copy_results`` also keep a copy of the results file beside it."""
     view = read_results(results)
-    entry = entry_from_results(view, name, method, architecture, backbone, input_size, notes, box_source)
+    entry = entry_from_results(view, name, method, architecture, backbone, input_size, notes, box_source,
+                               model_file=model_file, manifest_file=manifest_file)
     directory = Path(directory)
     target = entry_path(directory, entry["dataset"], name)
     if copy_results:
