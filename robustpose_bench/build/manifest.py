@@ -44,8 +44,12 @@ VERSIONED = ("numpy", "scipy", "opencv-python", "Pillow", "numba", "scikit-image
 
 
 def data_manifest_dir() -> Path:
-    """The shipped ``data_manifests/`` folder at the repository root (beside the package)."""
-    return Path(__file__).resolve().parents[2] / "data_manifests"
+    """The shipped manifests: ``robustpose_bench/_data_manifests``.
+
+    In a checkout that is a link to the repository's top-level ``data_manifests/`` (one copy, under
+    version control); in an installed wheel, setuptools has copied the files there.
+    """
+    return Path(__file__).resolve().parents[1] / "_data_manifests"
 
 
 def load_spec(dataset: str) -> dict[str, Any]:
