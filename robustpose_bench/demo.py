@@ -34,8 +34,8 @@ BACKBONE = "ResNet-18 (width 16)"
 class DemoConfig:
     out: Path
     images: int = 40            # evaluation images built into synth-c
-    train_images: int = 200     # training images
-    pretrain_iters: int = 600   # standard training from scratch (also the AdvMix teacher)
+    train_images: int = 400     # training images
+    pretrain_iters: int = 1000  # standard training from scratch (also the AdvMix teacher)
     finetune_iters: int = 100   # standard vs AdvMix fine-tuning from that checkpoint
     jobs: int = 2
     seed: int = 0

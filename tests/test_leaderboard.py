@@ -269,6 +269,20 @@ def test_submit_score_results_with_model_and_manifest_files(tmp_path, capsys):
     assert "but the results were made with model sha256" in capsys.readouterr().err
 
 
+def test_clean_zero_has_undefined_rpc(tmp_path):
+    # A model scoring 0 on clean images has no rPC (100*mPC/0): the entry says null, and check agrees.
+    board = tmp_path / "board"
+    board.mkdir()
+    res = write_fake_results(tmp_path / "zero.json", clean=0.0, robustness=0.0)
+    path = submit(res, "Untrained", board, box_source="gt", copy_results=True)
+    entry = json.loads(path.read_text())
+    assert entry["scores"]["clean"] == 0 and entry["scores"]["rPC"] is None
+    assert main(["leaderboard", "check", "--dir", str(board)]) == 0
+    entry["scores"]["rPC"] = 0.0
+    path.write_text(json.dumps(entry))
+    assert main(["leaderboard", "check", "--dir", str(board)]) == 1
+
+
 # ------------------------------------------------------------------------------------------------
 # render
 

@@ -12,8 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="robustpose-demo", help="output folder (default: ./robustpose-demo)")
     p.add_argument("--images", type=int, default=40, help="evaluation images built into synth-c (default 40)")
-    p.add_argument("--train-images", type=int, default=200, help="training images (default 200)")
-    p.add_argument("--pretrain-iters", type=int, default=600, help="standard iterations from scratch (default 600)")
+    p.add_argument("--train-images", type=int, default=400, help="training images (default 400)")
+    p.add_argument("--pretrain-iters", type=int, default=1000, help="standard iterations from scratch (default 1000)")
     p.add_argument("--finetune-iters", type=int, default=100,
                    help="iterations of standard vs AdvMix fine-tuning (default 100)")
     p.add_argument("--jobs", type=int, default=2, help="build processes (default 2)")

@@ -81,11 +81,18 @@ def check_entry(path: Path, data: Any, strict: bool = False) -> list[Problem]:
             problems.append(Problem(path, "scores.mPC", (
                 f"{scores['mPC']} but the mean of the 15 per-corruption scores is {mpc:.4f} "
                 f"(allowed difference {allowed:.3f})")))
-    rpc = rpc_of(scores["mPC"], scores["clean"]) if scores["clean"] > 0 else math.inf
-    allowed = TOLERANCE + rpc_allowance(scores["mPC"], scores["clean"], half)
-    if abs(rpc - scores["rPC"]) > allowed + 1e-9:
-        problems.append(Problem(path, "scores.rPC", (
-            f"{scores['rPC']} but 100*mPC/clean = {rpc:.4f} (allowed difference {allowed:.3f})")))
+    if scores["clean"] <= 0:
+        # rPC = 100 * mPC / clean is undefined for a model that scores 0 on clean images.
+        if scores["rPC"] is not None:
+            problems.append(Problem(path, "scores.rPC", f"{scores['rPC']} but clean is 0, so rPC is undefined: use null"))
+    elif scores["rPC"] is None:
+        problems.append(Problem(path, "scores.rPC", "null, but clean > 0: expected 100*mPC/clean"))
+    else:
+        rpc = rpc_of(scores["mPC"], scores["clean"])
+        allowed = TOLERANCE + rpc_allowance(scores["mPC"], scores["clean"], half)
+        if abs(rpc - scores["rPC"]) > allowed + 1e-9:
+            problems.append(Problem(path, "scores.rPC", (
+                f"{scores['rPC']} but 100*mPC/clean = {rpc:.4f} (allowed difference {allowed:.3f})")))
     for corruption, by_sev in (scores.get("per_severity") or {}).items():
         mean = sum(by_sev[s] for s in SEVERITIES) / len(SEVERITIES)
         if per is None:
@@ -144,6 +151,8 @@ def check_against_results(path: Path, data: dict[str, Any]) -> tuple[list[Proble
         for s, v in by_sev.items():
             pairs.append((f"scores.per_severity.{c}.{s}", v, view.per_severity.get(c, {}).get(s)))
     for fld, mine, theirs in pairs:
+        if mine is None and theirs is None:  # e.g. rPC when clean is 0: undefined on both sides
+            continue
         if theirs is None:
             problems.append(Problem(path, fld, f"{mine} but the results file has no such number"))
         elif not _close(mine, theirs):
