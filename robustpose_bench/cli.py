@@ -33,9 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (UserError, ValueError, FileNotFoundError) as exc:
         # Bad input: one line naming what was wrong, never a traceback.
-        msg = str(exc) or exc.__class__.__name__
+        msg = str(exc).strip() or exc.__class__.__name__
         if isinstance(exc, FileNotFoundError) and exc.filename:
             msg = f"no such file: {exc.filename}"
+        # One line, always: some library messages wrapped into ours span many lines.
+        msg = msg.splitlines()[0]
         print(f"robustpose-bench {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

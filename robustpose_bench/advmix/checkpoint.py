@@ -69,5 +69,6 @@ def load_file_strict(model: nn.Module, path: str | os.PathLike) -> None:
     except FileNotFoundError:
         raise UserError(f"checkpoint not found: {path}") from None
     except Exception as exc:  # corrupt or non-tensor pickle
-        raise UserError(f"cannot read checkpoint {path}: {exc}") from None
+        raise UserError(f"cannot read checkpoint {path}: not a file of tensors saved by torch.save "
+                        f"(a robustpose-bench train checkpoint or a state dict; {type(exc).__name__})") from None
     load_strict(model, obj, source=str(path))

@@ -53,7 +53,8 @@ def load_trained(checkpoint: str | os.PathLike) -> tuple[nn.Module, dict[str, An
     except FileNotFoundError:
         raise UserError(f"checkpoint not found: {path}") from None
     except Exception as exc:
-        raise UserError(f"cannot read checkpoint {path}: {exc}") from None
+        raise UserError(f"cannot read checkpoint {path}: not a file of tensors saved by torch.save "
+                        f"(a robustpose-bench train checkpoint or a state dict; {type(exc).__name__})") from None
     if not isinstance(state, dict) or "config" not in state or "state_dict" not in state:
         raise UserError(f"{path}: not a robustpose-bench training checkpoint (no 'config' / 'state_dict')")
     cfg = state["config"]

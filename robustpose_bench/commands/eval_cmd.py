@@ -75,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..evaluate import EvalOptions, run_eval
 
+    from pathlib import Path
+
+    if not Path(args.model).is_file():  # before anything slow, and before the dataset checks
+        raise UserError(f"model file not found: {args.model}")
     if args.severities is not None and not args.severities:
         raise UserError("--severities: give at least one severity in 1..5")
     opts = EvalOptions(

@@ -1,0 +1,53 @@
+"""The command line as a user meets it: help, version, listing, and one-line errors."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from corruptions import CORRUPTIONS
+from robustpose_bench import __version__
+from robustpose_bench.cli import main
+
+
+def test_list_corruptions_prints_every_corruption(capsys):
+    assert main(["list", "corruptions"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split() == ["name", "family", "set"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+    assert rows == {name: [c.family, c.set] for name, c in CORRUPTIONS.items()}
+
+
+def test_list_corruptions_pattern_and_subset(capsys):
+    assert main(["list", "corruptions", "*blur", "--subset", "benchmark"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.strip().splitlines()[1:]]
+    assert names == ["defocus_blur", "glass_blur", "motion_blur", "zoom_blur"]
+
+
+def test_console_script_version_and_help():
+    out = subprocess.run([sys.executable, "-m", "robustpose_bench", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and __version__ in out.stdout
+    out = subprocess.run([sys.executable, "-m", "robustpose_bench", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for command in ("build", "verify", "download", "eval", "score", "table", "plot", "train", "export",
+                    "submit", "leaderboard", "demo", "list"):
+        assert command in out.stdout
+
+
+@pytest.mark.parametrize("argv", [
+    ["list", "corruptions", "--subset", "foggy"],
+    ["table", "{missing}"],
+    ["export", "{not_a_checkpoint}"],
+    ["eval", "{missing}", "--dataset", "coco-c", "--data", "{tmp}"],
+    ["build", "coco-c", "--root", "{missing}", "--out", "{tmp}"],
+])
+def test_user_mistakes_are_one_line_on_stderr(tmp_path, capsys, argv):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x08\x07 not a pickle")  # torch.load's own message for this spans many lines
+    fill = {"{missing}": str(tmp_path / "absent.json"), "{not_a_checkpoint}": str(junk), "{tmp}": str(tmp_path)}
+    assert main([fill.get(a, a) for a in argv]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith(f"robustpose-bench {argv[0]}: error: ") and "\n" not in err
+    assert "Traceback" not in captured.err and captured.out == ""
