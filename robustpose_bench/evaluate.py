@@ -585,10 +585,14 @@ def run_eval(opts: EvalOptions) -> dict:
         metrics = score_predictions(opts.dataset, gt, payload, one_based=False, source=str(path))
         rows.extend(condition_rows(opts.dataset, cond.corruption, cond.severity, metrics))
 
+    ann_sha = scorer_ann["sha256"] if scorer_ann["path"] == str(src.ann_path) else sha256_file(src.ann_path)
+    boxes = dict(instances.source)
+    if boxes.get("sha256") is None:  # ground-truth boxes: they come from the annotation file
+        boxes["sha256"] = ann_sha
     provenance = {
         "model": model.provenance(),
         "manifest_sha256": manifest_sha,
-        "boxes": instances.source,
+        "boxes": boxes,
         "device": model.device,
         "execution_provider": model.provider,
         "flip": bool(opts.flip),
@@ -597,7 +601,8 @@ def run_eval(opts: EvalOptions) -> dict:
         "scorer": {"library": _scorer_library(opts.dataset), "annotations": scorer_ann},
         "predictions": {"dir": str(pred_dir), "files": pred_files},
         "data": {"dir": str(opts.data) if opts.data else None, "source_images": str(src.image_dir),
-                 "annotations": str(src.ann_path), "skipped_conditions": skipped},
+                 "annotations": str(src.ann_path), "annotations_sha256": ann_sha,
+                 "skipped_conditions": skipped},
     }
     config = {
         "method": opts.method or model.spec.name,

@@ -113,7 +113,8 @@ def test_movenet_ap_equals_pycocotools_direct(shared_dir, coco, spec_files, tmp_
     prov = res["provenance"]
     assert prov["model"]["sha256"] == sha256_file(shared_dir / "models" / "movenet_lightning_int8.onnx")
     assert prov["model"]["spec"]["name"] == "movenet_lightning_int8" and prov["flip"] is True
-    assert prov["boxes"] == {"source": "gt", "sha256": None}
+    assert prov["boxes"] == {"source": "gt", "sha256": sha256_file(coco["ann"])}  # GT boxes: the annotation file
+    assert prov["data"]["annotations_sha256"] == sha256_file(coco["ann"])
     assert prov["execution_provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider")
     assert prov["predictions"]["files"]["clean"] == sha256_file(pred)
     assert res["summary"]["partial"] is True and res["config"]["input_size"] == "192x192"
