@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._gaussian import _IDENTITY, REFLECT, gaussian_weights, separable_symmetric
+from ._gaussian import REFLECT, gaussian_weights, separable_symmetric
 
 __all__ = ["displacement", "gaussian_weights", "warp_bilinear_reflect"]
 
@@ -47,18 +47,6 @@ def displacement(noise: np.ndarray, fw0: np.ndarray, fw1: np.ndarray, alpha: flo
     out = np.empty((height, width, 1), dtype=np.float32)
     separable_symmetric(src, fw0, fw1, REFLECT, float(alpha), out)
     return out.reshape(height, width)
-
-
-def _symmetric_pass(src: np.ndarray, fw: np.ndarray, out: np.ndarray) -> None:
-    """The axis-0 pass alone (float64 H×W), so tests can check it before any float32 rounding."""
-    height, width = src.shape
-    separable_symmetric(src.reshape(height, width, 1), fw, _IDENTITY, REFLECT, 1.0, out.reshape(height, width, 1))
-
-
-def _symmetric_pass_rows_scaled(src: np.ndarray, fw: np.ndarray, alpha: float, out: np.ndarray) -> None:
-    """The axis-1 pass alone, times ``alpha`` (H×W), for the same tests."""
-    height, width = src.shape
-    separable_symmetric(src.reshape(height, width, 1), _IDENTITY, fw, REFLECT, alpha, out.reshape(height, width, 1))
 
 
 @njit(cache=True, nogil=True, inline="always")
