@@ -31,11 +31,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UserError, ValueError, FileNotFoundError) as exc:
-        # Bad input: one line naming what was wrong, never a traceback.
+    except (UserError, ValueError, OSError) as exc:
+        # Bad input or an unusable path (missing, not permitted, disk full): one line naming what was
+        # wrong, never a traceback.
         msg = str(exc).strip() or exc.__class__.__name__
         if isinstance(exc, FileNotFoundError) and exc.filename:
             msg = f"no such file: {exc.filename}"
+        elif isinstance(exc, OSError) and exc.filename:
+            msg = f"{exc.filename}: {exc.strerror or exc.__class__.__name__}"
         # One line, always: some library messages wrapped into ours span many lines.
         msg = msg.splitlines()[0]
         print(f"robustpose-bench {args.command}: error: {msg}", file=sys.stderr)

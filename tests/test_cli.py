@@ -51,3 +51,16 @@ def test_user_mistakes_are_one_line_on_stderr(tmp_path, capsys, argv):
     err = captured.err.strip()
     assert err.startswith(f"robustpose-bench {argv[0]}: error: ") and "\n" not in err
     assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_os_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    # e.g. an output folder the user may not write to: reported, not a traceback
+    from robustpose_bench.commands import list_cmd
+
+    def denied(args):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "out"))
+
+    monkeypatch.setattr(list_cmd, "run", denied)
+    assert main(["list", "corruptions"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"robustpose-bench list: error: {tmp_path / 'out'}: Permission denied"
