@@ -2,7 +2,7 @@
 
     python benchmarks/bench_build.py [--images 4] [--reference-images 1] [--json out.json]
 
-Ours: ``robustpose_bench.build.run_build`` over the full COCO-C grid (15 benchmark corruptions ×
+Ours: ``robustpose_bench.builder.run_build`` over the full COCO-C grid (15 benchmark corruptions ×
 5 severities, JPEG q75) at --jobs 1 and --jobs 2, after a warm-up (worker start-up and JIT
 compilation are one-off costs, negligible over 5,000 images), best of --repeat interleaved runs
 (the machine is shared; the minimum is the least disturbed run). Reference, in the same process:
@@ -40,7 +40,7 @@ def coco_sources(n: int):
 
 def time_ours(src, n: int, jobs: int, config) -> tuple[float, float]:
     """(wall seconds, this process's CPU seconds) of one fresh build of ``n`` images."""
-    from robustpose_bench.build import run_build
+    from robustpose_bench.builder import run_build
 
     with tempfile.TemporaryDirectory(prefix="bench-ours-") as out:
         w0, c0 = time.perf_counter(), time.process_time()
@@ -52,7 +52,7 @@ def time_ours(src, n: int, jobs: int, config) -> tuple[float, float]:
 
 def warm_up(src, jobs: int, config) -> None:
     """Start the workers and compile the JIT kernels: one-off costs, negligible over 5,000 images."""
-    from robustpose_bench.build import run_build
+    from robustpose_bench.builder import run_build
 
     with tempfile.TemporaryDirectory(prefix="bench-warm-") as warm:
         run_build(config, src, warm, jobs=jobs, limit=jobs, progress=False)
@@ -88,7 +88,7 @@ def main() -> None:
 
     from corruptions import BENCHMARK_CORRUPTIONS
 
-    from robustpose_bench.build.manifest import BuildConfig, load_spec
+    from robustpose_bench.builder.manifest import BuildConfig, load_spec
     from robustpose_bench.provenance import base_provenance
 
     spec = load_spec("coco-c")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from robustpose_bench.build.manifest import item_seed, output_relpath
+from robustpose_bench.builder.manifest import item_seed, output_relpath
 from robustpose_bench.cli import main
 
 CHEAP = "contrast,pixelate"  # fast corruptions where the full grid is not the point

@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from robustpose_bench.build.download import Archive, coco_archives, download_coco, fetch, safe_extract
+from robustpose_bench.builder.download import Archive, coco_archives, download_coco, fetch, safe_extract
 from robustpose_bench.cli import main
 from robustpose_bench.errors import UserError
 

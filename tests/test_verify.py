@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from robustpose_bench.build.verify import verify_dataset
+from robustpose_bench.builder.verify import verify_dataset
 from robustpose_bench.cli import main
 
 

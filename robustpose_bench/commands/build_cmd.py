@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..atomic import sha256_file
-    from ..build.manifest import BuildConfig, data_manifest_dir, load_spec
-    from ..build.runner import parse_shard, run_build
+    from ..builder.manifest import BuildConfig, data_manifest_dir, load_spec
+    from ..builder.runner import parse_shard, run_build
     from ..datasets import resolve_sources
     from ..errors import UserError
     from ..provenance import base_provenance

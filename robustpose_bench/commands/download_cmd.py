@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..build.download import download_coco
+    from ..builder.download import download_coco
 
     tops = download_coco(args.root, base_url=args.base_url, progress=not args.no_progress,
                          remove_archives=args.remove_archives)

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..build.verify import verify_dataset
+    from ..builder.verify import verify_dataset
     from ..errors import UserError
 
     if "/" in args.dataset or args.dataset in ("", ".", ".."):
