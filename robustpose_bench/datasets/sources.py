@@ -13,23 +13,34 @@ from types import ModuleType
 
 from ..errors import UserError
 from . import coco, mpii, ochuman
+from .base import EvalDataset
+from .synth import SynthEval
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """One row of the dataset registry: the -C name, its source dataset and its adapter."""
+    """One row of the dataset registry: the -C name, its source dataset, its build layout adapter
+    and its evaluation adapter."""
 
     name: str  # the -C dataset, e.g. "coco-c"
     source: str  # the clean dataset, e.g. "coco"
     adapter: ModuleType | None  # None for synth (resolved by robustpose_bench.synth)
+    evaluator: type[EvalDataset]
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "coco-c": DatasetInfo("coco-c", "coco", coco),
-    "mpii-c": DatasetInfo("mpii-c", "mpii", mpii),
-    "ochuman-c": DatasetInfo("ochuman-c", "ochuman", ochuman),
-    "synth-c": DatasetInfo("synth-c", "synth", None),
+    "coco-c": DatasetInfo("coco-c", "coco", coco, coco.CocoEval),
+    "mpii-c": DatasetInfo("mpii-c", "mpii", mpii, mpii.MpiiEval),
+    "ochuman-c": DatasetInfo("ochuman-c", "ochuman", ochuman, ochuman.OchumanEval),
+    "synth-c": DatasetInfo("synth-c", "synth", None, SynthEval),
 }
+
+
+def eval_dataset(name: str) -> type[EvalDataset]:
+    """The evaluation adapter of a -C dataset."""
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    return DATASETS[name].evaluator
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The model file must hash to the entry's ``model_sha256`` and the built data to its
 ``manifest_sha256``: anything else would verify a different experiment. The evaluator
-(``robustpose_bench.evaluate.run_eval``) then runs with the settings recorded in the entry's results
+(``robustpose_bench.evaluation.run_eval``) then runs with the settings recorded in the entry's results
 file when it is at hand (boxes, flip, decoding, clean image and annotation paths), otherwise with
 the evaluator's defaults; the model spec recorded in the results is reused unless it was embedded in
 the model. ``--eval-arg`` overrides any of these.
@@ -96,7 +96,8 @@ def _eval_overrides(extra_args: Sequence[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="robustpose-bench leaderboard verify --eval-arg", add_help=False)
     sub = parser.add_subparsers(dest="cmd")
     eval_cmd.register(sub)
-    allowed = {"root", "images", "ann", "gt_mat", "spec", "boxes", "batch", "workers", "flip", "post"}
+    allowed = {"root", "images", "ann", "gt_mat", "spec", "boxes", "batch", "workers", "flip", "post",
+               "det_thre", "in_vis_thre", "oks_thre", "layout"}
     defaults = vars(parser.parse_args(["eval", "MODEL", "--dataset", "coco-c"]))
     given = vars(parser.parse_args(["eval", "MODEL", "--dataset", "coco-c", *extra_args]))
     changed = {k: v for k, v in given.items() if v != defaults.get(k)}
@@ -118,7 +119,7 @@ def verify_entry(
     progress: bool = True,
 ) -> VerifyReport:
     """Re-run the evaluation of a measured entry on ``subset`` and compare (see the module docstring)."""
-    from ..evaluate import EvalOptions, run_eval
+    from ..evaluation import EvalOptions, run_eval
 
     if subset not in SUBSETS:
         raise UserError(f"--subset must be one of {', '.join(SUBSETS)}, not {subset!r}")
@@ -147,6 +148,7 @@ def verify_entry(
 
     settings = _recorded_settings(entry.path, origin)
     settings.update(_eval_overrides(extra_args))
+    _check_recorded_boxes(settings, entry.path, origin)
     workdir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="rpb-verify-"))
     output = workdir / "results.json"
     opts = EvalOptions(
@@ -171,13 +173,18 @@ def _recorded_settings(entry_path: Path, origin: dict[str, Any]) -> dict[str, An
     view = read_results(entry_path.parent / rel)
     cfg, prov = view.config, view.provenance
     settings: dict[str, Any] = {}
-    if cfg.get("boxes"):
-        settings["boxes"] = cfg["boxes"]
+    if cfg.get("boxes") == "gt":
+        settings["boxes"] = "gt"
+    for key in ("det_thre", "in_vis_thre"):
+        if isinstance(cfg.get(key), (int, float)):
+            settings[key] = float(cfg[key])
+    if isinstance(cfg.get("oks_nms"), (int, float)):
+        settings["oks_thre"] = float(cfg["oks_nms"])
     if cfg.get("post_processing"):
         settings["post"] = cfg["post_processing"]
     if cfg.get("batch"):
         settings["batch"] = int(cfg["batch"])
-    if prov.get("flip") is not None:
+    if prov.get("flip") is not None and cfg.get("pipeline", "topdown") == "topdown":
         settings["flip"] = bool(prov["flip"])
     spec = provenance_field(prov, "model.spec")
     if isinstance(spec, dict) and provenance_field(prov, "model.spec_source") != "embedded":
@@ -187,3 +194,22 @@ def _recorded_settings(entry_path: Path, origin: dict[str, Any]) -> dict[str, An
     if images and ann and Path(images).is_dir() and Path(ann).is_file():
         settings["images"], settings["ann"] = Path(images), Path(ann)
     return settings
+
+
+def _check_recorded_boxes(settings: dict[str, Any], entry_path: Path, origin: dict[str, Any]) -> None:
+    """Detections are recorded by name and sha256 only: the user passes the file, and it must match."""
+    rel = origin.get("results_path")
+    if not rel or not (entry_path.parent / rel).is_file():
+        return
+    view = read_results(entry_path.parent / rel)
+    source = provenance_field(view.provenance, "boxes.source")
+    sha = provenance_field(view.provenance, "boxes.sha256")
+    if view.config.get("boxes") in (None, "gt", "model"):
+        return
+    given = settings.get("boxes")
+    if given in (None, "gt"):
+        raise UserError(f"{entry_path}: measured with person detections {source} (sha256 {str(sha)[:12]}…); pass "
+                        "them with --eval-arg --boxes FILE")
+    if sha and sha256_file(given) != sha:
+        raise UserError(f"--boxes {given} has sha256 {sha256_file(given)[:12]}…, but the entry was measured with "
+                        f"{source} (sha256 {str(sha)[:12]}…)")

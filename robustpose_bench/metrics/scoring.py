@@ -171,7 +171,11 @@ def score_prediction_dir(dataset: str, pred_dir: str | os.PathLike, ann: str | o
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
+    from ..evaluation.store import check_single_run
+
     conditions = discover_conditions(pred_dir, dataset)
+    # files of one run only: a folder that mixes two models' or box sources' predictions is refused
+    check_single_run(pred_dir, [CLEAN if c == CLEAN else f"{c}/{s}" for c, s, _ in conditions])
     ann = str(ann)
     tasks = (delayed(_score_one)(dataset, ann, c, s, str(p)) for c, s, p in conditions)
     if jobs == 1:
