@@ -184,19 +184,23 @@ def preprocess(crops: np.ndarray, layout: str, dtype: str, channel_order: str,
     """(N, H, W, 3) RGB uint8 crops -> the model's input tensor.
 
     float32: ``(x - mean) / std`` on 0..255 values (HRNet: ToTensor then Normalize with ImageNet
-    statistics is the same as mean*255, std*255 here). uint8: the raw pixels.
+    statistics is the same as mean*255, std*255 here). uint8: the raw pixels. The channel reversal
+    and layout change are views of the uint8 pixels, converted to float32 in one contiguous pass;
+    a zero mean or a unit std is skipped (``x - 0`` and ``x / 1`` are exact), the rest in float32.
     """
     x = crops if channel_order == "RGB" else crops[..., ::-1]
-    if dtype == "float32":
-        y = x.astype(np.float32)
-        y -= np.asarray(mean, np.float32)
-        y /= np.asarray(std, np.float32)
-        x = y
-    else:
-        x = x.astype(np.uint8, copy=False)
     if layout == "NCHW":
         x = x.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(x)
+    if dtype != "float32":
+        return np.ascontiguousarray(x.astype(np.uint8, copy=False))
+    y = np.ascontiguousarray(x, dtype=np.float32)
+    shape = (1, 3, 1, 1) if layout == "NCHW" else (1, 1, 1, 3)
+    m, s = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    if m.any():
+        y -= m.reshape(shape)
+    if (s != 1).any():
+        y /= s.reshape(shape)
+    return y
 
 
 # ----------------------------------------------------------------------------------------------

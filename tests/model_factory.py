@@ -76,11 +76,11 @@ class TinyYoloPose(nn.Module):
 class TinyRTMO(nn.Module):
     """Globally pooled features -> P persons: boxes in input pixels, scores, keypoints inside the box."""
 
-    def __init__(self, persons: int = 24, k: int = 17, size: int = 640) -> None:
+    def __init__(self, persons: int = 24, k: int = 17, size: int = 640, channels: int = 8) -> None:
         super().__init__()
         self.p, self.k, self.size = persons, k, size
-        self.c1 = nn.Conv2d(3, 8, 9, stride=8, padding=4)
-        self.c2 = nn.Conv2d(8, 16, 3, stride=4, padding=1)
+        self.c1 = nn.Conv2d(3, channels, 9, stride=8, padding=4)
+        self.c2 = nn.Conv2d(channels, 16, 3, stride=4, padding=1)
         self.box = nn.Linear(16 * 4, persons * 5)
         self.kp = nn.Linear(16 * 4, persons * k * 3)
 
@@ -122,13 +122,15 @@ def export_yolo_pose(folder: Path, seed: int = 0, size: int = 640) -> Path:
     return _export(net, torch.zeros(1, 3, size, size), folder / "yolo_pose_tiny.onnx", ["images"], ["output0"])
 
 
-def export_rtmo(folder: Path, seed: int = 0, size: int = 640, torchscript: bool = False) -> Path:
+def export_rtmo(folder: Path, seed: int = 0, size: int = 640, torchscript: bool = False, channels: int = 8) -> Path:
+    """``channels`` widens the first convolution (the benchmark's heavier variant)."""
     torch.manual_seed(seed)
-    net = TinyRTMO(size=size).eval()
+    net = TinyRTMO(size=size, channels=channels).eval()
     if torchscript:
-        path = folder / "rtmo_tiny.pt"
+        path = folder / f"rtmo_tiny{'' if channels == 8 else channels}.pt"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.jit.save(torch.jit.trace(net, torch.zeros(1, 3, size, size)), str(path))
         return path
-    return _export(net, torch.zeros(1, 3, size, size), folder / "rtmo_tiny.onnx", ["input"], ["dets", "keypoints"])
+    name = f"rtmo_tiny{'' if channels == 8 else channels}.onnx"
+    return _export(net, torch.zeros(1, 3, size, size), folder / name, ["input"], ["dets", "keypoints"])
