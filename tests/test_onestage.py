@@ -153,10 +153,11 @@ def test_onestage_on_mpii_is_refused(shared_dir, models, tmp_path):
 
 
 @pytest.mark.parametrize("model, preset, message", [
-    ("yolo-pose", "rtmo", "preset rtmo: expected an output dets [N, P, 5] (named 'dets'), but the model's outputs "
-                          "are 'output0' [1,56,8400]"),
+    ("yolo-pose", "rtmo", "preset rtmo: expected the output dets [N, P, 5], but the model's 'output0' has shape "
+                          "[1,56,8400]"),
     ("rtmpose", "yolo-pose", "preset yolo-pose: expected its first output [N, 4 + 1 + 3K, anchors] (box, one class, "
-                             "K x (x, y, v)), but the model's 'simcc_x' has shape [?,17,384]"),
+                             "K x (x, y, v); 1008 or 1020 anchors for a 256x192 input), but the model's 'simcc_x' has "
+                             "shape [?,17,384]"),
     ("rtmo", "hrnet", "preset hrnet: expected its first output heatmaps [N, K, H/4, W/4], but the model's 'dets' "
                       "has shape [1,24,5]"),
     ("yolo-pose", "movenet", "preset movenet: expected a NHWC image input [N,H,W,3], but the model's 'images' has "

@@ -84,6 +84,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace another run's predictions in the predictions folder (default: refuse)")
     p.add_argument("--workers", type=int, default=None, help="image loading / decoding threads (default min(4, CPUs))")
+    p.add_argument("--intra-op-threads", type=int, default=None,
+                   help="onnxruntime CPU threads per model (default: one per core)")
+    scale = p.add_argument_group("at scale (docs/scale.md)")
+    scale.add_argument("--shard", default=None, metavar="I/N",
+                       help="evaluate shard I of N: conditions I-1, I-1+N, ... of the full list; join the shards' "
+                            "results with `robustpose-bench merge`")
+    scale.add_argument("--backend", default="local", choices=("local", "dask"),
+                       help="predict the conditions here (default) or on dask workers (one per GPU, started with "
+                            "--resources eval=1); this process scores and writes")
+    scale.add_argument("--scheduler", default=None, metavar="ADDR",
+                       help="dask scheduler address (tcp://HOST:8786), or local:N for N local worker processes")
     p.add_argument("--method", default=None, help="method name for tables (default: the spec's name)")
     p.add_argument("--backbone", default=None, help="backbone name for tables")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
@@ -107,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         predictions_out=args.predictions_out, overwrite=args.overwrite, workers=args.workers,
         progress=args.progress, method=args.method, backbone=args.backbone,
         det_thre=args.det_thre, in_vis_thre=args.in_vis_thre, oks_thre=args.oks_thre,
+        shard=args.shard, intra_op_threads=args.intra_op_threads, backend=args.backend, scheduler=args.scheduler,
     )
     results = run_eval(opts)
     s = results["summary"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,6 +23,7 @@ from .. import __version__
 from ..atomic import sha256_file
 from ..datasets import EvalDataset, Thresholds, eval_dataset
 from ..errors import UserError
+from .backends import BACKENDS, PredictJob, connect, run_dask, run_local, worker_model
 from .conditions import CLEAN, Condition, check_condition_files, check_grid, find_conditions
 from .store import PredictionStore
 
@@ -64,6 +66,32 @@ class EvalOptions:
     det_thre: float = Thresholds.det
     in_vis_thre: float = Thresholds.in_vis
     oks_thre: float = Thresholds.oks_nms
+    shard: str | None = None
+    intra_op_threads: int | None = None
+    backend: str = "local"
+    scheduler: str | None = None
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """'I/N' (1 <= I <= N) -> (I, N); None stays None."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(v) for v in str(text).split("/"))
+    except ValueError:
+        raise UserError(f"--shard must be I/N with integers, e.g. 1/4; got {text!r}") from None
+    if n < 1 or not 1 <= i <= n:
+        raise UserError(f"--shard {text}: needs 1 <= I <= N")
+    return i, n
+
+
+def shard_slice(conds: Sequence[Condition], shard: tuple[int, int] | None) -> list[Condition]:
+    """Shard I of N takes conditions I-1, I-1+N, I-1+2N, ... of the full list (clean first, then the grid
+    in the build's order): deterministic, and every shard gets a mix of cheap and costly corruptions."""
+    if shard is None:
+        return list(conds)
+    i, n = shard
+    return [c for j, c in enumerate(conds) if j % n == i - 1]
 
 
 def _thresholds(opts: EvalOptions) -> Thresholds:
@@ -114,7 +142,9 @@ def _identity(opts: EvalOptions, model: Any, ds: EvalDataset, boxes: dict | None
         "package": __version__, "dataset": opts.dataset, "model_sha256": model.sha256,
         "spec": model.spec.to_dict(), "annotations_sha256": sha256_file(ds.source.ann_path),
         "boxes": boxes, "manifest_sha256": manifest_sha, "layout": layout,
-        "options": {"flip": flip, "post": post,
+        # int8 ONNX models give other outputs with another onnxruntime thread count (MoveNet int8 keypoints
+        # moved by up to 16 px between 1 and 2 threads): the thread count is part of what decides them
+        "options": {"flip": flip, "post": post, "intra_op_threads": opts.intra_op_threads,
                     "thresholds": {"det": thresholds.det, "in_vis": thresholds.in_vis, "oks_nms": thresholds.oks_nms}
                     if model.spec.pipeline == "topdown" and ds.supports_boxes else None},
     }
@@ -127,11 +157,12 @@ def run_eval(opts: EvalOptions) -> dict:
     from ..metrics.scoring import condition_rows
     from ..models.loader import check_model_file, load_model
     from ..results import make_results, write_results
-    from .onestage_predictor import predict_onestage
-    from .topdown_predictor import predict_topdown
 
     check_model_file(opts.model)  # before anything slow: a missing model or a training checkpoint
+    if opts.backend not in BACKENDS:
+        raise UserError(f"--backend must be one of {', '.join(BACKENDS)}, got {opts.backend!r}")
     thresholds = _thresholds(opts)
+    shard = parse_shard(opts.shard)
     ds_cls = eval_dataset(opts.dataset)
     if opts.batch is not None and opts.batch < 1:
         raise UserError(f"--batch must be at least 1, got {opts.batch}")
@@ -145,7 +176,8 @@ def run_eval(opts: EvalOptions) -> dict:
     layout = (manifest or {}).get("layout") or ("advmix" if opts.layout == "advmix" else "default")
 
     # (2) the model and its family
-    model = load_model(opts.model, spec=opts.spec, device=opts.device, post=opts.post)
+    model = load_model(opts.model, spec=opts.spec, device=opts.device, post=opts.post,
+                       intra_op_threads=opts.intra_op_threads)
     spec = model.spec
     family = spec.pipeline
     if family == "onestage" and not ds.supports_onestage:
@@ -173,36 +205,63 @@ def run_eval(opts: EvalOptions) -> dict:
         boxes = {k: instances.source[k] for k in ("source", "sha256")}
         boxes_prov = dict(instances.source)
     batch = opts.batch or DEFAULT_BATCH[family]
+    all_keys = [c.key for c in conds]
+    conds = shard_slice(conds, shard)
     for cond in conds:  # check every condition up front: fail before hours of inference, not after
         check_condition_files(cond, files)
 
     # (3) the predictions folder
     pred_dir = Path(opts.predictions_out) if opts.predictions_out else Path(opts.output).parent / "predictions"
-    _check_outputs(opts, ds, pred_dir, Path(opts.data) / opts.dataset if opts.data else None, [c.key for c in conds])
+    _check_outputs(opts, ds, pred_dir, Path(opts.data) / opts.dataset if opts.data else None, all_keys)
     post = opts.post if spec.output.kind == "heatmaps" else None
     store = PredictionStore(pred_dir, _identity(opts, model, ds, boxes, manifest_sha, layout, flip, post, thresholds))
     store.claim(overwrite=opts.overwrite)
 
-    # (4) every condition
-    rows: list[dict] = []
+    # (4) every condition: finished ones are kept, the rest predicted here or on dask workers; the
+    # driver formats, scores and saves each as it arrives
+    job = PredictJob(model=str(Path(opts.model).resolve()), spec=spec.to_json(), device=opts.device, post=opts.post,
+                     intra_op_threads=opts.intra_op_threads, family=family, kp_set=ds.keypoint_set, flip=flip,
+                     batch=batch, workers=opts.workers, instances=instances,
+                     files=tuple(files) if family == "onestage" else ())
+    worker_model(job, loaded=model)
+    rows_by_key: dict[str, list[dict]] = {}
     pred_files: dict[str, str] = {}
-    resumed: list[str] = []
-    outer = tqdm(conds, desc="conditions", unit="cond", file=sys.stderr, disable=not opts.progress)
-    for cond in outer:
-        outer.set_postfix_str(cond.key)
+    pending: list[Condition] = []
+    for cond in conds:
         done = store.done(cond.key)
-        if done is not None:
-            rows.extend(done)
+        if done is None:
+            pending.append(cond)
+        else:
+            rows_by_key[cond.key] = done
             pred_files[cond.key] = sha256_file(store.prediction_path(cond.key))
-            resumed.append(cond.key)
-            continue
-        payload = _predict_condition(model, ds, cond, family, instances, files, flip, batch, opts,
-                                     predict_topdown, predict_onestage)
-        path = store.prediction_path(cond.key)
-        metrics = ds.score(payload, source=str(path))
-        cond_rows = condition_rows(opts.dataset, cond.corruption, cond.severity, metrics)
-        pred_files[cond.key] = store.save(cond.key, payload, cond_rows)
-        rows.extend(cond_rows)
+    devices = {(model.device, model.provider)}
+    client = connect(opts.scheduler) if opts.backend == "dask" and pending else None
+    unit_name = "crops" if family == "topdown" else "images"
+    per_condition = len(instances) if instances is not None else len(files)
+    desc = "conditions" if shard is None else f"shard {shard[0]}/{shard[1]}"
+    t_start, computed = time.perf_counter(), 0
+    with tqdm(total=len(conds), initial=len(conds) - len(pending), desc=desc, unit="cond", file=sys.stderr,
+              disable=not opts.progress) as outer:
+        try:
+            source = (run_dask(job, pending, client, store.run_id) if client is not None
+                      else run_local(job, pending, opts.progress))
+            for cond, (raw, device, provider) in source:
+                payload = (ds.format_topdown(instances, raw) if family == "topdown"
+                           else ds.format_onestage(files, raw))
+                path = store.prediction_path(cond.key)
+                cond_rows = condition_rows(opts.dataset, cond.corruption, cond.severity,
+                                           ds.score(payload, source=str(path)))
+                pred_files[cond.key] = store.save(cond.key, payload, cond_rows)
+                rows_by_key[cond.key] = cond_rows
+                devices.add((device, provider))
+                computed += 1
+                rate = computed * per_condition / max(time.perf_counter() - t_start, 1e-9)
+                outer.set_postfix_str(f"{cond.key}, {rate:.0f} {unit_name}/s")
+                outer.update()
+        finally:
+            if client is not None:
+                client.close()
+    rows = [r for c in conds for r in rows_by_key[c.key]]
 
     # (5) results.json
     non_standard = thresholds.changed() if family == "topdown" and ds.supports_boxes else []
@@ -216,6 +275,9 @@ def run_eval(opts: EvalOptions) -> dict:
         "seeds": ({"master_seed": manifest.get("master_seed"), "seed_rule": manifest.get("seed_rule")}
                   if manifest else None),
         "scorer": ds.scorer_provenance(),
+        **({"devices": [{"device": d, "execution_provider": p} for d, p in sorted(devices)]}
+           if len(devices) > 1 else {}),
+        **({"backend": {"kind": "dask", "scheduler": opts.scheduler}} if opts.backend == "dask" else {}),
         "predictions": {"dir": str(pred_dir), "files": pred_files, "run_id": store.run_id},
         "data": {"dir": str(opts.data) if opts.data else None, "source_images": str(ds.source.image_dir),
                  "annotations": str(ds.source.ann_path), "annotations_sha256": store.identity["annotations_sha256"],
@@ -237,22 +299,12 @@ def run_eval(opts: EvalOptions) -> dict:
         "device_requested": opts.device,
         "conditions": [c.key for c in conds],
     }
-    results = make_results(opts.dataset, rows, partial=opts.partial, provenance=provenance, config=config)
+    if shard is not None:  # `merge` checks and joins shards into the single-process results
+        config["shard"] = {"index": shard[0], "count": shard[1], "conditions": all_keys}
+    results = make_results(opts.dataset, rows, partial=opts.partial or shard is not None,
+                           provenance=provenance, config=config)
     write_results(opts.output, results)
     return results
-
-
-def _predict_condition(model, ds: EvalDataset, cond: Condition, family: str, instances, files, flip: bool,
-                       batch: int, opts: EvalOptions, predict_topdown, predict_onestage) -> Any:
-    """One condition's predictions in the dataset's result format."""
-    bar = cond.key if opts.progress else False
-    if family == "topdown":
-        preds = predict_topdown(model, instances, cond.path, ds.keypoint_set, flip=flip, batch=batch,
-                                workers=opts.workers, progress=bar)
-        return ds.format_topdown(instances, preds)
-    persons = predict_onestage(model, files, cond.path, ds.keypoint_set, batch=batch, workers=opts.workers,
-                               progress=bar)
-    return ds.format_onestage(files, persons)
 
 
 __all__ = ["CLEAN", "DEFAULT_BATCH", "EvalOptions", "run_eval"]

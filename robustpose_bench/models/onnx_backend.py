@@ -135,7 +135,8 @@ class OnnxBackend:
 
     def describe(self) -> dict[str, Any]:
         d: dict[str, Any] = {"backend": "onnxruntime", "provider": self.provider, "device": self.device,
-                             "onnxruntime": self._ort.__version__}
+                             "onnxruntime": self._ort.__version__,
+                             "intra_op_threads": self._threads or f"default ({os.cpu_count()} logical CPUs)"}
         if self.fallback_reason:
             d["cuda_fallback_reason"] = self.fallback_reason
         return d

@@ -163,9 +163,11 @@ def _yolo_pose(io: ModelIO, name: str) -> dict:
     in_name, h, w = _image_input(io, "yolo-pose", "NCHW", "float32")
     out_name, shape = io.outputs[0]
     c = shape[1] if len(shape) == 3 else None
-    if c is None or (c - 5) % 3 or c <= 5:
-        raise _fail("yolo-pose", "its first output", "[N, 4 + 1 + 3K, anchors] (box, one class, K x (x, y, v))",
-                    out_name, shape)
+    # anchors: one per cell of the stride 8, 16, 32 maps (and 64 for the P6 models)
+    anchors = {sum((h // s) * (w // s) for s in strides) for strides in ((8, 16, 32), (8, 16, 32, 64))}
+    if c is None or (c - 5) % 3 or c <= 5 or shape[2] not in anchors | {None}:
+        raise _fail("yolo-pose", "its first output", f"[N, 4 + 1 + 3K, anchors] (box, one class, K x (x, y, v); "
+                    f"{' or '.join(map(str, sorted(anchors)))} anchors for a {h}x{w} input)", out_name, shape)
     k = (c - 5) // 3
     return _spec(name, "yolo-pose", "onestage",
                  {"name": in_name, "height": h, "width": w, "layout": "NCHW", "dtype": "float32",
@@ -194,9 +196,9 @@ def _pick(io: ModelIO, wanted: str, rank: int, preset: str, expected: str,
 def _rtmo(io: ModelIO, name: str) -> dict:
     in_name, h, w = _image_input(io, "rtmo", "NCHW", "float32")
     dname, dshape = _pick(io, "dets", 3, "rtmo", "dets [N, P, 5]")
-    kname, kshape = _pick(io, "keypoints", 4, "rtmo", "keypoints [N, P, K, 3]", exclude=dname)
     if dshape[2] not in (5, None):
-        raise _fail("rtmo", "dets", "[N, P, 5]", dname, dshape)
+        raise _fail("rtmo", "the output dets", "[N, P, 5]", dname, dshape)
+    kname, kshape = _pick(io, "keypoints", 4, "rtmo", "keypoints [N, P, K, 3]", exclude=dname)
     if kshape[3] not in (3, None) or kshape[2] is None:
         raise _fail("rtmo", "keypoints", "[N, P, K, 3]", kname, kshape)
     return _spec(name, "rtmo", "onestage",
