@@ -91,14 +91,20 @@ def _eval_overrides(extra_args: Sequence[str]) -> dict[str, Any]:
     """--eval-arg values, parsed with the eval command's own parser (so they mean the same)."""
     if not extra_args:
         return {}
+    from ..cli import OneLineArgumentParser, UsageError, parse_command_line, remember_prog
     from ..commands import eval_cmd
 
-    parser = argparse.ArgumentParser(prog="robustpose-bench leaderboard verify --eval-arg", add_help=False)
+    # Parsed as `robustpose-bench eval ...`: a mistake is one line pointing at eval's own help.
+    parser = OneLineArgumentParser(prog="robustpose-bench", add_help=False)
     sub = parser.add_subparsers(dest="cmd")
     eval_cmd.register(sub)
+    remember_prog(parser)
     allowed = {"root", "images", "ann", "gt_mat", "spec", "boxes", "batch", "workers", "flip", "post"}
-    defaults = vars(parser.parse_args(["eval", "MODEL", "--dataset", "coco-c"]))
-    given = vars(parser.parse_args(["eval", "MODEL", "--dataset", "coco-c", *extra_args]))
+    try:
+        defaults = vars(parse_command_line(parser, ["eval", "MODEL", "--dataset", "coco-c"]))
+        given = vars(parse_command_line(parser, ["eval", "MODEL", "--dataset", "coco-c", *extra_args]))
+    except UsageError as exc:
+        raise UserError(f"--eval-arg: {exc}") from None
     changed = {k: v for k, v in given.items() if v != defaults.get(k)}
     bad = sorted(set(changed) - allowed)
     if bad:
