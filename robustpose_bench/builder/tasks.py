@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,14 @@ JOURNAL_DIR = ".journal"
 
 class DiskFullError(UserError):
     """ENOSPC while writing: raised as a clean one-line error; finished outputs stay valid."""
+
+
+class UnsupportedSource(ValueError):
+    """A source whose pixels cannot be mapped to 8 bits without guessing: it becomes a failed item."""
+
+
+# Pillow modes of unsigned 16-bit samples (16-bit grayscale PNG and TIFF, either byte order).
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 
 @dataclass(frozen=True)
@@ -51,18 +60,59 @@ def journal_path(out_root: str | Path, file_name: str) -> Path:
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """Decode like AdvMix's make_datasets.py: ``np.asarray(Image.open(path))``.
+    """Decode like AdvMix's make_datasets.py (``np.asarray(Image.open(path))``), with every mode made uint8.
 
-    RGB stays H×W×3 and grayscale stays H×W (the engine stacks it to three channels, as
-    imagecorruptions does); other modes (CMYK, palette, RGBA, 16-bit) are converted to RGB first.
+    RGB stays H×W×3 and grayscale H×W (the engine stacks it to three channels, as imagecorruptions
+    does). See :func:`image_to_uint8` for the other modes.
     """
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as im:
         im.load()
-        if im.mode not in ("RGB", "L"):
-            im = im.convert("RGB")
+        return image_to_uint8(im)
+
+
+def image_to_uint8(im) -> np.ndarray:
+    """The uint8 pixels of a Pillow image, the same ones eval's ``cv2.imread(IMREAD_COLOR)`` reads.
+
+    Why not ``convert("RGB")`` for everything: Pillow clips 16-bit samples to 255, which turned a
+    16-bit PNG into an all-white image. Unsigned 16-bit samples keep their high byte (OpenCV's rule,
+    and Pillow's own for 16-bit RGB PNGs); a PNG opened as mode ``I`` is 16-bit too. 32-bit integer
+    (``I``) and float (``F``) pixels have no known white level, so they are refused
+    (:class:`UnsupportedSource`) rather than guessed. Palettes are looked up, alpha is dropped (the
+    colour channels as stored), 1-bit becomes 0/255, CMYK uses Pillow's (255-C)(255-K)/255.
+    """
+    mode = im.mode
+    if mode in ("RGB", "L"):
         return np.asarray(im)
+    if mode in SIXTEEN_BIT_MODES or (mode == "I" and im.format == "PNG"):
+        samples = np.clip(np.asarray(im).astype(np.int64), 0, 65535)
+        return np.repeat((samples >> 8).astype(np.uint8)[..., None], 3, axis=2)
+    if mode.startswith(("I", "F")):
+        kind = "floating-point" if mode.startswith("F") else "integer"
+        raise UnsupportedSource(
+            f"{kind} pixels (Pillow mode {mode}) have no known white level; convert the image to 8 or 16 bits"
+        )
+    return np.asarray(im.convert("RGB"))
+
+
+_ADDRESS = re.compile(r"<([\w.]+) object at 0x[0-9a-fA-F]+>")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A failed item's reason: one line, and the same on every run (no object addresses).
+
+    Manifests hold these, and identical builds must give identical bytes.
+    """
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image file Pillow can identify"
+    if isinstance(exc, UnsupportedSource):
+        return str(exc)
+    text = _ADDRESS.sub(r"<\1>", str(exc)).strip()
+    text = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def encode_image(arr: np.ndarray, fmt: str, jpeg_quality: int) -> bytes:
@@ -153,7 +203,7 @@ def run_task(task: Task) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - any decoder failure makes this one source a failed item
             result["failed"].append({
                 "source": task.file_name, "corruption": None, "severity": None,
-                "reason": f"cannot decode source: {type(exc).__name__}: {exc}",
+                "reason": f"cannot decode source: {failure_reason(exc)}",
             })
             return result
 
@@ -167,7 +217,7 @@ def run_task(task: Task) -> dict[str, Any]:
             except Exception as exc:  # noqa: BLE001 - recorded with its reason; the build goes on
                 result["failed"].append({
                     "source": task.file_name, "corruption": corruption, "severity": severity,
-                    "reason": f"{type(exc).__name__}: {exc}",
+                    "reason": failure_reason(exc),
                 })
                 continue
             blob = encode_image(out, cfg.fmt, cfg.jpeg_quality)
