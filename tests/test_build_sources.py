@@ -152,3 +152,30 @@ def test_failure_reasons_are_deterministic(tmp_path, capsys):
     for reason in reasons:
         assert not re.search(r"0x[0-9a-fA-F]{4,}", reason), reason  # no object addresses
         assert "\n" not in reason
+
+
+@pytest.mark.parametrize("names, fmt, clash", [
+    (["x.jpg", "x.png"], "jpeg", "x.jpg"),
+    (["a/x.jpg", "a/x.png", "b.jpg"], "png", "a/x.png"),
+    (["y.jpeg", "y.png", "y.jpg"], "jpeg", "y.jpg"),
+])
+def test_two_sources_building_to_one_output_are_refused_before_building(tmp_path, capsys, names, fmt, clash):
+    images = tmp_path / "img"
+    for i, name in enumerate(names):
+        (images / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((48, 64, 3), 40 * i, np.uint8)).save(images / name, format="PNG")
+    ann = _coco(tmp_path, names)
+    rc, err = _build(capsys, images, ann, tmp_path / "o", "--format", fmt)
+    assert rc == 2 and err.count("\n") == 1, err
+    assert f"would both build to {clash!r}" in err and str(ann) in err
+    ds = tmp_path / "o" / "coco-c"
+    assert not ds.exists() or not [p for p in ds.rglob("*") if p.is_file()]  # nothing written
+
+
+def test_distinct_outputs_are_not_a_collision(tmp_path, capsys):
+    images = tmp_path / "img"
+    images.mkdir()
+    for i, name in enumerate(["y.jpeg", "y.png"]):  # y.jpeg keeps its name, y.png becomes y.jpg
+        Image.fromarray(np.full((48, 64, 3), 40 * i, np.uint8)).save(images / name, format="PNG")
+    rc, err = _build(capsys, images, _coco(tmp_path, ["y.jpeg", "y.png"]), tmp_path / "o")
+    assert rc == 0, err

@@ -84,6 +84,22 @@ def output_name(file_name: str, fmt: str) -> str:
     return stem + FORMATS[fmt]
 
 
+def output_collisions(file_names: list[str] | tuple[str, ...], fmt: str) -> list[tuple[str, str, str]]:
+    """``(first source, second source, output name)`` for sources that would write the same output.
+
+    ``x.jpg`` and ``x.png`` both become ``x.jpg`` as JPEG: building both would leave one output for two
+    manifest items, so the build refuses them before writing anything.
+    """
+    seen: dict[str, str] = {}
+    clashes = []
+    for name in file_names:
+        out = output_name(name, fmt)
+        first = seen.setdefault(out, name)
+        if first != name:
+            clashes.append((first, name, out))
+    return clashes
+
+
 def output_relpath(corruption: str, severity: int, file_name: str, fmt: str, layout: str) -> str:
     """``<corruption>/<severity>/<name>``: severity 1..5, or 0..4 with the AdvMix layout."""
     folder = severity - 1 if layout == "advmix" else severity

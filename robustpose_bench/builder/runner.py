@@ -18,7 +18,7 @@ from typing import Any, Iterable
 from ..atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
 from ..datasets.sources import SourceSet
 from ..errors import UserError
-from .manifest import MANIFEST_NAME, BuildConfig, manifest_bytes, materialise
+from .manifest import MANIFEST_NAME, BuildConfig, manifest_bytes, materialise, output_collisions
 from .tasks import DiskFullError, Task, cleanup_temp_files, run_task
 
 SHARD_GLOB = "manifest.shard-*-of-*.json"
@@ -118,6 +118,7 @@ def run_build(
         raise UserError(f"--limit must be at least 1, got {limit}")
     if backend not in ("loky", "dask"):
         raise UserError(f"--backend must be loky or dask, got {backend!r}")
+    _refuse_collisions(sources, select_files(sources.files, limit, None), config.fmt)
     t0 = time.perf_counter()
     dataset_dir = Path(out_dir) / config.dataset
     dataset_dir.mkdir(parents=True, exist_ok=True)
@@ -181,6 +182,18 @@ def run_build(
             ) from None
         raise
     return BuildResult(dataset_dir, path, digest, len(files), n_items, written, skipped, failed, merged, seconds)
+
+
+def _refuse_collisions(sources: SourceSet, files: list[str], fmt: str) -> None:
+    """Refuse, before writing anything, sources that would build to one output (over all shards)."""
+    clashes = output_collisions(files, fmt)
+    if clashes:
+        first, second, out = clashes[0]
+        more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+        raise UserError(
+            f"{sources.ann_path}: images {first!r} and {second!r} would both build to {out!r} as {fmt}{more}; "
+            "remove or rename one of them"
+        )
 
 
 def _write_manifest(path: Path, manifest: dict[str, Any], sidecar: bool = True) -> str:
