@@ -28,6 +28,9 @@ from ..jsonfile import read_json, read_regular_bytes
 MANIFEST_SCHEMA = "robustpose-bench/build-manifest/1"
 SPEC_SCHEMA = "robustpose-bench/dataset-spec/1"
 MANIFEST_NAME = "manifest.json"
+JOURNAL_DIR = ".journal"  # OUT/<dataset>/.journal/<sha256 of the source name>.json: resume records
+STATE_DIR = f"{JOURNAL_DIR}/build"  # the build's settings (written before its first output) and locks
+SETTINGS_NAME = "settings.json"
 SEED_RULES = ("hash", "advmix")
 ADVMIX_SEED = 1  # AdvMix tools/make_datasets.py: np.random.seed(1) before every corrupt() call
 SEED_RULE_TEXT = {
@@ -184,6 +187,36 @@ def materialise(
         "items": items,
         "failed": failed,
     }
+
+
+# Manifest fields that decide which items exist and what their bytes are. Library versions are left
+# out (a re-run redoes items whose versions changed), and so is the shard (all shards build one set).
+# In the order a difference is best reported (the most readable first).
+SETTING_KEYS = ("dataset", "corruptions", "severities", "format", "jpeg_quality", "layout", "seed_rule",
+                "master_seed", "spec_sha256")
+SOURCE_SETTING_KEYS = ("dataset", "split", "image_count", "annotation_file", "annotation_sha256")
+
+
+def build_settings(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The settings of a build, from its manifest (or a manifest head): two builds may share a
+    dataset folder only when these are equal."""
+    source = manifest.get("source") if isinstance(manifest.get("source"), dict) else {}
+    selection = manifest.get("selection") if isinstance(manifest.get("selection"), dict) else {}
+    out = {key: manifest.get(key) for key in SETTING_KEYS}
+    out["source"] = {key: source.get(key) for key in SOURCE_SETTING_KEYS}
+    out["limit"] = selection.get("limit")
+    return out
+
+
+def settings_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """``"'format' is 'jpeg' there, 'png' here"`` for the first differing setting, or None."""
+    for key in [*new, *(k for k in old if k not in new)]:
+        if old.get(key) != new.get(key):
+            if isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
+                inner = settings_difference(old[key], new[key])
+                return f"'{key}.{inner[1:]}" if inner else None
+            return f"'{key}' is {_show(old.get(key), 40)} there, {_show(new.get(key), 40)} here"
+    return None
 
 
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:

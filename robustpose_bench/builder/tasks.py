@@ -12,6 +12,7 @@ redone, which rewrites identical bytes.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import hashlib
@@ -27,9 +28,9 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes, sha256_bytes, sha256_file
 from ..errors import UserError
-from .manifest import BuildConfig, engine_versions
+from .lock import Owner
+from .manifest import JOURNAL_DIR, BuildConfig, engine_versions
 
-JOURNAL_DIR = ".journal"
 
 
 class DiskFullError(UserError):
@@ -52,6 +53,12 @@ class Task:
     source_path: str
     out_root: str  # OUT/<dataset>
     config: BuildConfig
+    owner: Owner | None = None  # the build's lock token: checked before every write (None: unchecked)
+
+
+def _guard(task: Task) -> contextlib.AbstractContextManager:
+    """Around each write: stop if another build has taken over the folder (orphaned workers)."""
+    return task.owner.writing() if task.owner is not None else contextlib.nullcontext()
 
 
 def journal_path(out_root: str | Path, file_name: str) -> Path:
@@ -163,6 +170,8 @@ def run_task(task: Task) -> dict[str, Any]:
             f"worker library versions {dict(_local_versions())} differ from the build's {cfg.versions}; "
             "install the same versions on every worker"
         )
+    if task.owner is not None:
+        task.owner.check()  # an orphaned worker of a replaced build starts nothing new
     out_root = Path(task.out_root)
     result: dict[str, Any] = {"source": task.file_name, "items": [], "failed": [], "written": 0, "skipped": 0}
     try:
@@ -221,7 +230,8 @@ def run_task(task: Task) -> dict[str, Any]:
                 })
                 continue
             blob = encode_image(out, cfg.fmt, cfg.jpeg_quality)
-            _write(out_root / rel, blob)
+            with _guard(task):
+                _write(out_root / rel, blob)
             done = sha256_bytes(blob)
             result["written"] += 1
         else:
@@ -236,7 +246,8 @@ def run_task(task: Task) -> dict[str, Any]:
         merged.update(records)
         try:
             record = {"source": task.file_name, "source_sha256": src_sha, "key": key, "items": merged}
-            atomic_write_bytes(jpath, json.dumps(record, sort_keys=True).encode("utf-8"), fsync=False)
+            with _guard(task):
+                atomic_write_bytes(jpath, json.dumps(record, sort_keys=True).encode("utf-8"), fsync=False)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise DiskFullError(f"no space left on device while writing {jpath}; free space and re-run") from None
