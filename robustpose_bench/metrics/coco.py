@@ -148,7 +148,7 @@ def validate_predictions(predictions: Any, gt, source: str = "predictions") -> l
         q["keypoints"] = [float(v) for v in kp]
         q["score"] = score
         if "bbox" in q:
-            q["bbox"] = list(q["bbox"])
+            q["bbox"] = _check_bbox(q["bbox"], f"{source}: entry {i}")
         out.append(q)
     if unknown_imgs:
         shown = ", ".join(repr(x) for x in sorted(unknown_imgs, key=str)[:10])
@@ -157,6 +157,16 @@ def validate_predictions(predictions: Any, gt, source: str = "predictions") -> l
             f"{source}: {len(unknown_imgs)} image_id(s) not in the ground truth: {shown}{more}"
         )
     return out
+
+
+def _check_bbox(bbox: Any, where: str) -> list[float]:
+    """An optional prediction box: [x, y, width, height], four finite numbers (loadRes trusts it)."""
+    ok = (isinstance(bbox, list) and len(bbox) == 4
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox))
+    if not ok:
+        shown = repr(bbox) if len(repr(bbox)) <= 60 else repr(bbox)[:59] + "…"
+        raise UserError(f"{where} has 'bbox' {shown}; expected [x, y, width, height], four finite numbers")
+    return [float(v) for v in bbox]
 
 
 def keypoint_ap(
