@@ -18,6 +18,7 @@ float differences between execution providers (CPU vs CUDA), which can move a he
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,18 +154,23 @@ def verify_entry(
 
     settings = _recorded_settings(entry.path, origin)
     settings.update(_eval_overrides(extra_args))
-    workdir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="rpb-verify-"))
-    output = workdir / "results.json"
-    opts = EvalOptions(
-        model=model, dataset=data_["dataset"], data=Path(data), device=device,
-        corruptions=list(BENCHMARK_ORDER),
-        severities=[1, 2, 3, 4, 5] if subset == "full" else [QUICK_SEVERITY],
-        partial=subset != "full", output=output, predictions_out=workdir / "predictions",
-        progress=progress, **settings,
-    )
-    raw = run_eval(opts)
-    view = view_of(raw, output, sha256_file(output))
-    report = VerifyReport(entry=entry.path, subset=subset, tolerance=tolerance, results_path=output)
+    with contextlib.ExitStack() as stack:
+        # Without --out the re-evaluation goes to a temporary folder that is removed when the run
+        # ends, however it ends (its predictions can be large); --out keeps it.
+        workdir = Path(out_dir) if out_dir is not None else Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="rpb-verify-")))
+        output = workdir / "results.json"
+        opts = EvalOptions(
+            model=model, dataset=data_["dataset"], data=Path(data), device=device,
+            corruptions=list(BENCHMARK_ORDER),
+            severities=[1, 2, 3, 4, 5] if subset == "full" else [QUICK_SEVERITY],
+            partial=subset != "full", output=output, predictions_out=workdir / "predictions",
+            progress=progress, **settings,
+        )
+        raw = run_eval(opts)
+        view = view_of(raw, output, sha256_file(output))
+    report = VerifyReport(entry=entry.path, subset=subset, tolerance=tolerance,
+                          results_path=output if out_dir is not None else None)
     report.comparisons = compare(data_, view, subset, tolerance)
     return report
 
