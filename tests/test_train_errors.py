@@ -193,3 +193,37 @@ def test_score_predictions_with_a_good_bbox_still_score(tmp_path):
     gt = json.loads(ann.read_text())["annotations"][0]
     pred = {"image_id": 1, "category_id": 1, "keypoints": gt["keypoints"], "score": 0.9, "bbox": gt["bbox"]}
     assert keypoint_ap(ann, [pred])["AP"] == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- hostile checkpoints
+
+class _Evil:
+    """Unpickling this runs a shell command: a checkpoint must never be unpickled with full pickle."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("how", ["resume", "export", "pretrained"])
+def test_a_malicious_pickle_is_refused_unrun(data, trained, tmp_path, capsys, how):
+    import shutil
+
+    marker = tmp_path / "pwned"
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    torch.save({"state_dict": _Evil(marker), "config": {}}, run / "last.pth")
+    if how == "resume":
+        argv = ["train", "--out", str(run), "--resume", "--max-iters", "2", *_common(data)]
+    elif how == "export":
+        argv = ["export", str(run / "last.pth")]
+    else:
+        argv = ["train", "--out", str(tmp_path / "new"), "--pretrained", str(run / "last.pth"), "--max-iters", "1",
+                *_common(data)]
+    assert main(argv) == 2
+    assert "last.pth" in _one_line_error(capsys, argv[0])
+    assert not marker.exists()
