@@ -109,12 +109,18 @@ class BuildLock:
 
     def acquire(self) -> Owner:
         """Lock the folder, record this build as its owner, and wait out the writes of earlier owners."""
+        try:
+            return self._acquire()
+        except BaseException:
+            self.release()  # a failed acquisition holds nothing
+            raise
+
+    def _acquire(self) -> Owner:
         self.dir.mkdir(parents=True, exist_ok=True)
         main = self.dir / LOCK_NAME
         fd = _open(main)
         self._fds.append(fd)
         if not _try_flock(fd, fcntl.LOCK_SH if self.shard else fcntl.LOCK_EX, main):
-            self.release()
             raise self._held(main)
         own_path, own_fd = main, fd
         if self.shard:
@@ -122,7 +128,6 @@ class BuildLock:
             own_fd = _open(own_path)
             self._fds.append(own_fd)
             if not _try_flock(own_fd, fcntl.LOCK_EX, own_path):
-                self.release()
                 raise self._held(own_path)
         token = secrets.token_hex(16)
         os.ftruncate(own_fd, 0)
