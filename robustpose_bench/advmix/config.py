@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from ..errors import UserError
+from ..errors import UserError, shown
 
 METHODS = ("standard", "advmix")
 MIX_MODES = ("adv", "adv-image", "equal", "dirichlet", "sequential")
@@ -74,25 +74,25 @@ class TrainConfig:
         for name, allowed in (("method", METHODS), ("mix", MIX_MODES), ("dataset_format", DATASET_FORMATS),
                               ("keypoints", ("coco", "mpii"))):
             if getattr(self, name) not in allowed:
-                raise bad(name, f"must be one of {', '.join(allowed)}, got {_show(getattr(self, name))}")
+                raise bad(name, f"must be one of {', '.join(allowed)}, got {shown(getattr(self, name))}")
         for name in ("image_size", "heatmap_size"):
             v = getattr(self, name)
             if not (isinstance(v, list) and len(v) == 2 and all(_is_int(x) and 0 < x <= MAX_SIZE for x in v)):
-                raise bad(name, f"must be [width, height], integers 1..{MAX_SIZE}, got {_show(v)}")
+                raise bad(name, f"must be [width, height], integers 1..{MAX_SIZE}, got {shown(v)}")
         if self.image_size[0] != 4 * self.heatmap_size[0] or self.image_size[1] != 4 * self.heatmap_size[1]:
             raise bad("heatmap_size", f"must be image_size / 4 (stride 4), got {self.heatmap_size} for {self.image_size}")
         for name, ok, expected in _RANGES:
             if not ok(getattr(self, name)):
-                raise bad(name, f"must be {expected}, got {_show(getattr(self, name))}")
+                raise bad(name, f"must be {expected}, got {shown(getattr(self, name))}")
         if not 0 < self.sigma <= max(self.heatmap_size):
             raise bad("sigma", f"must be > 0 and at most the heatmap size {max(self.heatmap_size)}, got {self.sigma}")
         steps = self.lr_steps
         if not (isinstance(steps, list) and all(_is_int(s) and s >= 0 for s in steps) and sorted(steps) == steps):
-            raise bad("lr_steps", f"must be an increasing list of epoch numbers >= 0, got {_show(steps)}")
+            raise bad("lr_steps", f"must be an increasing list of epoch numbers >= 0, got {shown(steps)}")
         if self.max_iters is not None and not (_is_int(self.max_iters) and self.max_iters >= 1):
-            raise bad("max_iters", f"must be an integer >= 1 or null, got {_show(self.max_iters)}")
+            raise bad("max_iters", f"must be an integer >= 1 or null, got {shown(self.max_iters)}")
         if self.pretrained is not None and not (isinstance(self.pretrained, str) and self.pretrained):
-            raise bad("pretrained", f"must be a file path or null, got {_show(self.pretrained)}")
+            raise bad("pretrained", f"must be a file path or null, got {shown(self.pretrained)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -109,11 +109,6 @@ def _is_int(value: Any) -> bool:
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:59] + "…"
 
 
 # (field, test, what it must be): checked by TrainConfig.validate in this order.
@@ -147,7 +142,7 @@ def _coerce(name: str, value: Any, current: Any, prefix: str = "") -> Any:
         return value
     if isinstance(current, bool):
         if not isinstance(value, bool):
-            raise UserError(f"{prefix}config field '{name}': expected true/false, got {_show(value)}")
+            raise UserError(f"{prefix}config field '{name}': expected true/false, got {shown(value)}")
         return value
     if isinstance(current, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
@@ -157,7 +152,7 @@ def _coerce(name: str, value: Any, current: Any, prefix: str = "") -> Any:
         return value
     if isinstance(current, list) and isinstance(value, list):
         return list(value)
-    raise UserError(f"{prefix}config field '{name}': expected {type(current).__name__}, got {_show(value)}")
+    raise UserError(f"{prefix}config field '{name}': expected {type(current).__name__}, got {shown(value)}")
 
 
 def update_config(cfg: TrainConfig, values: dict[str, Any], source: str) -> TrainConfig:

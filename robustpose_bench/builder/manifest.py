@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import UserError
+from ..errors import UserError, shown
 from ..jsonfile import read_json, read_regular_bytes
 
 MANIFEST_SCHEMA = "robustpose-bench/build-manifest/1"
@@ -215,7 +215,7 @@ def settings_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
             if isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
                 inner = settings_difference(old[key], new[key])
                 return f"'{key}.{inner[1:]}" if inner else None
-            return f"'{key}' is {_show(old.get(key), 40)} there, {_show(new.get(key), 40)} here"
+            return f"'{key}' is {shown(old.get(key), 40)} there, {shown(new.get(key), 40)} here"
     return None
 
 
@@ -251,11 +251,6 @@ ITEM_FIELDS: dict[str, tuple[type, ...]] = {
 FAILED_FIELDS = ("source", "corruption", "severity", "reason")
 
 
-def _show(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def path_problem(rel: object) -> str | None:
     """Why ``rel`` is not a plain relative POSIX path that stays inside its root, or None if it is.
 
@@ -285,7 +280,7 @@ def _check_settings(obj: dict[str, Any], where: str) -> None:
     from corruptions import CORRUPTIONS
 
     def bad(name: str, expected: str) -> UserError:
-        return UserError(f"{where}: field '{name}' is {_show(obj.get(name))}; expected {expected}")
+        return UserError(f"{where}: field '{name}' is {shown(obj.get(name))}; expected {expected}")
 
     if not isinstance(obj.get("dataset"), str) or not _DATASET_NAME.fullmatch(obj["dataset"]):
         raise bad("dataset", "a dataset folder name such as coco-c")
@@ -318,21 +313,21 @@ def _check_item(item: Any, where: str, corruptions: set[str], severities: set[in
     for name, types in ITEM_FIELDS.items():
         value = item[name]
         if not isinstance(value, types) or isinstance(value, bool):
-            raise UserError(f"{where}.{name}: {_show(value)} is not a {types[0].__name__}")
+            raise UserError(f"{where}.{name}: {shown(value)} is not a {types[0].__name__}")
     if item["source"] not in safe_sources:
         problem = path_problem(item["source"])
         if problem:
-            raise UserError(f"{where}.source: {_show(item['source'])} {problem}")
+            raise UserError(f"{where}.source: {shown(item['source'])} {problem}")
         safe_sources.add(item["source"])
     if item["corruption"] not in corruptions:
-        raise UserError(f"{where}.corruption: {_show(item['corruption'])} is not one of the manifest's corruptions")
+        raise UserError(f"{where}.corruption: {shown(item['corruption'])} is not one of the manifest's corruptions")
     if item["severity"] not in severities:
-        raise UserError(f"{where}.severity: {_show(item['severity'])} is not one of the manifest's severities")
+        raise UserError(f"{where}.severity: {shown(item['severity'])} is not one of the manifest's severities")
     if not 0 <= item["seed"] < 2**32:
-        raise UserError(f"{where}.seed: {_show(item['seed'])} is not a uint32")
+        raise UserError(f"{where}.seed: {shown(item['seed'])} is not a uint32")
     if not (_SHA256.fullmatch(item["source_sha256"]) and _SHA256.fullmatch(item["output_sha256"])):
         name = "source_sha256" if not _SHA256.fullmatch(item["source_sha256"]) else "output_sha256"
-        raise UserError(f"{where}.{name}: {_show(item[name])} is not a lowercase hex sha256")
+        raise UserError(f"{where}.{name}: {shown(item[name])} is not a lowercase hex sha256")
 
 
 def _check_failed(entry: Any, where: str) -> None:
@@ -342,11 +337,11 @@ def _check_failed(entry: Any, where: str) -> None:
         raise UserError(f"{where}: expected an object with fields {', '.join(FAILED_FIELDS)}")
     problem = path_problem(entry["source"])
     if problem:
-        raise UserError(f"{where}.source: {_show(entry['source'])} {problem}")
+        raise UserError(f"{where}.source: {shown(entry['source'])} {problem}")
     if entry["corruption"] is not None and entry["corruption"] not in CORRUPTIONS:
-        raise UserError(f"{where}.corruption: {_show(entry['corruption'])} is not a known corruption or null")
+        raise UserError(f"{where}.corruption: {shown(entry['corruption'])} is not a known corruption or null")
     if entry["severity"] is not None and not (_is_int(entry["severity"]) and 1 <= entry["severity"] <= 5):
-        raise UserError(f"{where}.severity: {_show(entry['severity'])} is not 1..5 or null")
+        raise UserError(f"{where}.severity: {shown(entry['severity'])} is not 1..5 or null")
     if not isinstance(entry["reason"], str):
         raise UserError(f"{where}.reason: expected a string")
 
@@ -367,7 +362,7 @@ def validate_manifest(obj: Any, source: str, *, check_seeds: bool = True) -> Non
     _check_settings(obj, source)
     for name in ("items", "failed"):
         if not isinstance(obj.get(name), list):
-            raise UserError(f"{source}: field '{name}' is {_show(obj.get(name))}; expected a list")
+            raise UserError(f"{source}: field '{name}' is {shown(obj.get(name))}; expected a list")
     corruptions, severities = set(obj["corruptions"]), set(obj["severities"])
     fmt, layout, dataset, master = obj["format"], obj["layout"], obj["dataset"], obj["master_seed"]
     outputs: dict[str, int] = {}
@@ -378,7 +373,7 @@ def validate_manifest(obj: Any, source: str, *, check_seeds: bool = True) -> Non
         want = output_relpath(item["corruption"], item["severity"], item["source"], fmt, layout)
         if item["output"] != want:
             problem = path_problem(item["output"]) or "is not the path its fields give"
-            raise UserError(f"{where}.output: {_show(item['output'])} {problem} (expected {want!r})")
+            raise UserError(f"{where}.output: {shown(item['output'])} {problem} (expected {want!r})")
         first = outputs.setdefault(want, i)
         if first != i:
             raise UserError(f"{where}.output: {want!r} is also the output of items[{first}]")

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, shown
 from ..jsonfile import read_json
 
 # COCO-17 OKS sigmas (pycocotools ``Params.kpt_oks_sigmas``; mmpose's OCHuman sigmas are identical).
@@ -151,10 +151,10 @@ def validate_predictions(predictions: Any, gt, source: str = "predictions") -> l
             q["bbox"] = _check_bbox(q["bbox"], f"{source}: entry {i}")
         out.append(q)
     if unknown_imgs:
-        shown = ", ".join(repr(x) for x in sorted(unknown_imgs, key=str)[:10])
+        listed = ", ".join(repr(x) for x in sorted(unknown_imgs, key=str)[:10])
         more = f" (+{len(unknown_imgs) - 10} more)" if len(unknown_imgs) > 10 else ""
         raise UserError(
-            f"{source}: {len(unknown_imgs)} image_id(s) not in the ground truth: {shown}{more}"
+            f"{source}: {len(unknown_imgs)} image_id(s) not in the ground truth: {listed}{more}"
         )
     return out
 
@@ -164,8 +164,7 @@ def _check_bbox(bbox: Any, where: str) -> list[float]:
     ok = (isinstance(bbox, list) and len(bbox) == 4
           and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox))
     if not ok:
-        shown = repr(bbox) if len(repr(bbox)) <= 60 else repr(bbox)[:59] + "…"
-        raise UserError(f"{where} has 'bbox' {shown}; expected [x, y, width, height], four finite numbers")
+        raise UserError(f"{where} has 'bbox' {shown(bbox)}; expected [x, y, width, height], four finite numbers")
     return [float(v) for v in bbox]
 
 
