@@ -179,3 +179,25 @@ def test_distinct_outputs_are_not_a_collision(tmp_path, capsys):
         Image.fromarray(np.full((48, 64, 3), 40 * i, np.uint8)).save(images / name, format="PNG")
     rc, err = _build(capsys, images, _coco(tmp_path, ["y.jpeg", "y.png"]), tmp_path / "o")
     assert rc == 0, err
+
+
+def test_a_source_that_is_a_fifo_or_device_is_a_failed_item_not_a_hang(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    images = tmp_path / "img"
+    images.mkdir()
+    Image.fromarray(np.full((48, 64, 3), 90, np.uint8)).save(images / "good.jpg")
+    os.mkfifo(images / "pipe.jpg")
+    (images / "zero.jpg").symlink_to("/dev/zero")
+    ann = _coco(tmp_path, ["good.jpg", "pipe.jpg", "zero.jpg"])
+    proc = subprocess.run([sys.executable, "-m", "robustpose_bench", "build", "coco-c", "--images", str(images),
+                           "--ann", str(ann), "--out", str(tmp_path / "o"), "--corruptions", "contrast",
+                           "--severities", "1", "--jobs", "1", "--no-progress"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    m = json.loads((tmp_path / "o" / "coco-c" / "manifest.json").read_text())
+    reasons = {f["source"]: f["reason"] for f in m["failed"]}
+    assert set(reasons) == {"pipe.jpg", "zero.jpg"} and all("not a regular file" in r for r in reasons.values())
+    assert [it["source"] for it in m["items"]] == ["good.jpg"]

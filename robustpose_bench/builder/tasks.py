@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,11 @@ def run_task(task: Task) -> dict[str, Any]:
     out_root = Path(task.out_root)
     result: dict[str, Any] = {"source": task.file_name, "items": [], "failed": [], "written": 0, "skipped": 0}
     try:
+        if not stat.S_ISREG(os.stat(task.source_path).st_mode):
+            # A FIFO would block the open and a device (/dev/zero) never ends: never read them.
+            result["failed"].append({"source": task.file_name, "corruption": None, "severity": None,
+                                     "reason": "not a regular file (a device, FIFO or socket)"})
+            return result
         with open(task.source_path, "rb") as fh:
             data = fh.read()
     except OSError as exc:
