@@ -227,3 +227,16 @@ def test_a_malicious_pickle_is_refused_unrun(data, trained, tmp_path, capsys, ho
     assert main(argv) == 2
     assert "last.pth" in _one_line_error(capsys, argv[0])
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("what", ["export", "config"])
+def test_a_fifo_checkpoint_or_config_is_refused_not_waited_on(tmp_path, what):
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / ("last.pth" if what == "export" else "cfg.yaml")
+    os.mkfifo(fifo)
+    argv = ["export", str(fifo)] if what == "export" else ["train", "--config", str(fifo), "--out", str(tmp_path / "o")]
+    proc = subprocess.run([sys.executable, "-m", "robustpose_bench", *argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a regular file" in proc.stderr

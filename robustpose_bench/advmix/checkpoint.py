@@ -7,6 +7,7 @@ DataParallel. Never ``strict=False``: a partially loaded model scores plausibly 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 
 import torch
@@ -69,7 +70,11 @@ def read_checkpoint(path: str | os.PathLike) -> object:
     torch; every one of them is reported the same way.
     """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path):
+            raise UserError(f"checkpoint {path} is not a regular file (a device, FIFO or socket); not read")
         return torch.load(path, map_location="cpu", weights_only=True)
+    except UserError:
+        raise
     except FileNotFoundError:
         raise UserError(f"checkpoint not found: {path}") from None
     except IsADirectoryError:

@@ -167,11 +167,12 @@ def update_config(cfg: TrainConfig, values: dict[str, Any], source: str) -> Trai
 
 def read_config_values(path: str | os.PathLike) -> dict[str, Any]:
     """The YAML mapping of field names to values in ``path`` (one-line errors for a bad file)."""
+    from ..jsonfile import read_regular_bytes
+
     p = Path(path)
+    raw = read_regular_bytes(p, "config file")  # one-line errors; never blocks on a FIFO
     try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise UserError(f"config file not found: {p}") from None
+        data = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
         raise UserError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if data is None:
