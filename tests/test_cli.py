@@ -64,3 +64,37 @@ def test_os_errors_are_one_line(tmp_path, capsys, monkeypatch):
     assert main(["list", "corruptions"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"robustpose-bench list: error: {tmp_path / 'out'}: Permission denied"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["eval", "model.onnx"], "robustpose-bench eval: error: the following arguments are required: --dataset "
+                             "(see `robustpose-bench eval --help`)"),
+    ([], "robustpose-bench: error: the following arguments are required: COMMAND (see `robustpose-bench --help`)"),
+    (["build", "coco"], "robustpose-bench build: error: argument dataset: invalid choice: 'coco'"),
+    (["train", "--out", "x", "--lr", "fast"], "robustpose-bench train: error: argument --lr: invalid float value"),
+    (["leaderboard", "verify", "e.json"], "robustpose-bench leaderboard verify: error: the following arguments "
+                                          "are required: --model, --data"),
+    (["verify", "coco-c", "--bogus"], "robustpose-bench verify: error: unrecognized arguments: --bogus "
+                                        "(see `robustpose-bench verify --help`)"),
+])
+def test_usage_errors_are_one_line_with_a_hint(capsys, argv, message):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err
+    assert err.count("\n") == 1 and err.startswith(message), err
+    assert "--help`)" in err and "usage:" not in err and captured.out == ""
+
+
+def test_console_script_usage_error_is_one_line():
+    out = subprocess.run([sys.executable, "-m", "robustpose_bench", "score"], capture_output=True, text=True)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and "(see `robustpose-bench score --help`)" in out.stderr, out.stderr
+
+
+def test_eval_arg_mistakes_in_leaderboard_verify_are_one_line():
+    from robustpose_bench.errors import UserError
+    from robustpose_bench.leaderboard.verify import _eval_overrides
+
+    with pytest.raises(UserError, match="unrecognized arguments: --no-such-flag") as info:
+        _eval_overrides(["--no-such-flag"])
+    assert "\n" not in str(info.value)

@@ -160,11 +160,12 @@ def test_predictions_never_go_into_the_image_folder(built_samples, tiny_models, 
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda m: m["corruptions"].append("../../escape"), "corruption '../../escape' is not a known corruption name"),
-    (lambda m: m["severities"].append(7), "severity 7 must be an integer 1..5"),
-    (lambda m: m["items"][0].update(output="../../../results.json"), "unsafe file name '../../../results.json'"),
-    (lambda m: m["items"][0].update(source="/etc/passwd"), "unsafe file name '/etc/passwd'"),
-    (lambda m: m["items"][0].update(output="motion_blur/1/x.jpg", corruption="gaussian_noise"), "is not under"),
+    (lambda m: m["corruptions"].append("../../escape"), "field 'corruptions' is"),
+    (lambda m: m["severities"].append(7), "expected a list of distinct integers 1..5"),
+    (lambda m: m["items"][0].update(output="../../../results.json"),
+     "items[0].output: '../../../results.json' must not hold empty, '.' or '..' parts"),
+    (lambda m: m["items"][0].update(source="/etc/passwd"), "items[0].source: '/etc/passwd' must be relative"),
+    (lambda m: m["items"][0].update(output="motion_blur/1/x.jpg"), "is not the path its fields give"),
 ])
 def test_manifest_names_are_checked_before_any_path(built_samples, tiny_models, tmp_path, edit, message):
     sample = built_samples["coco-c"]

@@ -6,7 +6,6 @@ get it, in one line.
 """
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -56,18 +55,13 @@ class SourceSet:
 
 
 def check_file_name(name: str, ann_path: Path) -> str:
-    """Refuse names that would escape the image or output folder (absolute, ``..``, backslashes)."""
-    norm = posixpath.normpath(name)
-    if (
-        not name
-        or name.startswith("/")
-        or "\\" in name
-        or ":" in name.split("/")[0]
-        or norm.startswith("..")
-        or any(part in ("..", "") for part in name.split("/"))
-        or name.startswith(".")
-    ):
-        raise UserError(f"{ann_path}: unsafe image file name {name!r} (must be a plain relative path)")
+    """Refuse names that would escape the image or output folder: the builder's one rule for paths
+    (``builder.manifest.path_problem``: absolute, ``..``, backslashes, control characters, ...)."""
+    from ..builder.manifest import path_problem
+
+    problem = path_problem(name)
+    if problem:
+        raise UserError(f"{ann_path}: unsafe image file name {name!r} ({problem})")
     return name
 
 

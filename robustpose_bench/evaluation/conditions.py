@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..atomic import sha256_file
 from ..errors import UserError
-from ..jsonfile import read_json
 
 CLEAN = "clean"
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -35,60 +33,32 @@ class Condition:
         return self.image_dir / (self.names.get(file_name, file_name) if self.names else file_name)
 
 
-def _safe_relpath(name: object, where: str) -> str:
-    """A relative POSIX path that cannot leave its folder; anything else is a one-line error."""
-    if (not isinstance(name, str) or not name or name.startswith("/") or "\\" in name or "\x00" in name
-            or any(part in ("", ".", "..") for part in name.split("/")) or ":" in name.split("/")[0]):
-        raise UserError(f"{where}: unsafe file name {name!r} (must be a plain relative path inside its folder)")
-    return name
-
-
-def _manifest_names(manifest: dict, path: Path) -> tuple[list[str], list[int]]:
-    """The manifest's corruption names and severities, checked (they become folder names)."""
-    from corruptions import CORRUPTIONS
-
-    names, sevs = manifest.get("corruptions", []), manifest.get("severities", list(SEVERITIES))
-    if not isinstance(names, list) or not isinstance(sevs, list):
-        raise UserError(f"{path}: fields 'corruptions' and 'severities' must be lists")
-    for c in names:
-        if not isinstance(c, str) or c not in CORRUPTIONS:
-            raise UserError(f"{path}: corruption {c!r} is not a known corruption name")
-    for s in sevs:
-        if isinstance(s, bool) or s not in SEVERITIES:
-            raise UserError(f"{path}: severity {s!r} must be an integer 1..5")
-    return names, sevs
-
-
-def _manifest_renames(manifest: dict, path: Path, layout: str) -> dict[tuple[str, int], dict[str, str]]:
-    """source file -> output file per condition, where they differ (``--format png`` builds)."""
-    items = manifest.get("items", [])
-    if not isinstance(items, list):
-        raise UserError(f"{path}: field 'items' must be a list")
+def _manifest_renames(manifest: dict) -> dict[tuple[str, int], dict[str, str]]:
+    """source file -> output file per condition, where they differ (``--format png`` builds). The
+    manifest was validated (``builder.manifest.validate_manifest``): every output is the path its
+    corruption, severity, source, format and layout give."""
     out: dict[tuple[str, int], dict[str, str]] = {}
-    for i, it in enumerate(items):
-        if not isinstance(it, dict) or not all(k in it for k in ("corruption", "severity", "source", "output")):
-            raise UserError(f"{path}: items[{i}] needs corruption, severity, source and output")
-        c, s = it["corruption"], it["severity"]
-        src = _safe_relpath(it["source"], f"{path}: items[{i}].source")
-        rel = _safe_relpath(it["output"], f"{path}: items[{i}].output")
-        folder = str(s - 1 if layout == "advmix" else s) if isinstance(s, int) else None
-        parts = rel.split("/", 2)
-        if len(parts) != 3 or parts[0] != c or parts[1] != folder:
-            raise UserError(f"{path}: items[{i}].output {rel!r} is not under {c}/{folder}/")
-        if parts[2] != src:
-            out.setdefault((c, s), {})[src] = parts[2]
+    for it in manifest["items"]:
+        name = it["output"].split("/", 2)[2]
+        if name != it["source"]:
+            out.setdefault((it["corruption"], it["severity"]), {})[it["source"]] = name
     return out
 
 
 def read_manifest(ds_dir: Path) -> tuple[dict | None, str | None]:
-    """The build's manifest.json and its sha256, or (None, None) when there is none."""
+    """The build's validated manifest.json and its sha256, or (None, None) when there is none.
+
+    Its names become paths, so it is checked first, by the builder's own rule (known corruptions,
+    severities 1..5, outputs inside the dataset folder, seeds as the seed rule gives them).
+    """
+    from ..atomic import sha256_bytes
+    from ..builder.manifest import read_manifest as read_build_manifest
+
     p = ds_dir / "manifest.json"
     if not p.is_file():
         return None, None
-    m = read_json(p, "build manifest")
-    if not isinstance(m, dict):
-        raise UserError(f"{p}: expected a JSON object (a robustpose-bench build manifest)")
-    return m, sha256_file(p)
+    m, raw = read_build_manifest(p)
+    return m, sha256_bytes(raw)
 
 
 def _tree_layout(ds_dir: Path, names: Sequence[str], requested: str) -> str:
@@ -145,10 +115,7 @@ def find_conditions(
             raise UserError(f"--severities: severity must be 1..5, got {s}")
     explicit = bool(corruptions)
     if manifest is not None:
-        mnames, msevs = _manifest_names(manifest, ds_dir / "manifest.json")
-        built_layout = manifest.get("layout", "default")
-        if built_layout not in ("default", "advmix"):
-            raise UserError(f"{ds_dir / 'manifest.json'}: layout {built_layout!r} must be default or advmix")
+        mnames, msevs, built_layout = manifest["corruptions"], manifest["severities"], manifest["layout"]
         if layout not in ("auto", built_layout):
             raise UserError(f"--layout {layout}, but the build's manifest says layout {built_layout!r}")
         layout = built_layout
@@ -166,7 +133,7 @@ def find_conditions(
     if manifest is None:
         layout = _tree_layout(ds_dir, names, layout)
     sevs = list(severities) if severities else msevs
-    rename = _manifest_renames(manifest, ds_dir / "manifest.json", layout) if manifest is not None else {}
+    rename = _manifest_renames(manifest) if manifest is not None else {}
     missing: list[str] = []
     for c in names:
         for s in sevs:
@@ -210,10 +177,5 @@ def check_grid(conds: list[Condition], partial: bool) -> list[str]:
     return missing
 
 
-def safe_file_name(name: object, where: str) -> str:
-    """Public form of the relative-path check, for image names from annotation files."""
-    return _safe_relpath(name, where)
-
-
 __all__ = ["CLEAN", "SEVERITIES", "Condition", "check_condition_files", "check_grid", "find_conditions",
-           "read_manifest", "safe_file_name"]
+           "read_manifest"]

@@ -18,6 +18,7 @@ float differences between execution providers (CPU vs CUDA), which can move a he
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,15 +92,21 @@ def _eval_overrides(extra_args: Sequence[str]) -> dict[str, Any]:
     """--eval-arg values, parsed with the eval command's own parser (so they mean the same)."""
     if not extra_args:
         return {}
+    from ..cli import OneLineArgumentParser, UsageError, parse_command_line, remember_prog
     from ..commands import eval_cmd
 
-    parser = argparse.ArgumentParser(prog="robustpose-bench leaderboard verify --eval-arg", add_help=False)
+    # Parsed as `robustpose-bench eval ...`: a mistake is one line pointing at eval's own help.
+    parser = OneLineArgumentParser(prog="robustpose-bench", add_help=False)
     sub = parser.add_subparsers(dest="cmd")
     eval_cmd.register(sub)
+    remember_prog(parser)
     allowed = {"root", "images", "ann", "gt_mat", "spec", "boxes", "batch", "workers", "flip", "post",
                "det_thre", "in_vis_thre", "oks_thre", "layout"}
-    defaults = vars(parser.parse_args(["eval", "MODEL", "--dataset", "coco-c"]))
-    given = vars(parser.parse_args(["eval", "MODEL", "--dataset", "coco-c", *extra_args]))
+    try:
+        defaults = vars(parse_command_line(parser, ["eval", "MODEL", "--dataset", "coco-c"]))
+        given = vars(parse_command_line(parser, ["eval", "MODEL", "--dataset", "coco-c", *extra_args]))
+    except UsageError as exc:
+        raise UserError(f"--eval-arg: {exc}") from None
     changed = {k: v for k, v in given.items() if v != defaults.get(k)}
     bad = sorted(set(changed) - allowed)
     if bad:
@@ -149,18 +156,23 @@ def verify_entry(
     settings = _recorded_settings(entry.path, origin)
     settings.update(_eval_overrides(extra_args))
     _check_recorded_boxes(settings, entry.path, origin)
-    workdir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="rpb-verify-"))
-    output = workdir / "results.json"
-    opts = EvalOptions(
-        model=model, dataset=data_["dataset"], data=Path(data), device=device,
-        corruptions=list(BENCHMARK_ORDER),
-        severities=[1, 2, 3, 4, 5] if subset == "full" else [QUICK_SEVERITY],
-        partial=subset != "full", output=output, predictions_out=workdir / "predictions",
-        progress=progress, **settings,
-    )
-    raw = run_eval(opts)
-    view = view_of(raw, output, sha256_file(output))
-    report = VerifyReport(entry=entry.path, subset=subset, tolerance=tolerance, results_path=output)
+    with contextlib.ExitStack() as stack:
+        # Without --out the re-evaluation goes to a temporary folder that is removed when the run
+        # ends, however it ends (its predictions can be large); --out keeps it.
+        workdir = Path(out_dir) if out_dir is not None else Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="rpb-verify-")))
+        output = workdir / "results.json"
+        opts = EvalOptions(
+            model=model, dataset=data_["dataset"], data=Path(data), device=device,
+            corruptions=list(BENCHMARK_ORDER),
+            severities=[1, 2, 3, 4, 5] if subset == "full" else [QUICK_SEVERITY],
+            partial=subset != "full", output=output, predictions_out=workdir / "predictions",
+            progress=progress, **settings,
+        )
+        raw = run_eval(opts)
+        view = view_of(raw, output, sha256_file(output))
+    report = VerifyReport(entry=entry.path, subset=subset, tolerance=tolerance,
+                          results_path=output if out_dir is not None else None)
     report.comparisons = compare(data_, view, subset, tolerance)
     return report
 
