@@ -4,7 +4,7 @@ A module's ``register`` adds its parser and sets ``func`` (a callable taking the
 args and returning the exit status).
 """
 from . import build_cmd, download_cmd, list_cmd, score_cmd, table_cmd, verify_cmd
-from . import eval_cmd, inspect_cmd, merge_cmd
+from . import eval_cmd, eval_external_cmd, inspect_cmd, merge_cmd
 from . import export_cmd, train_cmd
 from . import leaderboard_cmd, plot_cmd, submit_cmd
 from . import demo_cmd
@@ -12,6 +12,7 @@ from . import demo_cmd
 COMMANDS = (
     list_cmd,
     eval_cmd,
+    eval_external_cmd,
     merge_cmd,
     inspect_cmd,
     score_cmd,

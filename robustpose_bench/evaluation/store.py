@@ -119,13 +119,19 @@ class PredictionStore:
         rows = rec.get("rows")
         return rows if isinstance(rows, list) else None
 
-    def save(self, key: str, payload: Any, rows: list[dict]) -> str:
-        """Write the condition's predictions, then its record; return the predictions' sha256."""
+    def save(self, key: str, payload: Any, rows: list[dict], extra: Mapping[str, Any] | None = None) -> str:
+        """Write the condition's predictions, then its record (with ``extra`` fields); return the
+        predictions' sha256."""
         pred = self.prediction_path(key)
         atomic_write_json(pred, payload, indent=None)
         sha = sha256_file(pred)
-        atomic_write_json(self.root / key / CONDITION_FILE, {"run_id": self.run_id, "sha256": sha, "rows": rows})
+        atomic_write_json(self.root / key / CONDITION_FILE,
+                          {**(extra or {}), "run_id": self.run_id, "sha256": sha, "rows": rows})
         return sha
+
+    def record(self, key: str) -> dict:
+        """A finished condition's record (see ``done``)."""
+        return read_json(self.root / key / CONDITION_FILE, "condition record")
 
 
 def _describe_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
