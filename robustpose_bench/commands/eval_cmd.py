@@ -36,17 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("model", help="model file (.onnx, or a TorchScript archive)")
-    p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--data", type=Path, default=None,
-                   help=f"the folder `robustpose-bench build` wrote (OUT, holding OUT/<dataset>/...); default "
-                        f"./{DEFAULT_DATA} when it holds the dataset; without a build only the clean images are "
-                        "evaluated (needs --partial)")
-    src = p.add_argument_group("clean source (the builder's layouts)")
-    src.add_argument("--root", type=Path, default=None, help="dataset root in its standard layout")
-    src.add_argument("--images", type=Path, default=None, help="clean image folder (overrides the layout)")
-    src.add_argument("--ann", type=Path, default=None, help="annotation file (overrides the layout)")
-    src.add_argument("--gt-mat", type=Path, default=None,
-                     help="MPII: HRNet's gt_valid.mat (default: gt_valid.mat beside the annotation file)")
+    add_data_arguments(p)
     p.add_argument("--spec", default=None, metavar="FILE|PRESET",
                    help="model spec JSON, or a built-in preset read off the model's shapes (yolo-pose, rtmo, "
                         "rtmpose, hrnet, simplebaseline, movenet, blazepose; `robustpose-bench list specs`); default: "
@@ -70,6 +60,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     thr.add_argument("--in-vis-thre", type=float, default=0.2,
                      help="keypoints above this score count in the rescoring (TEST.IN_VIS_THRE, 0.2)")
     thr.add_argument("--oks-thre", type=float, default=0.9, help="per-image OKS-NMS threshold (TEST.OKS_THRE, 0.9)")
+    add_run_arguments(p)
+    p.add_argument("--workers", type=int, default=None, help="image loading / decoding threads (default min(4, CPUs))")
+    p.add_argument("--intra-op-threads", type=int, default=None,
+                   help="onnxruntime CPU threads per model (default: one per core)")
+    scale = p.add_argument_group("at scale (docs/scale.md)")
+    scale.add_argument("--shard", default=None, metavar="I/N",
+                       help="evaluate shard I of N: conditions I-1, I-1+N, ... of the full list; join the shards' "
+                            "results with `robustpose-bench merge`")
+    scale.add_argument("--backend", default="local", choices=("local", "dask"),
+                       help="predict the conditions here (default) or on dask workers (one per GPU, started with "
+                            "--resources eval=1); this process scores and writes")
+    scale.add_argument("--scheduler", default=None, metavar="ADDR",
+                       help="dask scheduler address (tcp://HOST:8786), or local:N for N local worker processes")
+    p.set_defaults(func=run)
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """--dataset, --data and the clean source: shared by ``eval`` and ``eval-external``."""
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--data", type=Path, default=None,
+                   help=f"the folder `robustpose-bench build` wrote (OUT, holding OUT/<dataset>/...); default "
+                        f"./{DEFAULT_DATA} when it holds the dataset; without a build only the clean images are "
+                        "evaluated (needs --partial)")
+    src = p.add_argument_group("clean source (the builder's layouts)")
+    src.add_argument("--root", type=Path, default=None, help="dataset root in its standard layout")
+    src.add_argument("--images", type=Path, default=None, help="clean image folder (overrides the layout)")
+    src.add_argument("--ann", type=Path, default=None, help="annotation file (overrides the layout)")
+    src.add_argument("--gt-mat", type=Path, default=None,
+                     help="MPII: HRNet's gt_valid.mat (default: gt_valid.mat beside the annotation file)")
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """Which conditions, and where results and predictions go: shared by ``eval`` and ``eval-external``."""
     p.add_argument("--corruptions", nargs="+", default=None, metavar="NAME",
                    help="only these corruptions (default: all the build holds)")
     p.add_argument("--severities", type=_severities, default=None, metavar="LIST",
@@ -83,22 +106,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where the per-condition predictions go (default: 'predictions' beside the results file)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace another run's predictions in the predictions folder (default: refuse)")
-    p.add_argument("--workers", type=int, default=None, help="image loading / decoding threads (default min(4, CPUs))")
-    p.add_argument("--intra-op-threads", type=int, default=None,
-                   help="onnxruntime CPU threads per model (default: one per core)")
-    scale = p.add_argument_group("at scale (docs/scale.md)")
-    scale.add_argument("--shard", default=None, metavar="I/N",
-                       help="evaluate shard I of N: conditions I-1, I-1+N, ... of the full list; join the shards' "
-                            "results with `robustpose-bench merge`")
-    scale.add_argument("--backend", default="local", choices=("local", "dask"),
-                       help="predict the conditions here (default) or on dask workers (one per GPU, started with "
-                            "--resources eval=1); this process scores and writes")
-    scale.add_argument("--scheduler", default=None, metavar="ADDR",
-                       help="dask scheduler address (tcp://HOST:8786), or local:N for N local worker processes")
     p.add_argument("--method", default=None, help="method name for tables (default: the spec's name)")
     p.add_argument("--backbone", default=None, help="backbone name for tables")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    p.set_defaults(func=run)
+
+
+def resolve_data(args: argparse.Namespace) -> Path | None:
+    """--data, or ./out when it holds the dataset."""
+    if args.data is None and (DEFAULT_DATA / args.dataset).is_dir():
+        return DEFAULT_DATA
+    return args.data
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,9 +124,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.severities is not None and not args.severities:
         raise UserError("--severities: give at least one severity in 1..5")
-    data = args.data
-    if data is None and (DEFAULT_DATA / args.dataset).is_dir():
-        data = DEFAULT_DATA
+    data = resolve_data(args)
     opts = EvalOptions(
         model=args.model, dataset=args.dataset, data=data, root=args.root, images=args.images,
         ann=args.ann, gt_mat=args.gt_mat, spec=args.spec, boxes=args.boxes, device=args.device,
