@@ -57,7 +57,7 @@ class YoloPoseCodec:
             top = np.argsort(-conf, kind="stable")[: o.max_nms]
             x, conf, j, boxes = x[top], conf[top], j[top], boxes[top]
         offset = (j.astype(np.float32) * np.float32(MAX_WH))[:, None]
-        keep = nms(boxes + offset, conf, o.iou)[: o.max_det]
+        keep = nms(boxes + offset, conf, o.iou, max_keep=o.max_det)
         kp = x[keep, 4 + self.nc:].reshape(len(keep), self.k, self.vpk)
         kscores = kp[..., 2] if self.vpk == 3 else np.ones(kp.shape[:2], np.float32)
         return Persons(to_image(boxes[keep].reshape(-1, 2, 2)).reshape(-1, 4), conf[keep],
