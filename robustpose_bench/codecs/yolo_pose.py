@@ -26,6 +26,8 @@ MAX_WH = 7680
 
 
 class YoloPoseCodec:
+    flip_test = False  # no flip test in the family's protocol
+
     def __init__(self, spec, names: tuple[str, ...], **_: object) -> None:
         self.spec, self.names = spec, names
         o = spec.output
@@ -43,7 +45,7 @@ class YoloPoseCodec:
                             f"class + {self.k}x{self.vpk} keypoint values), but model output '{name}' has shape "
                             f"{fmt_shape(shape)}")
 
-    def decode(self, outs, b: int, to_image: ToImage) -> Persons:
+    def decode(self, outs, b: int, to_image: ToImage, outs_flip=None) -> Persons:
         o = self.spec.output
         x = np.asarray(outs[self.names[0]][b], dtype=np.float32).T  # (A, C)
         cls = x[:, 4:4 + self.nc]

@@ -36,7 +36,8 @@ class EvalOptions(RunOptions):
     """Everything ``robustpose-bench eval`` takes (see ``commands/eval_cmd.py`` for the meaning).
 
     ``boxes``, ``flip`` and ``batch`` default to the model family's: ground-truth boxes, the flip test
-    and 32 crops per batch for top-down models; no boxes, no flip and 8 images for one-stage ones.
+    and 32 crops per batch for top-down models; no boxes, no flip (unless the family's protocol has one,
+    the codec's ``flip_test``: HigherHRNet) and 8 images for one-stage ones.
     """
 
     model: str | os.PathLike
@@ -174,10 +175,11 @@ def run_eval(opts: EvalOptions) -> dict:
         if opts.boxes is not None:
             raise UserError(f"{Path(opts.model).name} is a one-stage model (it finds the persons itself): --boxes "
                             "applies to top-down models only")
-        if opts.flip:
-            raise UserError(f"--flip: {Path(opts.model).name} is a one-stage model; the flip test applies to "
-                            "top-down models (run with --no-flip or without --flip)")
-        flip, files = False, ds.onestage_images()
+        if opts.flip and not model.codec.flip_test:
+            raise UserError(f"--flip: {Path(opts.model).name} is a one-stage model whose family has no flip test "
+                            "(run with --no-flip or without --flip)")
+        flip = model.codec.flip_test if opts.flip is None else bool(opts.flip)
+        files = ds.onestage_images()
         instances = None
         boxes = boxes_prov = None
     else:
