@@ -19,7 +19,7 @@ do it on float32 tensors.
 
 A size of its own per image (``input.resize: short-side-align64``, :class:`AlignedResize`):
 HigherHRNet's ``get_multi_scale_size`` / ``resize_align_multi_scale`` at scale 1: the short side
-becomes the model's size, the long side the scaled length rounded up to a multiple of 64, through
+becomes the model's size, the long side the scaled length made a multiple of 64, through
 HRNet's centre/scale affine (``cv2.warpAffine``, bilinear, black outside); the inverse is
 ``get_final_preds`` (``topdown.transform_preds``).
 
@@ -149,8 +149,9 @@ class AlignedResize:
 
 def make_aligned_resize(src_hw: tuple[int, int], input_size: int) -> AlignedResize:
     """``get_multi_scale_size(image, input_size, 1.0, 1.0)``: the short side becomes ``input_size``
-    (itself first rounded up to a multiple of 64), the long side keeps the aspect ratio, rounded up
-    to a multiple of 64. Python float arithmetic in the official order, so sizes and scale match."""
+    (itself first made a multiple of 64), the long side keeps the aspect ratio as
+    ``(input_size * long / short + 63) // 64 * 64`` (so 768.5 gives 768, not 832). Python float
+    arithmetic in the official order, so sizes and scale match."""
     h, w = int(src_hw[0]), int(src_hw[1])
     center = np.array([int(w / 2.0 + 0.5), int(h / 2.0 + 0.5)])
     short = int((1.0 * input_size + 63) // 64 * 64)
