@@ -6,8 +6,8 @@ and ``lib/utils/transforms.py`` (``get_multi_scale_size``, ``get_final_preds``).
 those formulas in numpy, because the grouping decides which joints form a person, and a grouping
 that differs from the official one in any rule (a threshold compared in float32 instead of float64,
 a solver that breaks ties otherwise, a refine that uses another tag) gives other persons and another
-AP. No maintained library implements HigherHRNet's parser outside full frameworks (mmpose's
-``AssociativeEmbedding`` codec differs in its defaults and its refinement), hence this module.
+AP. No small library implements HigherHRNet's parser (mmpose's ``AssociativeEmbedding`` codec is
+its own re-implementation inside mmcv/mmengine, not the official code), hence this module.
 ``tests/test_higherhrnet.py`` checks it against the official outputs of 40 synthetic cases
 (``../shared/reference/higherhrnet_parser``).
 
