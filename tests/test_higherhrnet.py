@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
+from cli_helpers import run_cli
 from model_factory import export_higherhrnet, export_rtmo
 from robustpose_bench import ae_grouping
 from robustpose_bench.errors import UserError
 from robustpose_bench.letterbox import make_aligned_resize
 from robustpose_bench.models.loader import load_model
 from robustpose_bench.models.spec import parse_spec
-from test_onestage import cocoeval_direct, eval_args, run_cli
+from test_onestage import cocoeval_direct, eval_args
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 
