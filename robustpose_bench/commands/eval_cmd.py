@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_arguments(p)
     p.add_argument("--spec", default=None, metavar="FILE|PRESET",
                    help="model spec JSON, or a built-in preset read off the model's shapes (yolo-pose, rtmo, "
-                        "rtmpose, hrnet, simplebaseline, movenet, blazepose; `robustpose-bench list specs`); default: "
+                        "rtmpose, hrnet, simplebaseline, movenet, blazepose, higherhrnet; `robustpose-bench list specs`); "
+                        "default: "
                         "the spec embedded in the model, else MODEL.spec.json beside it")
     p.add_argument("--boxes", default=None,
                    help="top-down models: 'gt' (ground-truth boxes, the default) or a person detection file in the "
@@ -50,8 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="crops (top-down, default 32; the flip test adds their mirrors to the same pass) or images "
                         "(one-stage, default 8) per forward pass")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
-                   help="flip test, averaging with the mirrored crop (top-down default on, as in the paper; "
-                        "one-stage models have none)")
+                   help="flip test, averaging with the mirrored input (default: the model family's protocol: on for "
+                        "top-down models and HigherHRNet, as in the paper; YOLO-pose and RTMO have none)")
     p.add_argument("--post", default="default", choices=("default", "dark", "none"),
                    help="heatmap decoding: HRNet's quarter-pixel shift (default), DARK, or plain argmax")
     thr = p.add_argument_group("top-down COCO-style post-processing (HRNet's defaults; changing one marks the run "
