@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from . import escape
 from .errors import UserError
-from .vocabulary import CORRUPTION_TITLE, MISSING, box_source_label, clean_title
+from .vocabulary import CORRUPTION_TITLE, MISSING, box_source_label, clean_title, disambiguate
 
 FORMATS: tuple[str, ...] = ("md", "csv", "latex", "json")
 ID_COLUMNS: tuple[str, ...] = ("Model", "Backbone", "Input size", "Boxes")
@@ -84,26 +84,11 @@ def _boxes(results: Mapping) -> str | None:
     return box_source_label(boxes.get("source"))
 
 
-def _disambiguate(labels: list[str], results: Sequence[Mapping], sources: Sequence[str] | None) -> list[str]:
-    """Equal labels get what tells them apart: the box source, else the date, else the file name."""
-    def date(r: Mapping) -> str:
-        return str((r.get("provenance") or {}).get("timestamp_utc") or "")[:19].replace("T", " ")
-
-    def file(i: int) -> str:
-        return str(sources[i]) if sources is not None else f"#{i + 1}"
-
-    out = list(labels)
-    for label in set(labels):
-        group = [i for i, x in enumerate(labels) if x == label]
-        if len(group) < 2:
-            continue
-        for describe in (lambda i: _boxes(results[i]) or "", lambda i: date(results[i]), file, lambda i: f"#{i + 1}"):
-            texts = [describe(i) for i in group]
-            if all(texts) and len(set(texts)) == len(texts):
-                for i, t in zip(group, texts):
-                    out[i] = f"{label} ({t})"
-                break
-    return out
+def _facts(results: Sequence[Mapping], sources: Sequence[str] | None) -> list[list[str | None]]:
+    """What can tell two results apart: box source, date and time, file."""
+    dates = [str((r.get("provenance") or {}).get("timestamp_utc") or "")[:19].replace("T", " ") or None
+             for r in results]
+    return [[_boxes(r) for r in results], dates, [str(s) for s in sources] if sources else [None] * len(results)]
 
 
 def _value(v: Any, factor: float) -> float | None:
@@ -165,7 +150,7 @@ def results_frame(results: Sequence[Mapping], names: Sequence[str] | None = None
     chosen = parse_metrics(metrics, datasets[0], primaries[0])
     labels = [names[i] if names is not None else (_model(r) or f"results {i + 1}") for i, r in enumerate(results)]
     if names is None:
-        labels = _disambiguate(labels, results, sources)
+        labels = disambiguate(labels, _facts(results, sources))
     records = []
     for label, r in zip(labels, results):
         cfg = r.get("config") or {}

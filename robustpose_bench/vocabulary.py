@@ -7,6 +7,7 @@ is an en dash everywhere, ground-truth boxes are ``GT boxes`` everywhere.
 from __future__ import annotations
 
 from pathlib import PurePosixPath, PureWindowsPath
+from typing import Sequence
 
 # Shown for a value that is not known (missing backbone, a Tables 2-3 row's per-corruption score).
 MISSING = "–"
@@ -85,3 +86,22 @@ def sample_text(images: int | None, persons: int | None) -> str:
     if persons is not None:
         parts.append(f"{persons:,} person{'s' if persons != 1 else ''}")
     return ", ".join(parts) or "sample size unknown"
+
+
+def disambiguate(labels: Sequence[str], facts: Sequence[Sequence[str | None]]) -> list[str]:
+    """Labels made unique: where several results share a label (two runs of one model, say), each gets
+    the first fact that tells the group apart, e.g. 'movenet (GT boxes)' and 'movenet (detections:
+    dets.json)'. ``facts[k][i]`` is fact k of result i (box source, date, file name...), None if unknown.
+    """
+    out = list(labels)
+    for label in dict.fromkeys(labels):
+        group = [i for i, x in enumerate(labels) if x == label]
+        if len(group) < 2:
+            continue
+        for fact in [*facts, [f"#{i + 1}" for i in range(len(labels))]]:
+            texts = [fact[i] for i in group]
+            if all(texts) and len(set(texts)) == len(texts):
+                for i, text in zip(group, texts):
+                    out[i] = f"{label} ({text})"
+                break
+    return out
