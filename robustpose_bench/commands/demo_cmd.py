@@ -9,6 +9,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="run the whole pipeline offline on generated data: build synth-c, train standard vs AdvMix, "
              "evaluate, table, plots, leaderboard",
+        description="Generate the procedural synth data, build synth-C, train a small model with standard "
+                    "training and fine-tune it with standard training and with AdvMix, export both to ONNX, "
+                    "evaluate them on clean + 75 conditions, then print the table, draw the figures and render "
+                    "a leaderboard. Offline, seeded, a few minutes on 2 CPU cores; everything is written under "
+                    "--out.",
     )
     p.add_argument("--out", default="robustpose-demo", help="output folder (default: ./robustpose-demo)")
     p.add_argument("--images", type=int, default=40, help="evaluation images built into synth-c (default 40)")
