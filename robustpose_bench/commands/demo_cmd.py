@@ -29,10 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..cli import main
     from ..demo import DemoConfig, run_demo
 
     cfg = DemoConfig(out=Path(args.out), images=args.images, train_images=args.train_images,
                      pretrain_iters=args.pretrain_iters, finetune_iters=args.finetune_iters,
                      jobs=args.jobs, progress=not args.no_progress)
-    return run_demo(cfg, main)
+    return run_demo(cfg)
