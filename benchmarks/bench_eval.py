@@ -6,7 +6,7 @@ name, so JPEG decoding is paid as in a real condition):
 
 - **model-only**: the same crops, already warped and preprocessed in memory, through ``LoadedModel.infer``
   in batches: the ceiling for the pipeline;
-- **end-to-end**: ``robustpose_bench.evaluate.predict`` (decode + warp + preprocess in a thread pool,
+- **end-to-end**: ``robustpose_bench.evaluation.predict_topdown`` (decode + warp + preprocess in a thread pool,
   overlapping inference, decoding + back-projection of the outputs);
 - **naive**: for each crop, decode its image, warp, preprocess, run the model on that one crop, decode.
 
@@ -35,7 +35,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 from robustpose_bench import topdown as td  # noqa: E402
-from robustpose_bench.evaluate import Instances, coco_gt_instances, predict, read_image_rgb  # noqa: E402
+from robustpose_bench.datasets.coco import coco_gt_instances  # noqa: E402
+from robustpose_bench.evaluation import Instances, read_image_rgb  # noqa: E402
+from robustpose_bench.evaluation import predict_topdown as predict  # noqa: E402
 from robustpose_bench.models.loader import LoadedModel, load_model  # noqa: E402
 from robustpose_bench.models.spec import heatmap_model_spec, parse_spec  # noqa: E402
 

@@ -2,13 +2,17 @@
 
 Every write goes to a temporary file in the destination folder, is flushed and fsynced,
 then renamed over the target (``os.replace`` is atomic on POSIX within one filesystem).
+
+The temporary file is created with mode ``0o666`` and ``O_EXCL``, so the kernel applies the process
+umask (and any default ACL) exactly as it does for ``open()``: ``tempfile.mkstemp`` would create it
+``0600``, and the rename would carry that private mode onto every output, manifest and page.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -36,6 +40,21 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True)
         except FileNotFoundError:
             pass
         raise
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new hidden ``.<name>.<random>.tmp`` beside ``path``, created like ``open()`` creates files.
+
+    The name pattern is the one ``builder.tasks.cleanup_temp_files`` removes after a killed run.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp"))
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file beside {path}")
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

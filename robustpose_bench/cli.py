@@ -1,21 +1,51 @@
 """The ``robustpose-bench`` command: one entry point, one subcommand per module in ``commands/``.
 
 User mistakes (``UserError``, and ``ValueError`` from the corruption engine's validation) are
-printed as one line on stderr with exit status 2, never as a traceback.
+printed as one line on stderr with exit status 2, never as a traceback. Usage mistakes caught by
+argparse are one line too, plus where to read more, instead of argparse's usage block.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from . import __version__
 from .commands import COMMANDS
 from .errors import UserError
 
 
+class UsageError(UserError):
+    """A command line argparse rejected; ``prog`` is the (sub)command it belongs to."""
+
+    def __init__(self, prog: str, message: str):
+        super().__init__(f"{message} (see `{prog} --help`)")
+        self.prog = prog
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose mistakes are one line plus a hint, not a 12-line usage block.
+
+    ``add_subparsers`` creates its subparsers with the parent's class, so every subcommand (and
+    ``leaderboard``'s own subcommands) behaves the same. Raising instead of exiting lets callers that
+    parse arguments themselves (``leaderboard verify --eval-arg``) report through the usual path.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self.prog, message)
+
+
+def remember_prog(parser: argparse.ArgumentParser) -> None:
+    """Record each subparser's ``prog`` in its defaults, so a leftover argument names its subcommand."""
+    parser.set_defaults(_usage_prog=parser.prog)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                remember_prog(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="robustpose-bench",
         description="Robustness benchmarks for human pose estimation (COCO-C, MPII-C, OCHuman-C).",
     )
@@ -23,12 +53,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.register(sub)
+    remember_prog(parser)
     return parser
+
+
+def parse_command_line(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parse_args``, with unrecognised arguments blamed on the subcommand they were given to."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        raise UsageError(args._usage_prog, f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parse_command_line(parser, argv)
+    except UsageError as exc:
+        print(f"{exc.prog}: error: {exc}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except (UserError, ValueError, OSError) as exc:

@@ -103,7 +103,7 @@ def train_models(cfg: DemoConfig, images: Path, ann: Path) -> dict[str, Path]:
 def export_and_evaluate(cfg: DemoConfig, checkpoints: dict[str, Path], data: Path) -> dict[str, Path]:
     """ONNX export (spec embedded) and evaluation on clean + 75 conditions; method -> results.json."""
     from .advmix.export import export, load_trained, spec_for
-    from .evaluate import EvalOptions, run_eval
+    from .evaluation import EvalOptions, run_eval
 
     results = {}
     for method, checkpoint in checkpoints.items():

@@ -8,3 +8,9 @@ the file or field and what was expected.
 
 class UserError(Exception):
     """Bad input from the user: a missing file, a malformed field, a bad argument."""
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for one-line messages about a bad value."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -128,6 +128,54 @@ def transform_preds(coords: np.ndarray, center: np.ndarray, scale: np.ndarray, o
 
 
 # ----------------------------------------------------------------------------------------------
+# mmpose's crop convention (RTMPose and other mmpose exports)
+#
+# The same geometry as HRNet's, but in float64 pixels: centre (x1 + x2) / 2, box x1.25 *then* grown to
+# the input's aspect ratio (mmpose ``bbox_xyxy2cs`` + ``TopdownAffine._fix_aspect_ratio``), the warp's
+# three points computed in float64 and stored as float32 (``get_warp_matrix``), and keypoints mapped
+# back as ``kp / input_size * scale + centre - scale / 2``. HRNet stores centre and scale as float32
+# in units of 200 px, which moves a warp by ~1e-5 px: enough to change a crop pixel by one grey level
+# and, on a near-tie, a SimCC argmax; rtmlib and mmpose do it this way, so their models are run so.
+
+
+def mmpose_center_scale(box_xywh: Sequence[float], aspect_ratio: float, padding: float = 1.25
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(centre, scale) in float64 pixels of an xywh box, as mmpose/rtmlib make them."""
+    x, y, w, h = (float(v) for v in box_xywh[:4])
+    x1, y1, x2, y2 = x, y, x + w, y + h
+    center = np.array([x1 + x2, y1 + y2]) * 0.5
+    bw, bh = (x2 - x1) * padding, (y2 - y1) * padding
+    scale = np.array([bw, bw / aspect_ratio]) if bw > bh * aspect_ratio else np.array([bh * aspect_ratio, bh])
+    return center, scale
+
+
+def mmpose_warp_matrix(center: np.ndarray, scale: np.ndarray, output_size: Sequence[int]) -> np.ndarray:
+    """The 2x3 affine mapping the box (float64 pixels) onto ``output_size`` (w, h), no rotation."""
+    dst_w, dst_h = output_size[0], output_size[1]
+    src = np.zeros((3, 2), dtype=np.float32)
+    dst = np.zeros((3, 2), dtype=np.float32)
+    src[0] = center
+    src[1] = center + np.array([0.0, scale[0] * -0.5])
+    src[2] = _third_point(src[0], src[1])
+    dst[0] = [dst_w * 0.5, dst_h * 0.5]
+    dst[1] = np.array([dst_w * 0.5, dst_h * 0.5]) + np.array([0.0, dst_w * -0.5])
+    dst[2] = _third_point(dst[0], dst[1])
+    return cv2.getAffineTransform(src, dst)
+
+
+def mmpose_warp_crop(image: np.ndarray, center: np.ndarray, scale: np.ndarray, output_size: Sequence[int]
+                     ) -> np.ndarray:
+    return cv2.warpAffine(image, mmpose_warp_matrix(center, scale, output_size),
+                          (int(output_size[0]), int(output_size[1])), flags=cv2.INTER_LINEAR)
+
+
+def mmpose_transform_preds(coords: np.ndarray, center: np.ndarray, scale: np.ndarray, frame: Sequence[float]
+                           ) -> np.ndarray:
+    """(K, 2) points of a ``frame`` (w, h) map -> image pixels: ``kp / frame * scale + centre - scale / 2``."""
+    return coords[:, :2] / np.asarray(frame, dtype=np.float64) * scale + center - scale / 2
+
+
+# ----------------------------------------------------------------------------------------------
 # input preprocessing
 
 
@@ -136,19 +184,23 @@ def preprocess(crops: np.ndarray, layout: str, dtype: str, channel_order: str,
     """(N, H, W, 3) RGB uint8 crops -> the model's input tensor.
 
     float32: ``(x - mean) / std`` on 0..255 values (HRNet: ToTensor then Normalize with ImageNet
-    statistics is the same as mean*255, std*255 here). uint8: the raw pixels.
+    statistics is the same as mean*255, std*255 here). uint8: the raw pixels. The channel reversal
+    and layout change are views of the uint8 pixels, converted to float32 in one contiguous pass;
+    a zero mean or a unit std is skipped (``x - 0`` and ``x / 1`` are exact), the rest in float32.
     """
     x = crops if channel_order == "RGB" else crops[..., ::-1]
-    if dtype == "float32":
-        y = x.astype(np.float32)
-        y -= np.asarray(mean, np.float32)
-        y /= np.asarray(std, np.float32)
-        x = y
-    else:
-        x = x.astype(np.uint8, copy=False)
     if layout == "NCHW":
         x = x.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(x)
+    if dtype != "float32":
+        return np.ascontiguousarray(x.astype(np.uint8, copy=False))
+    y = np.ascontiguousarray(x, dtype=np.float32)
+    shape = (1, 3, 1, 1) if layout == "NCHW" else (1, 1, 1, 3)
+    m, s = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    if m.any():
+        y -= m.reshape(shape)
+    if (s != 1).any():
+        y /= s.reshape(shape)
+    return y
 
 
 # ----------------------------------------------------------------------------------------------

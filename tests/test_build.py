@@ -363,3 +363,22 @@ def test_progress_bar_with_eta_goes_to_stderr_and_data_to_stdout(tmp_path, capsy
     assert rc == 0
     assert "build synth-c" in err and "100%" in err and "<" in err  # tqdm's [elapsed<remaining] ETA
     assert out.count("\n") == 1 and out.startswith("synth-c: 2 source images")
+
+
+def test_disk_full_while_writing_the_manifest(tmp_path, capsys, monkeypatch):
+    from robustpose_bench.builder import runner
+
+    def full(path, data, fsync=True):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    args = ["synth-c", "--out", str(tmp_path), "--synth-count", "2", "--corruptions", CHEAP, "--severities", "1",
+            "--jobs", "1"]
+    monkeypatch.setattr(runner, "atomic_write_bytes", full)
+    rc, _, err = build(capsys, *args)
+    assert rc == 2 and err.count("\n") == 1 and "no space left on device while writing the manifest" in err
+    ds = tmp_path / "synth-c"
+    assert not (ds / "manifest.json").exists() and len(list(ds.rglob("*.jpg"))) == 4  # the outputs are kept
+    monkeypatch.undo()
+    rc, out, _ = build(capsys, *args)
+    assert rc == 0 and "(0 written, 4 already done)" in out
+    assert main(["verify", "synth-c", "--out", str(tmp_path), "--no-progress"]) == 0

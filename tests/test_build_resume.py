@@ -94,3 +94,33 @@ def test_rerun_of_a_finished_build_writes_nothing(synth_root, uninterrupted, cap
     info = json.loads((uninterrupted / "build_info.json").read_text())
     assert info["written"] == 0 and info["skipped"] == COUNT * 15
     assert {p: p.stat().st_mtime_ns for p in uninterrupted.rglob("*.jpg")} == before
+
+
+def test_ctrl_c_mid_build_is_one_line_and_a_rerun_completes(synth_root, uninterrupted, tmp_path, capsys):
+    """Ctrl-C in a terminal sends SIGINT to the whole process group: the main process and its workers."""
+    out = tmp_path / "out"
+    ds = out / "synth-c"
+    args = list(ARGS)
+    args[args.index("--jobs") + 1] = "2"
+    cmd = [sys.executable, "-m", "robustpose_bench", "build", "synth-c", "--root", str(synth_root),
+           "--out", str(out), *args]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (ds / ".journal").is_dir() and sum(len(p.stem) == 64 for p in (ds / ".journal").glob("*.json")) >= 2:
+                break
+            time.sleep(0.005)
+        assert proc.poll() is None, "the build finished before it could be interrupted"
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and err == "robustpose-bench: interrupted\n", err
+    assert not list(ds.rglob("*.tmp")) and not (ds / "manifest.json").exists()
+    assert main(["build", "synth-c", "--root", str(synth_root), "--out", str(out), *ARGS]) == 0
+    capsys.readouterr()
+    assert tree(ds) == tree(uninterrupted)

@@ -1,6 +1,7 @@
 """The command line as a user meets it: help, version, listing, and one-line errors."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -66,6 +67,38 @@ def test_os_errors_are_one_line(tmp_path, capsys, monkeypatch):
     assert err == f"robustpose-bench list: error: {tmp_path / 'out'}: Permission denied"
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["eval", "model.onnx"], "robustpose-bench eval: error: the following arguments are required: --dataset "
+                             "(see `robustpose-bench eval --help`)"),
+    ([], "robustpose-bench: error: the following arguments are required: COMMAND (see `robustpose-bench --help`)"),
+    (["build", "coco"], "robustpose-bench build: error: argument dataset: invalid choice: 'coco'"),
+    (["train", "--out", "x", "--lr", "fast"], "robustpose-bench train: error: argument --lr: invalid float value"),
+    (["leaderboard", "verify", "e.json"], "robustpose-bench leaderboard verify: error: the following arguments "
+                                          "are required: --model, --data"),
+    (["verify", "coco-c", "--bogus"], "robustpose-bench verify: error: unrecognized arguments: --bogus "
+                                        "(see `robustpose-bench verify --help`)"),
+])
+def test_usage_errors_are_one_line_with_a_hint(capsys, argv, message):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err
+    assert err.count("\n") == 1 and err.startswith(message), err
+    assert "--help`)" in err and "usage:" not in err and captured.out == ""
+
+
+def test_console_script_usage_error_is_one_line():
+    out = subprocess.run([sys.executable, "-m", "robustpose_bench", "score"], capture_output=True, text=True)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and "(see `robustpose-bench score --help`)" in out.stderr, out.stderr
+
+
+def test_eval_arg_mistakes_in_leaderboard_verify_are_one_line():
+    from robustpose_bench.errors import UserError
+    from robustpose_bench.leaderboard.verify import _eval_overrides
+
+    with pytest.raises(UserError, match="unrecognized arguments: --no-such-flag") as info:
+        _eval_overrides(["--no-such-flag"])
+    assert "\n" not in str(info.value)
 def _subparsers():
     from robustpose_bench.cli import build_parser
 
@@ -74,14 +107,14 @@ def _subparsers():
     return action.choices
 
 
-PIPELINE = ("download", "build", "verify", "eval", "score", "table", "plot", "submit", "leaderboard", "train",
-            "export", "demo", "list")
+PIPELINE = ("download", "build", "verify", "inspect", "eval", "eval-external", "merge", "score", "table", "plot",
+            "submit", "leaderboard", "train", "export", "demo", "list")
 
 
 def test_help_lists_commands_in_pipeline_order_and_each_has_a_description():
     assert tuple(_subparsers()) == PIPELINE
     out = subprocess.run([sys.executable, "-m", "robustpose_bench", "--help"], capture_output=True, text=True).stdout
-    positions = [out.index(f"    {name} ") if f"    {name} " in out else out.index(f"    {name}\n") for name in PIPELINE]
+    positions = [re.search(rf"^    {re.escape(name)}(\s|$)", out, flags=re.M).start() for name in PIPELINE]
     assert positions == sorted(positions)
     for name, sub in _subparsers().items():
         assert sub.description and len(sub.description) > 40, f"`{name} --help` has no description"

@@ -200,3 +200,27 @@ def test_malicious_zip_via_download_is_refused(tmp_path):
         with pytest.raises(UserError, match="unsafe entry"):
             download_coco(tmp_path / "root", archives=[spec("val2017.zip", evil, srv.url)], progress=False)
     assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "root" / "val2017").exists()
+
+
+def test_extraction_folders_left_by_a_killed_run_are_removed_on_the_next(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # a process that has exited
+    host = socket.gethostname()
+    legacy = tmp_path / ".extract-k2j4x9"  # named by an older version: no owner recorded
+    killed = tmp_path / f".extract-{host}-{dead_pid}-a1b2c3"
+    running = tmp_path / f".extract-{host}-{os.getpid()}-d4e5f6"  # a live extraction: left alone
+    elsewhere = tmp_path / ".extract-otherhost-1-g7h8i9"  # another machine's: cannot tell, left alone
+    for folder in (legacy, killed, running, elsewhere):
+        (folder / "val2017").mkdir(parents=True)
+        (folder / "val2017" / "half.jpg").write_bytes(b"\xff\xd8 half")
+    with Server({"val2017.zip": VAL, "annotations_trainval2017.zip": ANNZIP}) as srv:
+        archives = [spec("val2017.zip", VAL, srv.url), spec("annotations_trainval2017.zip", ANNZIP, srv.url)]
+        download_coco(tmp_path, archives=archives, progress=False)
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".extract-"))
+    assert left == sorted([running.name, elsewhere.name])
+    assert (tmp_path / "val2017" / "000000000001.jpg").is_file()

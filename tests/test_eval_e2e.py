@@ -21,7 +21,9 @@ import pytest
 from robustpose_bench.atomic import sha256_file
 from robustpose_bench.cli import main
 from robustpose_bench.errors import UserError
-from robustpose_bench.evaluate import EvalOptions, coco_gt_instances, predict, run_eval
+from robustpose_bench.datasets.coco import coco_gt_instances
+from robustpose_bench.evaluation import EvalOptions, run_eval
+from robustpose_bench.evaluation import predict_topdown as predict
 from robustpose_bench.models.loader import load_model
 from test_models import doc_specs, export_tiny
 
@@ -131,7 +133,9 @@ def test_detections_are_used_and_recorded(shared_dir, coco, spec_files, tmp_path
     assert [rows_of(res)[s] for s in STATS] == direct_cocoeval(coco["ann"], pred)
     boxes = res["provenance"]["boxes"]
     assert boxes["sha256"] == sha256_file(coco["dets"]) and boxes["detections"] == 118
-    assert res["provenance"]["flip"] is False and res["config"]["boxes"] == str(coco["dets"])
+    # the box source by name and sha256, never by absolute path (a results file travels)
+    assert res["provenance"]["flip"] is False and res["config"]["boxes"] == coco["dets"].name
+    assert boxes["source"] == coco["dets"].name
 
 
 def test_blazepose_ap_equals_pycocotools_direct(shared_dir, coco, spec_files, tmp_path):
@@ -299,7 +303,7 @@ def test_synth_c_end_to_end_torchscript(tmp_path):
 
 def test_batching_and_threads_do_not_change_predictions(coco, tmp_path):
     """Batch size, partial batches, worker count and prefetch depth must not change any prediction."""
-    from robustpose_bench.evaluate import coco_det_instances
+    from robustpose_bench.datasets.coco import coco_det_instances
 
     onnx_path, _, _ = export_tiny(tmp_path)
     model = load_model(onnx_path, device="cpu")

@@ -393,7 +393,7 @@ def test_verify_reevaluates_a_measured_entry(shared_dir, tmp_path):
     (clean + severity 3); its other severities repeat severity 3 so that the entry is complete and
     passes check. verify's quick subset compares exactly the measured numbers.
     """
-    from robustpose_bench.evaluate import EvalOptions, run_eval
+    from robustpose_bench.evaluation import EvalOptions, run_eval
     from robustpose_bench.leaderboard.verify import compare, verify_entry
     from robustpose_bench.leaderboard.results_view import read_results
     from robustpose_bench.leaderboard.entries import write_entry

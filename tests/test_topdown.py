@@ -202,7 +202,7 @@ def test_movenet_flip_consistency_on_a_real_crop(shared_dir):
     """MoveNet on a crop and on its mirror agree after un-flipping: checks x -> W-1-x and the pairs."""
     import json
 
-    from robustpose_bench.evaluate import read_image_rgb
+    from robustpose_bench.evaluation import read_image_rgb
     from robustpose_bench.models.loader import load_model
     from test_models import doc_specs
 

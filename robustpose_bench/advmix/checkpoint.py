@@ -7,6 +7,7 @@ DataParallel. Never ``strict=False``: a partially loaded model scores plausibly 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 
 import torch
@@ -62,13 +63,52 @@ def load_strict(model: nn.Module, state: object, source: str = "checkpoint") -> 
     model.load_state_dict(sd, strict=True)
 
 
-def load_file_strict(model: nn.Module, path: str | os.PathLike) -> None:
-    """Load a ``.pth`` file (tensors only, ``weights_only=True``) strictly into ``model``."""
+def read_checkpoint(path: str | os.PathLike) -> object:
+    """``torch.load`` of a file of tensors (``weights_only=True``), with one-line errors naming it.
+
+    A truncated, empty or non-torch file raises anything from EOFError to a pickle error deep inside
+    torch; every one of them is reported the same way.
+    """
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path):
+            raise UserError(f"checkpoint {path} is not a regular file (a device, FIFO or socket); not read")
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except UserError:
+        raise
     except FileNotFoundError:
         raise UserError(f"checkpoint not found: {path}") from None
-    except Exception as exc:  # corrupt or non-tensor pickle
+    except IsADirectoryError:
+        raise UserError(f"checkpoint {path} is a folder, expected a .pth file") from None
+    except Exception as exc:  # corrupt, truncated, empty or non-tensor pickle
         raise UserError(f"cannot read checkpoint {path}: not a file of tensors saved by torch.save "
-                        f"(a robustpose-bench train checkpoint or a state dict; {type(exc).__name__})") from None
-    load_strict(model, obj, source=str(path))
+                        f"(truncated, empty or another format; {type(exc).__name__})") from None
+
+
+# What `train` saves (trainer.save) and what --resume needs, with the type each must have.
+TRAINING_FIELDS: dict[str, tuple[type, ...]] = {
+    "state_dict": (Mapping,), "optimizer": (Mapping,), "epoch": (int,), "iter_in_epoch": (int,),
+    "global_iter": (int,), "config": (Mapping,), "history": (list,),
+}
+
+
+def read_training_checkpoint(path: str | os.PathLike, fields: tuple[str, ...] = tuple(TRAINING_FIELDS)) -> dict:
+    """A ``train`` checkpoint, checked to hold ``fields`` with their types (counters >= 0)."""
+    state = read_checkpoint(path)
+    if not isinstance(state, Mapping):
+        raise UserError(f"{path}: not a robustpose-bench training checkpoint (a {type(state).__name__}, "
+                        "not a mapping)")
+    missing = [f for f in fields if f not in state]
+    if missing:
+        raise UserError(f"{path}: not a robustpose-bench training checkpoint (no {', '.join(map(repr, missing))}; "
+                        "a plain weights file goes to --pretrained)")
+    for name in fields:
+        value, types = state[name], TRAINING_FIELDS[name]
+        if not isinstance(value, types) or isinstance(value, bool) or (isinstance(value, int) and value < 0):
+            raise UserError(f"{path}: field {name!r} is {type(value).__name__} {str(value)[:40]!r}, expected "
+                            f"{'an integer >= 0' if types == (int,) else 'a ' + types[0].__name__}")
+    return dict(state)
+
+
+def load_file_strict(model: nn.Module, path: str | os.PathLike) -> None:
+    """Load a ``.pth`` file (tensors only, ``weights_only=True``) strictly into ``model``."""
+    load_strict(model, read_checkpoint(path), source=str(path))

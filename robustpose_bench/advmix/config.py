@@ -6,14 +6,15 @@ resolved configuration is written next to the checkpoints (``config.yaml``) and 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import yaml
 
-from ..errors import UserError
+from ..errors import UserError, shown
 
 METHODS = ("standard", "advmix")
 MIX_MODES = ("adv", "adv-image", "equal", "dirichlet", "sequential")
@@ -60,44 +61,88 @@ class TrainConfig:
     pretrained: str | None = None           # starting weights; also the frozen teacher
     checkpoint_every: int = 0               # also save every N iterations (0: at epoch ends and stop)
 
-    def validate(self) -> None:
+    def validate(self, source: str | None = None, origins: Mapping[str, str] | None = None) -> None:
+        """Refuse, in one line naming the field and where it came from, any value training cannot use.
+
+        ``origins`` maps fields to the file that set them (else ``source``, else nothing is named).
+        Run before anything is written: an infinite lr, a negative sigma or a scale factor above 1
+        would otherwise surface as a NaN loss or a crash deep inside a run.
+        """
         def bad(name: str, msg: str) -> UserError:
-            return UserError(f"config field '{name}': {msg}")
-        if self.method not in METHODS:
-            raise bad("method", f"must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.mix not in MIX_MODES:
-            raise bad("mix", f"must be one of {', '.join(MIX_MODES)}, got {self.mix!r}")
-        if self.dataset_format not in DATASET_FORMATS:
-            raise bad("dataset_format", f"must be one of {', '.join(DATASET_FORMATS)}, got {self.dataset_format!r}")
-        if self.keypoints not in ("coco", "mpii"):
-            raise bad("keypoints", f"must be coco or mpii, got {self.keypoints!r}")
+            where = (origins or {}).get(name, source)
+            return UserError(f"{where + ': ' if where else ''}config field '{name}': {msg}")
+        for name, allowed in (("method", METHODS), ("mix", MIX_MODES), ("dataset_format", DATASET_FORMATS),
+                              ("keypoints", ("coco", "mpii"))):
+            if getattr(self, name) not in allowed:
+                raise bad(name, f"must be one of {', '.join(allowed)}, got {shown(getattr(self, name))}")
         for name in ("image_size", "heatmap_size"):
             v = getattr(self, name)
-            if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) and x > 0 for x in v)):
-                raise bad(name, f"must be [width, height] positive integers, got {v!r}")
+            if not (isinstance(v, list) and len(v) == 2 and all(_is_int(x) and 0 < x <= MAX_SIZE for x in v)):
+                raise bad(name, f"must be [width, height], integers 1..{MAX_SIZE}, got {shown(v)}")
         if self.image_size[0] != 4 * self.heatmap_size[0] or self.image_size[1] != 4 * self.heatmap_size[1]:
             raise bad("heatmap_size", f"must be image_size / 4 (stride 4), got {self.heatmap_size} for {self.image_size}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise bad("alpha", f"must be in [0, 1], got {self.alpha}")
-        for name in ("epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise bad(name, "must be >= 1")
-        if self.max_iters is not None and self.max_iters < 1:
-            raise bad("max_iters", "must be >= 1 or null")
-        if sorted(self.lr_steps) != list(self.lr_steps):
-            raise bad("lr_steps", "must be increasing")
+        for name, ok, expected in _RANGES:
+            if not ok(getattr(self, name)):
+                raise bad(name, f"must be {expected}, got {shown(getattr(self, name))}")
+        if not 0 < self.sigma <= max(self.heatmap_size):
+            raise bad("sigma", f"must be > 0 and at most the heatmap size {max(self.heatmap_size)}, got {self.sigma}")
+        steps = self.lr_steps
+        if not (isinstance(steps, list) and all(_is_int(s) and s >= 0 for s in steps) and sorted(steps) == steps):
+            raise bad("lr_steps", f"must be an increasing list of epoch numbers >= 0, got {shown(steps)}")
+        if self.max_iters is not None and not (_is_int(self.max_iters) and self.max_iters >= 1):
+            raise bad("max_iters", f"must be an integer >= 1 or null, got {shown(self.max_iters)}")
+        if self.pretrained is not None and not (isinstance(self.pretrained, str) and self.pretrained):
+            raise bad("pretrained", f"must be a file path or null, got {shown(self.pretrained)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def _coerce(name: str, value: Any, current: Any) -> Any:
+MAX_SIZE = 4096  # pixels per side of the input crop: beyond this, memory, not the user, gives out
+# Optional fields: their type cannot be read from a default of None.
+_OPTIONAL_TYPES: dict[str, type] = {"max_iters": int, "pretrained": str}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# (field, test, what it must be): checked by TrainConfig.validate in this order.
+_RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("arch", lambda v: isinstance(v, str) and bool(v), "an architecture name"),
+    ("epochs", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("lr", lambda v: _finite(v) and v > 0, "a finite number > 0"),
+    ("generator_lr", lambda v: _finite(v) and v > 0, "a finite number > 0"),
+    ("lr_factor", lambda v: _finite(v) and 0 < v <= 1, "in (0, 1]"),
+    ("sigma", _finite, "a finite number"),
+    ("scale_factor", lambda v: _finite(v) and 0 <= v < 1, "in [0, 1) (the scale is drawn from 1 ± it)"),
+    ("rot_factor", lambda v: _finite(v) and 0 <= v <= 180, "in [0, 180] degrees"),
+    ("prob_half_body", lambda v: _finite(v) and v <= 1, "a probability <= 1 (<= 0 turns it off, as HRNet's -1)"),
+    ("num_joints_half_body", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("alpha", lambda v: _finite(v) and 0 <= v <= 1, "in [0, 1]"),
+    ("adv_loss_weight", lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
+    ("generator_levels", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("generator_ngf", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("workers", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    ("seed", lambda v: _is_int(v) and 0 <= v < 2**32, "an integer in [0, 2**32)"),
+    ("checkpoint_every", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+)
+
+
+def _coerce(name: str, value: Any, current: Any, prefix: str = "") -> Any:
     """Light type check against the default's type (YAML ints for floats are fine)."""
+    if name in _OPTIONAL_TYPES and value is not None:
+        current = _OPTIONAL_TYPES[name]()
     if current is None or value is None:
         return value
     if isinstance(current, bool):
         if not isinstance(value, bool):
-            raise UserError(f"config field '{name}': expected true/false, got {value!r}")
+            raise UserError(f"{prefix}config field '{name}': expected true/false, got {shown(value)}")
         return value
     if isinstance(current, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
@@ -107,7 +152,7 @@ def _coerce(name: str, value: Any, current: Any) -> Any:
         return value
     if isinstance(current, list) and isinstance(value, list):
         return list(value)
-    raise UserError(f"config field '{name}': expected {type(current).__name__}, got {value!r}")
+    raise UserError(f"{prefix}config field '{name}': expected {type(current).__name__}, got {shown(value)}")
 
 
 def update_config(cfg: TrainConfig, values: dict[str, Any], source: str) -> TrainConfig:
@@ -116,25 +161,30 @@ def update_config(cfg: TrainConfig, values: dict[str, Any], source: str) -> Trai
     for key, value in values.items():
         if key not in known:
             raise UserError(f"{source}: unknown config key {key!r} (known: {', '.join(sorted(known))})")
-        setattr(cfg, key, _coerce(key, value, getattr(cfg, key)) if key != "max_iters" and key != "pretrained"
-                else value)
+        setattr(cfg, key, _coerce(key, value, getattr(cfg, key), "" if source == "command line" else f"{source}: "))
     return cfg
 
 
-def load_config(path: str | os.PathLike) -> TrainConfig:
-    """A TrainConfig from a YAML mapping of field names to values (unknown keys are errors)."""
+def read_config_values(path: str | os.PathLike) -> dict[str, Any]:
+    """The YAML mapping of field names to values in ``path`` (one-line errors for a bad file)."""
+    from ..jsonfile import read_regular_bytes
+
     p = Path(path)
+    raw = read_regular_bytes(p, "config file")  # one-line errors; never blocks on a FIFO
     try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise UserError(f"config file not found: {p}") from None
+        data = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
         raise UserError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise UserError(f"{p}: expected a mapping of config fields")
-    return update_config(TrainConfig(), data, str(p))
+    return data
+
+
+def load_config(path: str | os.PathLike) -> TrainConfig:
+    """A TrainConfig from a YAML mapping of field names to values (unknown keys are errors)."""
+    return update_config(TrainConfig(), read_config_values(path), str(Path(path)))
 
 
 def shipped_config(name: str) -> Path:

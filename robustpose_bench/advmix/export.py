@@ -41,23 +41,37 @@ def spec_for(name: str, cfg: dict[str, Any], fmt: str = "onnx") -> ModelSpec:
                               output_name=OUTPUT_NAME if fmt == "onnx" else None)
 
 
+# Config fields an export reads: the net, its keypoints, its input and heatmap sizes, the spec's name.
+EXPORT_FIELDS = ("arch", "method", "keypoints", "image_size", "heatmap_size")
+
+
+def checkpoint_config(config: Any, source: str) -> dict[str, Any]:
+    """The training config saved in a checkpoint, checked as ``train`` checks its own (one-line errors
+    naming ``source``); the fields an export needs must be there, not filled in from defaults."""
+    from .config import TrainConfig, update_config
+
+    if not isinstance(config, dict):
+        raise UserError(f"{source}: its 'config' is a {type(config).__name__}, not a mapping of config fields")
+    missing = [f for f in EXPORT_FIELDS if f not in config]
+    if missing:
+        raise UserError(f"{source}: the checkpoint's config lacks {', '.join(map(repr, missing))} "
+                        "(not a complete robustpose-bench training checkpoint)")
+    cfg = update_config(TrainConfig(), config, source)
+    cfg.validate(source)
+    return cfg.to_dict()
+
+
 def load_trained(checkpoint: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the pose net of a ``train`` checkpoint (strict load) and return it with its config."""
-    from .checkpoint import load_strict
+    from .checkpoint import load_strict, read_training_checkpoint
     from .data import KEYPOINT_SETS
-    from .nets import build_net
+    from .nets import ARCHS, build_net
 
     path = Path(checkpoint)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserError(f"checkpoint not found: {path}") from None
-    except Exception as exc:
-        raise UserError(f"cannot read checkpoint {path}: not a file of tensors saved by torch.save "
-                        f"(a robustpose-bench train checkpoint or a state dict; {type(exc).__name__})") from None
-    if not isinstance(state, dict) or "config" not in state or "state_dict" not in state:
-        raise UserError(f"{path}: not a robustpose-bench training checkpoint (no 'config' / 'state_dict')")
-    cfg = state["config"]
+    state = read_training_checkpoint(path, fields=("config", "state_dict"))
+    cfg = checkpoint_config(state["config"], str(path))
+    if cfg["arch"] not in ARCHS:
+        raise UserError(f"{path}: config field 'arch' is {cfg['arch']!r}, not one of {', '.join(ARCHS)}")
     model = build_net(cfg["arch"], KEYPOINT_SETS[cfg["keypoints"]].num_joints)
     load_strict(model, state["state_dict"], source=str(path))
     return model.eval(), cfg

@@ -278,6 +278,44 @@ def _check_output_shape(model: nn.Module, cfg: TrainConfig, num_joints: int, dev
                         "(SimpleBaseline needs width and height divisible by 32)")
 
 
+def _load_optimizer(opt: torch.optim.Optimizer, state: Any, source: str) -> None:
+    try:
+        opt.load_state_dict(state)
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"{source} does not fit this model's optimizer ({first})") from None
+
+
+def _resume(ckpt_path: Path, cfg: TrainConfig, model: nn.Module,
+            stepper: Stepper) -> tuple[int, int, int, list[dict[str, Any]]]:
+    """Restore nets and optimisers from ``last.pth``; (epoch, iter in epoch, global iter, history).
+
+    A truncated, empty or foreign file, or one from another configuration, is a one-line UserError
+    naming it, raised before the run writes anything.
+    """
+    from .checkpoint import load_strict, read_training_checkpoint
+
+    state = read_training_checkpoint(ckpt_path)
+    saved_cfg = state["config"]
+    for key in ("arch", "method", "mix", "image_size", "keypoints", "seed", "kd", "alpha"):
+        if key in saved_cfg and saved_cfg[key] != getattr(cfg, key):
+            raise UserError(f"--resume: config field '{key}' is {getattr(cfg, key)!r} but {ckpt_path} "
+                            f"was trained with {saved_cfg[key]!r}")
+    parts = [("state_dict", model, "optimizer", stepper.opt),
+             ("generator", stepper.generator, "optimizer_g", stepper.opt_g),
+             ("teacher", stepper.teacher, None, None)]
+    for key, net, opt_key, opt in parts:
+        if net is None:
+            continue
+        for name in (key, opt_key):
+            if name is not None and not isinstance(state.get(name), dict):
+                raise UserError(f"{ckpt_path}: no {name!r} (not a checkpoint of this --method / --mix)")
+        load_strict(net, state[key], source=f"{ckpt_path} ({key})")
+        if opt is not None:
+            _load_optimizer(opt, state[opt_key], f"{ckpt_path} ({opt_key})")
+    return state["epoch"], state["iter_in_epoch"], state["global_iter"], list(state["history"])
+
+
 def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model: nn.Module | None = None,
           progress: bool = True, device: str = "auto") -> dict[str, Any]:
     """Train per ``cfg`` into ``out_dir`` (``last.pth``, ``config.yaml``, ``history.json``).
@@ -289,7 +327,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
     from tqdm import tqdm
 
     from ..provenance import base_provenance
-    from .checkpoint import load_file_strict, load_strict
+    from .checkpoint import load_file_strict
     from .data import KEYPOINT_SETS
     from .nets import build_net
 
@@ -326,21 +364,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
     start_epoch, start_iter, global_iter = 0, 0, 0
     history: list[dict[str, Any]] = []
     if resume:
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        saved_cfg = state.get("config", {})
-        for key in ("arch", "method", "mix", "image_size", "keypoints", "seed", "kd", "alpha"):
-            if key in saved_cfg and saved_cfg[key] != getattr(cfg, key):
-                raise UserError(f"--resume: config field '{key}' is {getattr(cfg, key)!r} but the checkpoint "
-                                f"was trained with {saved_cfg[key]!r}")
-        load_strict(model, state["state_dict"], source=f"{ckpt_path} (state_dict)")
-        stepper.opt.load_state_dict(state["optimizer"])
-        if generator is not None:
-            load_strict(generator, state["generator"], source=f"{ckpt_path} (generator)")
-            stepper.opt_g.load_state_dict(state["optimizer_g"])
-        if teacher is not None:
-            load_strict(teacher, state["teacher"], source=f"{ckpt_path} (teacher)")
-        start_epoch, start_iter, global_iter = state["epoch"], state["iter_in_epoch"], state["global_iter"]
-        history = list(state.get("history", []))
+        start_epoch, start_iter, global_iter, history = _resume(ckpt_path, cfg, model, stepper)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=True))
     meta = base_provenance()
@@ -395,7 +419,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
             rng = torch.Generator().manual_seed(cfg.seed * 1000003 + global_iter)
             res = stepper.step(proposals, target, weight, rng)
             if not math.isfinite(res.loss):
-                raise RuntimeError(f"loss became {res.loss} at iteration {global_iter}")
+                raise UserError(f"training diverged: the loss became {res.loss} at iteration {global_iter} "
+                                f"(lr {cfg.lr}); {ckpt_path} keeps the last saved state")
             if not history or history[-1]["epoch"] != epoch:
                 history.append({"epoch": epoch, "iters": 0, "loss_sum": 0.0, "gen_loss_sum": 0.0,
                                 "last_loss": None})

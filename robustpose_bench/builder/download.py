@@ -4,7 +4,8 @@ Resumable: bytes go to ``NAME.part`` and a re-run asks for the rest with an HTTP
 request. Checked: size, md5 (the S3 ETag COCO's server publishes) and sha256, all recorded in
 ``data_manifests/coco-c.json``. Safe extraction: entries with absolute paths, ``..`` components,
 backslashes or symlinks are refused (never silently rewritten), everything is extracted into a
-temp folder inside ROOT and renamed into place, so a reader never sees a half-extracted tree.
+temp folder inside ROOT and renamed into place, so a reader never sees a half-extracted tree. The
+temp folder of a run killed while extracting is removed by the next run.
 
 urllib from the standard library is enough here (one plain GET per archive); no extra dependency.
 """
@@ -14,6 +15,7 @@ import hashlib
 import http.client
 import os
 import shutil
+import socket
 import stat
 import sys
 import tempfile
@@ -163,6 +165,38 @@ def _check_member(info: zipfile.ZipInfo, zip_path: Path) -> PurePosixPath:
     return PurePosixPath(name)
 
 
+EXTRACT_PREFIX = ".extract-"  # .extract-<host>-<pid>-<random>: whose extraction it is
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def remove_stale_extractions(root: Path) -> list[str]:
+    """Delete the temp folders of extractions killed part-way (their process is gone).
+
+    A folder of a live process on this machine, or of another machine sharing the folder, is kept:
+    it may be extracting right now. Folders named before the owner was recorded are stale.
+    """
+    removed = []
+    host = socket.gethostname()
+    for folder in sorted(root.glob(EXTRACT_PREFIX + "*")):
+        owner = folder.name[len(EXTRACT_PREFIX):].rsplit("-", 2)
+        if len(owner) == 3 and owner[1].isdigit():
+            if owner[0] != host or _pid_alive(int(owner[1])):
+                continue
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
+
+
 def safe_extract(zip_path: str | Path, root: str | Path) -> list[str]:
     """Extract into a temp folder inside ``root``, then rename each top-level entry into place.
 
@@ -184,7 +218,8 @@ def safe_extract(zip_path: str | Path, root: str | Path) -> list[str]:
         tops = sorted({p.parts[0] for p in paths if p.parts})
         if tops and all((root / t).exists() for t in tops):
             return tops
-        tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=root))
+        remove_stale_extractions(root)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{EXTRACT_PREFIX}{socket.gethostname()}-{os.getpid()}-", dir=root))
         try:
             for info, rel in zip(infos, paths):
                 target = tmp.joinpath(*rel.parts)
@@ -209,6 +244,8 @@ def download_coco(root: str | Path, base_url: str | None = None, progress: bool 
                   remove_archives: bool = False, archives: list[Archive] | None = None) -> list[str]:
     """Fetch, check and extract val2017.zip and annotations_trainval2017.zip into ``root``."""
     root = Path(root)
+    if root.is_dir():
+        remove_stale_extractions(root)  # left by a run killed while extracting
     extracted: list[str] = []
     for archive in archives if archives is not None else coco_archives(base_url):
         if archive.extracts and all((root / e).is_dir() for e in archive.extracts):

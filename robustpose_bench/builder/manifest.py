@@ -13,19 +13,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import posixpath
+import re
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import UserError
-from ..jsonfile import read_json
+from ..errors import UserError, shown
+from ..jsonfile import read_json, read_regular_bytes
 
 MANIFEST_SCHEMA = "robustpose-bench/build-manifest/1"
 SPEC_SCHEMA = "robustpose-bench/dataset-spec/1"
 MANIFEST_NAME = "manifest.json"
+JOURNAL_DIR = ".journal"  # OUT/<dataset>/.journal/<sha256 of the source name>.json: resume records
+STATE_DIR = f"{JOURNAL_DIR}/build"  # the build's settings (written before its first output) and locks
+SETTINGS_NAME = "settings.json"
 SEED_RULES = ("hash", "advmix")
 ADVMIX_SEED = 1  # AdvMix tools/make_datasets.py: np.random.seed(1) before every corrupt() call
 SEED_RULE_TEXT = {
@@ -82,6 +87,22 @@ def output_name(file_name: str, fmt: str) -> str:
     if fmt == "png" and suffix.lower() == ".png":
         return file_name
     return stem + FORMATS[fmt]
+
+
+def output_collisions(file_names: list[str] | tuple[str, ...], fmt: str) -> list[tuple[str, str, str]]:
+    """``(first source, second source, output name)`` for sources that would write the same output.
+
+    ``x.jpg`` and ``x.png`` both become ``x.jpg`` as JPEG: building both would leave one output for two
+    manifest items, so the build refuses them before writing anything.
+    """
+    seen: dict[str, str] = {}
+    clashes = []
+    for name in file_names:
+        out = output_name(name, fmt)
+        first = seen.setdefault(out, name)
+        if first != name:
+            clashes.append((first, name, out))
+    return clashes
 
 
 def output_relpath(corruption: str, severity: int, file_name: str, fmt: str, layout: str) -> str:
@@ -168,6 +189,36 @@ def materialise(
     }
 
 
+# Manifest fields that decide which items exist and what their bytes are. Library versions are left
+# out (a re-run redoes items whose versions changed), and so is the shard (all shards build one set).
+# In the order a difference is best reported (the most readable first).
+SETTING_KEYS = ("dataset", "corruptions", "severities", "format", "jpeg_quality", "layout", "seed_rule",
+                "master_seed", "spec_sha256")
+SOURCE_SETTING_KEYS = ("dataset", "split", "image_count", "annotation_file", "annotation_sha256")
+
+
+def build_settings(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The settings of a build, from its manifest (or a manifest head): two builds may share a
+    dataset folder only when these are equal."""
+    source = manifest.get("source") if isinstance(manifest.get("source"), dict) else {}
+    selection = manifest.get("selection") if isinstance(manifest.get("selection"), dict) else {}
+    out = {key: manifest.get(key) for key in SETTING_KEYS}
+    out["source"] = {key: source.get(key) for key in SOURCE_SETTING_KEYS}
+    out["limit"] = selection.get("limit")
+    return out
+
+
+def settings_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """``"'format' is 'jpeg' there, 'png' here"`` for the first differing setting, or None."""
+    for key in [*new, *(k for k in old if k not in new)]:
+        if old.get(key) != new.get(key):
+            if isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
+                inner = settings_difference(old[key], new[key])
+                return f"'{key}.{inner[1:]}" if inner else None
+            return f"'{key}' is {shown(old.get(key), 40)} there, {shown(new.get(key), 40)} here"
+    return None
+
+
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     """Canonical JSON bytes: sorted keys, one top-level key and one item per line.
 
@@ -185,3 +236,172 @@ def manifest_bytes(manifest: dict[str, Any]) -> bytes:
         else:
             lines.append(f"{dump(key)}:{dump(value)}")
     return ("{\n " + ",\n ".join(lines) + "\n}\n").encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# Validating a build manifest read back from disk (verify, eval): its names become paths.
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
+_DATASET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+ITEM_FIELDS: dict[str, tuple[type, ...]] = {
+    "source": (str,), "source_sha256": (str,), "corruption": (str,), "severity": (int,),
+    "seed": (int,), "output": (str,), "output_sha256": (str,),
+}
+FAILED_FIELDS = ("source", "corruption", "severity", "reason")
+
+
+def path_problem(rel: object) -> str | None:
+    """Why ``rel`` is not a plain relative POSIX path that stays inside its root, or None if it is.
+
+    Refused: non-strings, empty, absolute, backslashes, NUL or other control characters, a drive
+    (``c:``), empty / ``.`` / ``..`` parts, and a leading ``.`` (the builder's own hidden files).
+    """
+    if not isinstance(rel, str) or not rel:
+        return "must be a non-empty string"
+    if rel.startswith("/"):
+        return "must be relative, not absolute"
+    if _UNSAFE_CHARS.search(rel):
+        return "must not hold backslashes or control characters"
+    parts = rel.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return "must not hold empty, '.' or '..' parts"
+    if ":" in parts[0] or rel.startswith("."):
+        return "must not start with a drive or a '.'"
+    return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_settings(obj: dict[str, Any], where: str) -> None:
+    """The top-level fields that name folders and decide seeds."""
+    from corruptions import CORRUPTIONS
+
+    def bad(name: str, expected: str) -> UserError:
+        return UserError(f"{where}: field '{name}' is {shown(obj.get(name))}; expected {expected}")
+
+    if not isinstance(obj.get("dataset"), str) or not _DATASET_NAME.fullmatch(obj["dataset"]):
+        raise bad("dataset", "a dataset folder name such as coco-c")
+    corruptions = obj.get("corruptions")
+    if (not isinstance(corruptions, list) or not corruptions or len(set(map(str, corruptions))) != len(corruptions)
+            or not all(isinstance(c, str) and c in CORRUPTIONS for c in corruptions)):
+        raise bad("corruptions", "a list of distinct known corruption names (robustpose-bench list corruptions)")
+    severities = obj.get("severities")
+    if (not isinstance(severities, list) or not severities or len(set(map(str, severities))) != len(severities)
+            or not all(_is_int(s) and 1 <= s <= 5 for s in severities)):
+        raise bad("severities", "a list of distinct integers 1..5")
+    if not _is_int(obj.get("master_seed")):
+        raise bad("master_seed", "an integer")
+    for name, allowed in (("seed_rule", SEED_RULES), ("format", tuple(FORMATS)), ("layout", LAYOUTS)):
+        if obj.get(name) not in allowed:
+            raise bad(name, f"one of {', '.join(allowed)}")
+
+
+def _check_item(item: Any, where: str, corruptions: set[str], severities: set[int],
+                safe_sources: set[str]) -> None:
+    """One item's fields: present, typed, and naming only known corruptions, severities and safe paths.
+
+    ``safe_sources`` remembers sources already checked (each appears once per corruption × severity).
+    """
+    if not isinstance(item, dict):
+        raise UserError(f"{where}: expected an object, got {type(item).__name__}")
+    missing = ITEM_FIELDS.keys() - item.keys()
+    if missing:
+        raise UserError(f"{where}: missing field {', '.join(repr(m) for m in sorted(missing))}")
+    for name, types in ITEM_FIELDS.items():
+        value = item[name]
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise UserError(f"{where}.{name}: {shown(value)} is not a {types[0].__name__}")
+    if item["source"] not in safe_sources:
+        problem = path_problem(item["source"])
+        if problem:
+            raise UserError(f"{where}.source: {shown(item['source'])} {problem}")
+        safe_sources.add(item["source"])
+    if item["corruption"] not in corruptions:
+        raise UserError(f"{where}.corruption: {shown(item['corruption'])} is not one of the manifest's corruptions")
+    if item["severity"] not in severities:
+        raise UserError(f"{where}.severity: {shown(item['severity'])} is not one of the manifest's severities")
+    if not 0 <= item["seed"] < 2**32:
+        raise UserError(f"{where}.seed: {shown(item['seed'])} is not a uint32")
+    if not (_SHA256.fullmatch(item["source_sha256"]) and _SHA256.fullmatch(item["output_sha256"])):
+        name = "source_sha256" if not _SHA256.fullmatch(item["source_sha256"]) else "output_sha256"
+        raise UserError(f"{where}.{name}: {shown(item[name])} is not a lowercase hex sha256")
+
+
+def _check_failed(entry: Any, where: str) -> None:
+    from corruptions import CORRUPTIONS
+
+    if not isinstance(entry, dict) or any(name not in entry for name in FAILED_FIELDS):
+        raise UserError(f"{where}: expected an object with fields {', '.join(FAILED_FIELDS)}")
+    problem = path_problem(entry["source"])
+    if problem:
+        raise UserError(f"{where}.source: {shown(entry['source'])} {problem}")
+    if entry["corruption"] is not None and entry["corruption"] not in CORRUPTIONS:
+        raise UserError(f"{where}.corruption: {shown(entry['corruption'])} is not a known corruption or null")
+    if entry["severity"] is not None and not (_is_int(entry["severity"]) and 1 <= entry["severity"] <= 5):
+        raise UserError(f"{where}.severity: {shown(entry['severity'])} is not 1..5 or null")
+    if not isinstance(entry["reason"], str):
+        raise UserError(f"{where}.reason: expected a string")
+
+
+def validate_manifest(obj: Any, source: str, *, check_seeds: bool = True) -> None:
+    """Refuse, with a one-line UserError naming ``source`` and the field, a build manifest whose names
+    could reach outside its dataset folder or whose items are not what its settings produce.
+
+    Call it on any ``manifest.json`` read back from disk before one of its names touches the file
+    system (``verify`` does; ``eval`` should). Checked: the schema; known corruption names and
+    severities 1..5 (ints, not bools); every item's fields present and typed; sources that are plain
+    relative paths (:func:`path_problem`); each output equal to the path its corruption, severity,
+    source, format and layout give (so it stays inside the dataset folder, and no two items share
+    one); and, with ``check_seeds``, each seed equal to the seed rule's (:func:`item_seed`).
+    """
+    if not isinstance(obj, dict) or obj.get("schema") != MANIFEST_SCHEMA:
+        raise UserError(f"{source}: not a robustpose-bench build manifest (schema {MANIFEST_SCHEMA})")
+    _check_settings(obj, source)
+    for name in ("items", "failed"):
+        if not isinstance(obj.get(name), list):
+            raise UserError(f"{source}: field '{name}' is {shown(obj.get(name))}; expected a list")
+    corruptions, severities = set(obj["corruptions"]), set(obj["severities"])
+    fmt, layout, dataset, master = obj["format"], obj["layout"], obj["dataset"], obj["master_seed"]
+    outputs: dict[str, int] = {}
+    safe_sources: set[str] = set()
+    for i, item in enumerate(obj["items"]):
+        where = f"{source}: items[{i}]"
+        _check_item(item, where, corruptions, severities, safe_sources)
+        want = output_relpath(item["corruption"], item["severity"], item["source"], fmt, layout)
+        if item["output"] != want:
+            problem = path_problem(item["output"]) or "is not the path its fields give"
+            raise UserError(f"{where}.output: {shown(item['output'])} {problem} (expected {want!r})")
+        first = outputs.setdefault(want, i)
+        if first != i:
+            raise UserError(f"{where}.output: {want!r} is also the output of items[{first}]")
+        if check_seeds:
+            seed = ADVMIX_SEED if obj["seed_rule"] == "advmix" else item_seed(
+                master, dataset, item["source"], item["corruption"], item["severity"])
+            if item["seed"] != seed:
+                raise UserError(f"{where}.seed: {item['seed']} is not the seed rule's {seed} "
+                                f"({obj['seed_rule']} rule, master seed {master})")
+    for i, entry in enumerate(obj["failed"]):
+        _check_failed(entry, f"{source}: failed[{i}]")
+
+
+def read_manifest(path: str | os.PathLike, *, check_seeds: bool = True) -> tuple[dict[str, Any], bytes]:
+    """A validated build manifest and its exact bytes (whose sha256 identifies the build).
+
+    Only a regular file is read (never a device or FIFO); bad JSON or content is a one-line UserError.
+    """
+    path = Path(path)
+    raw = read_regular_bytes(path, "build manifest")
+    try:
+        obj = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise UserError(f"{path}: not valid JSON") from None
+    validate_manifest(obj, str(path), check_seeds=check_seeds)
+    return obj, raw
+
+
+def load_manifest(path: str | os.PathLike, *, check_seeds: bool = True) -> dict[str, Any]:
+    """:func:`read_manifest` without the bytes."""
+    return read_manifest(path, check_seeds=check_seeds)[0]

@@ -9,6 +9,7 @@ to an unsharded build's.
 from __future__ import annotations
 
 import errno
+import fnmatch
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,12 @@ from typing import Any, Iterable
 from ..atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
 from ..datasets.sources import SourceSet
 from ..errors import UserError
-from .manifest import MANIFEST_NAME, BuildConfig, manifest_bytes, materialise
+from ..jsonfile import read_regular_bytes
+from .lock import BuildLock
+from .manifest import (
+    JOURNAL_DIR, MANIFEST_NAME, SETTINGS_NAME, STATE_DIR, BuildConfig, build_settings, manifest_bytes, materialise,
+    output_collisions, settings_difference,
+)
 from .tasks import DiskFullError, Task, cleanup_temp_files, run_task
 
 SHARD_GLOB = "manifest.shard-*-of-*.json"
@@ -108,51 +114,132 @@ def run_build(
     limit: int | None = None,
     progress: bool = True,
     provenance: dict[str, Any] | None = None,
+    rebuild: bool = False,
 ) -> BuildResult:
-    """Build the selected sources into ``out_dir/<dataset>`` and write the manifest."""
-    from tqdm import tqdm
+    """Build the selected sources into ``out_dir/<dataset>`` and write the manifest.
 
+    The dataset folder is locked for the whole run (``lock.BuildLock``). A folder that holds a
+    build with other settings is refused unless ``rebuild``, which first deletes that build.
+    """
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {jobs}")
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
     if backend not in ("loky", "dask"):
         raise UserError(f"--backend must be loky or dask, got {backend!r}")
+    if rebuild and shard is not None:
+        raise UserError("--rebuild cannot be combined with --shard (other shards may be writing); "
+                        "rebuild without --shard, or delete the dataset folder first")
+    _refuse_collisions(sources, select_files(sources.files, limit, None), config.fmt)
     t0 = time.perf_counter()
     dataset_dir = Path(out_dir) / config.dataset
-    dataset_dir.mkdir(parents=True, exist_ok=True)
-    # A killed run may leave hidden temp files; an unsharded build owns the folder, a shard only
-    # removes stale ones (another shard may be writing right now).
-    cleanup_temp_files(dataset_dir, older_than_s=None if shard is None else STALE_TEMP_S)
-
-    files = select_files(sources.files, limit, shard)
-    tasks = [Task(f, str(sources.image_dir / f), str(dataset_dir), config) for f in files]
-    results: list[dict[str, Any]] = []
-    written = skipped = 0
-    bar = tqdm(total=len(tasks), unit="img", desc=f"build {config.dataset}", file=sys.stderr,
-               disable=not progress, dynamic_ncols=True)
-    try:
-        for res in _iter_results(tasks, jobs, backend, scheduler):
-            results.append(res)
-            written += res["written"]
-            skipped += res["skipped"]
-            bar.update(1)
-            if res["failed"]:
-                bar.set_postfix(failed=sum(len(r["failed"]) for r in results))
-    finally:
-        bar.close()
-
     source_facts = {
         "annotation_file": sources.ann_path.name,
         "annotation_sha256": sha256_file(sources.ann_path),
         "image_count": len(sources.files),
     }
+    files = select_files(sources.files, limit, shard)
     selection = {"limit": limit, "shard": list(shard) if shard else None, "sources": len(files)}
-    manifest = materialise(config, results, source_facts, selection)
-    failed = manifest["failed"]
-    n_items = len(manifest["items"])
+    with BuildLock(dataset_dir, shard) as owner:
+        _claim_folder(dataset_dir, build_settings(materialise(config, [], source_facts, selection)), rebuild)
+        # A killed run may leave hidden temp files; an unsharded build owns the folder, a shard only
+        # removes stale ones (another shard may be writing right now).
+        cleanup_temp_files(dataset_dir, older_than_s=None if shard is None else STALE_TEMP_S)
+        tasks = [Task(f, str(sources.image_dir / f), str(dataset_dir), config, owner) for f in files]
+        results = _run_tasks(tasks, config.dataset, jobs, backend, scheduler, progress)
+        manifest = materialise(config, results, source_facts, selection)
+        written = sum(r["written"] for r in results)
+        skipped = sum(r["skipped"] for r in results)
+        seconds = time.perf_counter() - t0
+        path, digest, merged = _finish(dataset_dir, manifest, shard, provenance or {}, {
+            "backend": backend, "jobs": jobs, "scheduler": scheduler, "shard": list(shard) if shard else None,
+            "sources": len(files), "items": len(manifest["items"]), "written": written, "skipped": skipped,
+            "failed": len(manifest["failed"]), "seconds": round(seconds, 3),
+        })
+    return BuildResult(dataset_dir, path, digest, len(files), len(manifest["items"]), written, skipped,
+                       manifest["failed"], merged, seconds)
+
+
+def _claim_folder(dataset_dir: Path, settings: dict[str, Any], rebuild: bool) -> None:
+    """Refuse a folder holding a build with other settings (``rebuild`` clears it first); then record
+    this build's settings before its first output, so that even a killed build is recognised."""
+    if rebuild:
+        clear_build(dataset_dir)
+    existing = _existing_settings(dataset_dir)
+    if existing is not None and existing != settings:
+        why = settings_difference(existing, settings) if isinstance(existing, dict) else existing
+        raise UserError(f"{dataset_dir} holds a build with other settings ({why}); pass --rebuild to "
+                        "delete it and build anew, or build into another --out")
+    atomic_write_json(dataset_dir / STATE_DIR / SETTINGS_NAME, settings)
+
+
+def _existing_settings(dataset_dir: Path) -> dict[str, Any] | str | None:
+    """The settings of the build already in the folder: its settings record or, for builds made
+    before there was one, its manifest. None: no build there; a string: unreadable, and why."""
+    import json
+
+    for path, what in ((dataset_dir / STATE_DIR / SETTINGS_NAME, "settings"), (dataset_dir / MANIFEST_NAME, "manifest")):
+        if not path.exists():
+            continue
+        try:
+            obj = json.loads(read_regular_bytes(path, f"build {what}"))
+        except (UserError, ValueError):
+            return f"its {path.name} is unreadable"
+        if not isinstance(obj, dict):
+            return f"its {path.name} is not a JSON object"
+        return obj if what == "settings" else build_settings(obj)
+    return None
+
+
+def clear_build(dataset_dir: Path) -> int:
+    """Delete what a build writes in its folder: corruption folders, manifests, build info, journal
+    records and temp files. Anything else (and the lock files) is kept. Returns the entries removed."""
+    import shutil
+
+    from corruptions import CORRUPTIONS
+
+    from .verify import BOOKKEEPING
+
+    removed = 0
+    for entry in sorted(dataset_dir.iterdir()):
+        name = entry.name
+        if entry.is_dir() and not entry.is_symlink() and name in CORRUPTIONS:
+            shutil.rmtree(entry)
+        elif entry.is_file() and (any(fnmatch.fnmatchcase(name, pat) for pat in BOOKKEEPING)
+                                  or (name.startswith(".") and name.endswith(".tmp"))):
+            entry.unlink()
+        else:
+            continue
+        removed += 1
+    for record in [*(dataset_dir / JOURNAL_DIR).glob("*.json"), *(dataset_dir / STATE_DIR).glob("*.json")]:
+        record.unlink()  # resume records and the settings; the lock files stay (they are held)
+        removed += 1
+    return removed
+
+
+def _run_tasks(tasks: list[Task], dataset: str, jobs: int, backend: str, scheduler: str | None,
+               progress: bool) -> list[dict[str, Any]]:
+    """Every task's result, with a progress bar on stderr."""
+    from tqdm import tqdm
+
+    results: list[dict[str, Any]] = []
+    bar = tqdm(total=len(tasks), unit="img", desc=f"build {dataset}", file=sys.stderr,
+               disable=not progress, dynamic_ncols=True)
+    try:
+        for res in _iter_results(tasks, jobs, backend, scheduler):
+            results.append(res)
+            bar.update(1)
+            if res["failed"]:
+                bar.set_postfix(failed=sum(len(r["failed"]) for r in results))
+    finally:
+        bar.close()
+    return results
+
+
+def _finish(dataset_dir: Path, manifest: dict[str, Any], shard: tuple[int, int] | None,
+            provenance: dict[str, Any], stats: dict[str, Any]) -> tuple[Path, str, bool]:
+    """Write the manifest (a shard's, merged when all shards are there) and build_info."""
     merged = False
-    seconds = time.perf_counter() - t0
     try:
         if shard is None:
             path = dataset_dir / MANIFEST_NAME
@@ -164,13 +251,8 @@ def run_build(
             merged_path, merged_digest = merge_shards(dataset_dir, n)
             if merged_path is not None:
                 path, digest, merged = merged_path, merged_digest, True
-        info = dict(provenance or {})
-        info.update({
-            "dataset": config.dataset, "manifest": path.name, "manifest_sha256": digest,
-            "backend": backend, "jobs": jobs, "scheduler": scheduler, "shard": list(shard) if shard else None,
-            "sources": len(files), "items": n_items, "written": written, "skipped": skipped,
-            "failed": len(failed), "seconds": round(seconds, 3),
-        })
+        info = dict(provenance)
+        info.update({"dataset": manifest["dataset"], "manifest": path.name, "manifest_sha256": digest, **stats})
         info_name = BUILD_INFO if shard is None else f"build_info.shard-{shard[0]}-of-{shard[1]}.json"
         atomic_write_json(dataset_dir / info_name, info)
     except OSError as exc:
@@ -180,7 +262,19 @@ def run_build(
                 "(finished outputs are kept and skipped)"
             ) from None
         raise
-    return BuildResult(dataset_dir, path, digest, len(files), n_items, written, skipped, failed, merged, seconds)
+    return path, digest, merged
+
+
+def _refuse_collisions(sources: SourceSet, files: list[str], fmt: str) -> None:
+    """Refuse, before writing anything, sources that would build to one output (over all shards)."""
+    clashes = output_collisions(files, fmt)
+    if clashes:
+        first, second, out = clashes[0]
+        more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+        raise UserError(
+            f"{sources.ann_path}: images {first!r} and {second!r} would both build to {out!r} as {fmt}{more}; "
+            "remove or rename one of them"
+        )
 
 
 def _write_manifest(path: Path, manifest: dict[str, Any], sidecar: bool = True) -> str:

@@ -12,12 +12,15 @@ redone, which rewrites identical bytes.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import hashlib
 import io
 import json
 import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +29,21 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes, sha256_bytes, sha256_file
 from ..errors import UserError
-from .manifest import BuildConfig, engine_versions
+from .lock import Owner
+from .manifest import JOURNAL_DIR, BuildConfig, engine_versions
 
-JOURNAL_DIR = ".journal"
 
 
 class DiskFullError(UserError):
     """ENOSPC while writing: raised as a clean one-line error; finished outputs stay valid."""
+
+
+class UnsupportedSource(ValueError):
+    """A source whose pixels cannot be mapped to 8 bits without guessing: it becomes a failed item."""
+
+
+# Pillow modes of unsigned 16-bit samples (16-bit grayscale PNG and TIFF, either byte order).
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,12 @@ class Task:
     source_path: str
     out_root: str  # OUT/<dataset>
     config: BuildConfig
+    owner: Owner | None = None  # the build's lock token: checked before every write (None: unchecked)
+
+
+def _guard(task: Task) -> contextlib.AbstractContextManager:
+    """Around each write: stop if another build has taken over the folder (orphaned workers)."""
+    return task.owner.writing() if task.owner is not None else contextlib.nullcontext()
 
 
 def journal_path(out_root: str | Path, file_name: str) -> Path:
@@ -51,18 +68,59 @@ def journal_path(out_root: str | Path, file_name: str) -> Path:
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """Decode like AdvMix's make_datasets.py: ``np.asarray(Image.open(path))``.
+    """Decode like AdvMix's make_datasets.py (``np.asarray(Image.open(path))``), with every mode made uint8.
 
-    RGB stays H×W×3 and grayscale stays H×W (the engine stacks it to three channels, as
-    imagecorruptions does); other modes (CMYK, palette, RGBA, 16-bit) are converted to RGB first.
+    RGB stays H×W×3 and grayscale H×W (the engine stacks it to three channels, as imagecorruptions
+    does). See :func:`image_to_uint8` for the other modes.
     """
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as im:
         im.load()
-        if im.mode not in ("RGB", "L"):
-            im = im.convert("RGB")
+        return image_to_uint8(im)
+
+
+def image_to_uint8(im) -> np.ndarray:
+    """The uint8 pixels of a Pillow image, the same ones eval's ``cv2.imread(IMREAD_COLOR)`` reads.
+
+    Why not ``convert("RGB")`` for everything: Pillow clips 16-bit samples to 255, which turned a
+    16-bit PNG into an all-white image. Unsigned 16-bit samples keep their high byte (OpenCV's rule,
+    and Pillow's own for 16-bit RGB PNGs); a PNG opened as mode ``I`` is 16-bit too. 32-bit integer
+    (``I``) and float (``F``) pixels have no known white level, so they are refused
+    (:class:`UnsupportedSource`) rather than guessed. Palettes are looked up, alpha is dropped (the
+    colour channels as stored), 1-bit becomes 0/255, CMYK uses Pillow's (255-C)(255-K)/255.
+    """
+    mode = im.mode
+    if mode in ("RGB", "L"):
         return np.asarray(im)
+    if mode in SIXTEEN_BIT_MODES or (mode == "I" and im.format == "PNG"):
+        samples = np.clip(np.asarray(im).astype(np.int64), 0, 65535)
+        return np.repeat((samples >> 8).astype(np.uint8)[..., None], 3, axis=2)
+    if mode.startswith(("I", "F")):
+        kind = "floating-point" if mode.startswith("F") else "integer"
+        raise UnsupportedSource(
+            f"{kind} pixels (Pillow mode {mode}) have no known white level; convert the image to 8 or 16 bits"
+        )
+    return np.asarray(im.convert("RGB"))
+
+
+_ADDRESS = re.compile(r"<([\w.]+) object at 0x[0-9a-fA-F]+>")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A failed item's reason: one line, and the same on every run (no object addresses).
+
+    Manifests hold these, and identical builds must give identical bytes.
+    """
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image file Pillow can identify"
+    if isinstance(exc, UnsupportedSource):
+        return str(exc)
+    text = _ADDRESS.sub(r"<\1>", str(exc)).strip()
+    text = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def encode_image(arr: np.ndarray, fmt: str, jpeg_quality: int) -> bytes:
@@ -113,9 +171,16 @@ def run_task(task: Task) -> dict[str, Any]:
             f"worker library versions {dict(_local_versions())} differ from the build's {cfg.versions}; "
             "install the same versions on every worker"
         )
+    if task.owner is not None:
+        task.owner.check()  # an orphaned worker of a replaced build starts nothing new
     out_root = Path(task.out_root)
     result: dict[str, Any] = {"source": task.file_name, "items": [], "failed": [], "written": 0, "skipped": 0}
     try:
+        if not stat.S_ISREG(os.stat(task.source_path).st_mode):
+            # A FIFO would block the open and a device (/dev/zero) never ends: never read them.
+            result["failed"].append({"source": task.file_name, "corruption": None, "severity": None,
+                                     "reason": "not a regular file (a device, FIFO or socket)"})
+            return result
         with open(task.source_path, "rb") as fh:
             data = fh.read()
     except OSError as exc:
@@ -153,7 +218,7 @@ def run_task(task: Task) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - any decoder failure makes this one source a failed item
             result["failed"].append({
                 "source": task.file_name, "corruption": None, "severity": None,
-                "reason": f"cannot decode source: {type(exc).__name__}: {exc}",
+                "reason": f"cannot decode source: {failure_reason(exc)}",
             })
             return result
 
@@ -167,11 +232,12 @@ def run_task(task: Task) -> dict[str, Any]:
             except Exception as exc:  # noqa: BLE001 - recorded with its reason; the build goes on
                 result["failed"].append({
                     "source": task.file_name, "corruption": corruption, "severity": severity,
-                    "reason": f"{type(exc).__name__}: {exc}",
+                    "reason": failure_reason(exc),
                 })
                 continue
             blob = encode_image(out, cfg.fmt, cfg.jpeg_quality)
-            _write(out_root / rel, blob)
+            with _guard(task):
+                _write(out_root / rel, blob)
             done = sha256_bytes(blob)
             result["written"] += 1
         else:
@@ -186,7 +252,8 @@ def run_task(task: Task) -> dict[str, Any]:
         merged.update(records)
         try:
             record = {"source": task.file_name, "source_sha256": src_sha, "key": key, "items": merged}
-            atomic_write_bytes(jpath, json.dumps(record, sort_keys=True).encode("utf-8"), fsync=False)
+            with _guard(task):
+                atomic_write_bytes(jpath, json.dumps(record, sort_keys=True).encode("utf-8"), fsync=False)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise DiskFullError(f"no space left on device while writing {jpath}; free space and re-run") from None

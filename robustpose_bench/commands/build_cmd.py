@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed-rule", choices=("hash", "advmix"), default="hash",
                    help="hash: per-item SHA-256 seeds (default); advmix: seed 1 for every item, as AdvMix's script")
     p.add_argument("--synth-count", type=int, default=None, help="synth-c only: number of generated images (default 300)")
+    p.add_argument("--rebuild", action="store_true",
+                   help="delete the build already in OUT/<dataset> (its outputs, manifest and journal) and "
+                        "build anew; without it, a build with other settings there is refused")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -126,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     res = run_build(
         config, sources, out, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
         shard=shard, limit=args.limit, progress=not args.no_progress, provenance=base_provenance(),
+        rebuild=args.rebuild,
     )
     what = "merged shards into" if res.merged else "wrote"
     print(

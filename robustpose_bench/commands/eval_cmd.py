@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 DATASETS = ("coco-c", "mpii-c", "ochuman-c", "synth-c")
+DEFAULT_DATA = Path("out")
 
 
 def _severities(text: str) -> list[int]:
@@ -26,45 +27,74 @@ def register(sub: argparse._SubParsersAction) -> None:
         "eval",
         help="evaluate an ONNX or TorchScript pose model on a built -C dataset",
         description=(
-            "Run MODEL (ONNX or TorchScript, described by a model spec: docs/model_spec.md) top-down on the "
-            "clean images and every built corruption x severity, write the predictions of each condition "
+            "Run MODEL (ONNX or TorchScript, described by a model spec or a preset: docs/model_spec.md) on the "
+            "clean images and every built corruption x severity: top-down models on person boxes, one-stage "
+            "models (YOLO-pose, RTMO) on whole images. Writes the predictions of each condition "
             "(PRED/clean/results.json, PRED/<corruption>/<severity>/results.json) and results.json "
-            "(AP or PCKh per condition, mPC, rPC, provenance)."
+            "(AP or PCKh per condition, mPC, rPC, provenance). Re-running the same command resumes: finished "
+            "conditions are kept."
         ),
     )
     p.add_argument("model", help="model file (.onnx, or a TorchScript archive)")
     p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--data", type=Path, default=None,
-                   help="the folder `robustpose-bench build` wrote (OUT, holding OUT/<dataset>/...); "
-                        "without it only the clean images are evaluated (needs --partial)")
+                   help=f"the folder `robustpose-bench build` wrote (OUT, holding OUT/<dataset>/...); default "
+                        f"./{DEFAULT_DATA} when it holds the dataset; without a build only the clean images are "
+                        "evaluated (needs --partial)")
     src = p.add_argument_group("clean source (the builder's layouts)")
     src.add_argument("--root", type=Path, default=None, help="dataset root in its standard layout")
     src.add_argument("--images", type=Path, default=None, help="clean image folder (overrides the layout)")
     src.add_argument("--ann", type=Path, default=None, help="annotation file (overrides the layout)")
     src.add_argument("--gt-mat", type=Path, default=None,
                      help="MPII: HRNet's gt_valid.mat (default: gt_valid.mat beside the annotation file)")
-    p.add_argument("--spec", default=None,
-                   help="model spec JSON (default: the spec embedded in the model, else MODEL.spec.json beside it)")
-    p.add_argument("--boxes", default="gt",
-                   help="'gt' (ground-truth boxes) or a person detection file in the format of "
-                        "COCO_val2017_detections_AP_H_56_person.json (made on clean images, reused for "
-                        "every condition); COCO-format datasets only")
+    p.add_argument("--spec", default=None, metavar="FILE|PRESET",
+                   help="model spec JSON, or a built-in preset read off the model's shapes (yolo-pose, rtmo, "
+                        "rtmpose, hrnet, simplebaseline, movenet, blazepose; `robustpose-bench list specs`); default: "
+                        "the spec embedded in the model, else MODEL.spec.json beside it")
+    p.add_argument("--boxes", default=None,
+                   help="top-down models: 'gt' (ground-truth boxes, the default) or a person detection file in the "
+                        "format of COCO_val2017_detections_AP_H_56_person.json (made on clean images, reused for "
+                        "every condition); COCO-format datasets only. One-stage models take no boxes")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--batch", type=int, default=32, help="crops per forward pass (default 32; the flip test adds their mirrors to the same pass)")
-    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
-                   help="flip test, averaging with the mirrored crop (default on, as in the paper)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="crops (top-down, default 32; the flip test adds their mirrors to the same pass) or images "
+                        "(one-stage, default 8) per forward pass")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="flip test, averaging with the mirrored crop (top-down default on, as in the paper; "
+                        "one-stage models have none)")
     p.add_argument("--post", default="default", choices=("default", "dark", "none"),
                    help="heatmap decoding: HRNet's quarter-pixel shift (default), DARK, or plain argmax")
+    thr = p.add_argument_group("top-down COCO-style post-processing (HRNet's defaults; changing one marks the run "
+                               "non-standard)")
+    thr.add_argument("--det-thre", type=float, default=0.0, help="keep detections scoring >= this (TEST.IMAGE_THRE, 0.0)")
+    thr.add_argument("--in-vis-thre", type=float, default=0.2,
+                     help="keypoints above this score count in the rescoring (TEST.IN_VIS_THRE, 0.2)")
+    thr.add_argument("--oks-thre", type=float, default=0.9, help="per-image OKS-NMS threshold (TEST.OKS_THRE, 0.9)")
     p.add_argument("--corruptions", nargs="+", default=None, metavar="NAME",
                    help="only these corruptions (default: all the build holds)")
     p.add_argument("--severities", type=_severities, default=None, metavar="LIST",
                    help="only these severities, e.g. 1-5 or 1,3,5 (default: all the build holds)")
     p.add_argument("--partial", action="store_true",
                    help="evaluate what exists even if the 15 x 5 grid is incomplete; marks results partial")
+    p.add_argument("--layout", default="auto", choices=("auto", "default", "advmix"),
+                   help="severity folders of a build without manifest: 1..5 (default) or AdvMix's 0..4 (advmix)")
     p.add_argument("-o", "--output", type=Path, default=Path("results.json"), help="results file (default results.json)")
     p.add_argument("--predictions-out", type=Path, default=None,
                    help="where the per-condition predictions go (default: 'predictions' beside the results file)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace another run's predictions in the predictions folder (default: refuse)")
     p.add_argument("--workers", type=int, default=None, help="image loading / decoding threads (default min(4, CPUs))")
+    p.add_argument("--intra-op-threads", type=int, default=None,
+                   help="onnxruntime CPU threads per model (default: one per core)")
+    scale = p.add_argument_group("at scale (docs/scale.md)")
+    scale.add_argument("--shard", default=None, metavar="I/N",
+                       help="evaluate shard I of N: conditions I-1, I-1+N, ... of the full list; join the shards' "
+                            "results with `robustpose-bench merge`")
+    scale.add_argument("--backend", default="local", choices=("local", "dask"),
+                       help="predict the conditions here (default) or on dask workers (one per GPU, started with "
+                            "--resources eval=1); this process scores and writes")
+    scale.add_argument("--scheduler", default=None, metavar="ADDR",
+                       help="dask scheduler address (tcp://HOST:8786), or local:N for N local worker processes")
     p.add_argument("--method", default=None, help="method name for tables (default: the spec's name)")
     p.add_argument("--backbone", default=None, help="backbone name for tables")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
@@ -73,21 +103,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
-    from ..evaluate import EvalOptions, run_eval
+    from ..evaluation import EvalOptions, run_eval
 
-    from pathlib import Path
-
-    if not Path(args.model).is_file():  # before anything slow, and before the dataset checks
-        raise UserError(f"model file not found: {args.model}")
     if args.severities is not None and not args.severities:
         raise UserError("--severities: give at least one severity in 1..5")
+    data = args.data
+    if data is None and (DEFAULT_DATA / args.dataset).is_dir():
+        data = DEFAULT_DATA
     opts = EvalOptions(
-        model=args.model, dataset=args.dataset, data=args.data, root=args.root, images=args.images,
+        model=args.model, dataset=args.dataset, data=data, root=args.root, images=args.images,
         ann=args.ann, gt_mat=args.gt_mat, spec=args.spec, boxes=args.boxes, device=args.device,
         batch=args.batch, flip=args.flip, post=args.post, corruptions=args.corruptions,
-        severities=args.severities, partial=args.partial, output=args.output,
-        predictions_out=args.predictions_out, workers=args.workers, progress=args.progress,
-        method=args.method, backbone=args.backbone,
+        severities=args.severities, partial=args.partial, layout=args.layout, output=args.output,
+        predictions_out=args.predictions_out, overwrite=args.overwrite, workers=args.workers,
+        progress=args.progress, method=args.method, backbone=args.backbone,
+        det_thre=args.det_thre, in_vis_thre=args.in_vis_thre, oks_thre=args.oks_thre,
+        shard=args.shard, intra_op_threads=args.intra_op_threads, backend=args.backend, scheduler=args.scheduler,
     )
     results = run_eval(opts)
     s = results["summary"]

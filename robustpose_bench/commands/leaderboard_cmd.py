@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ver.add_argument("--tolerance", type=float, default=None,
                      help="largest allowed difference in points (default 0.1)")
     ver.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    ver.add_argument("--out", help="folder for the re-evaluation's results.json and predictions (default: a temp folder)")
+    ver.add_argument("--out", help="folder to keep the re-evaluation's results.json and predictions in "
+                          "(default: a temporary folder, removed when verify ends)")
     ver.add_argument("--eval-arg", action="append", default=[], metavar="ARG",
                      help="extra argument passed to the evaluator (repeatable), e.g. --eval-arg=--root=DIR")
     ver.set_defaults(func=run_verify)

@@ -1,4 +1,4 @@
-"""``robustpose-bench list corruptions``: what the engine offers."""
+"""``robustpose-bench list corruptions | specs``: what the engine and the evaluator offer."""
 from __future__ import annotations
 
 import argparse
@@ -7,16 +7,17 @@ import sys
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "list", help="list the corruptions (name, family, benchmark or validation set)",
-        description="List the 19 corruptions of the engine: the 15 of the benchmark (mPC) and the 4 held out "
-                    "for validation, with their family. A glob PATTERN and --subset narrow the list. Exit "
-                    "status 1 when nothing matches (the closest names are suggested on stderr).",
+        "list", help="list corruptions or model spec presets",
+        description="List the corruption registry (name, family, set: the 15 of the benchmark and the 4 held "
+                    "out for validation) or the built-in model spec presets usable as `eval --spec NAME` (name, "
+                    "family, what it reads). A glob PATTERN narrows the list. Exit status 1 when nothing "
+                    "matches (the closest names are suggested on stderr).",
     )
-    p.add_argument("what", choices=["corruptions"], help="which registry to list")
+    p.add_argument("what", choices=["corruptions", "specs"], help="which registry to list")
     p.add_argument("pattern", nargs="?", default="*", help="glob on names, e.g. '*blur'")
     p.add_argument(
         "--subset", default="all",
-        help="all, benchmark, validation, or a family (noise, blur, weather, digital)",
+        help="corruptions: all, benchmark, validation, or a family (noise, blur, weather, digital)",
     )
     p.set_defaults(func=run)
 
@@ -38,19 +39,41 @@ def suggest(pattern: str, names: list[str], n: int = 4) -> list[str]:
     return [name for s, _, name in ranked[:n] if s >= 0.7]
 
 
+def _nothing_matched(what: str, pattern: str, where: str, names: list[str]) -> int:
+    """Nothing to list is an answer, not a mistake: say so on stderr, suggest, exit 1 (2 is for bad
+    arguments)."""
+    close = suggest(pattern, names)
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; `robustpose-bench list {what}` lists them all"
+    print(f"robustpose-bench list: no {what[:-1] if what == 'corruptions' else 'spec preset'} matches "
+          f"{pattern!r}{where}{hint}", file=sys.stderr)
+    return 1
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.what == "specs":
+        return _list_specs(args.pattern)
     from corruptions import CORRUPTIONS, list_corruptions
 
     names = list_corruptions(args.pattern, subset=args.subset)
     if not names:
         where = "" if args.subset == "all" else f" in subset {args.subset}"
-        close = suggest(args.pattern, list_corruptions("*", subset=args.subset))
-        hint = f"; did you mean {', '.join(close)}?" if close else "; `robustpose-bench list corruptions` lists them all"
-        print(f"robustpose-bench list: no corruption matches {args.pattern!r}{where}{hint}", file=sys.stderr)
-        return 1
+        return _nothing_matched("corruptions", args.pattern, where, list_corruptions("*", subset=args.subset))
     width = max(len(n) for n in names)
     print(f"{'name':<{width}}  {'family':<8}  set")
     for name in names:
         c = CORRUPTIONS[name]
         print(f"{name:<{width}}  {c.family:<8}  {c.set}")
+    return 0
+
+
+def _list_specs(pattern: str) -> int:
+    from ..models.presets import PRESETS, list_presets
+
+    presets = list_presets(pattern)
+    if not presets:
+        return _nothing_matched("specs", pattern, "", list(PRESETS))
+    width = max(len(p.name) for p in presets)
+    print(f"{'name':<{width}}  {'family':<9}  what")
+    for p in presets:
+        print(f"{p.name:<{width}}  {p.family:<9}  {p.description}")
     return 0

@@ -59,14 +59,16 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from ..advmix.config import TrainConfig, load_config, shipped_config, update_config
+    from ..advmix.config import TrainConfig, read_config_values, shipped_config, update_config
     from ..advmix.trainer import train
 
+    cfg, origins = TrainConfig(), {}
     if args.config:
         path = Path(args.config)
-        cfg = load_config(path if path.suffix in (".yaml", ".yml") or path.exists() else shipped_config(args.config))
-    else:
-        cfg = TrainConfig()
+        path = path if path.suffix in (".yaml", ".yml") or path.exists() else shipped_config(args.config)
+        values = read_config_values(path)
+        update_config(cfg, values, str(path))
+        origins = {key: str(path) for key in values}  # so that a bad value names its file
     overrides = {
         "method": args.method, "arch": args.arch, "dataset_format": args.dataset, "images": args.images,
         "ann": args.ann, "pretrained": args.pretrained, "mix": args.mix, "alpha": args.alpha,
@@ -83,7 +85,11 @@ def run(args: argparse.Namespace) -> int:
         overrides["kd"] = False
     if args.no_amp:
         overrides["amp"] = False
-    update_config(cfg, {k: v for k, v in overrides.items() if v is not None}, "command line")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    update_config(cfg, given, "command line")
+    for key in given:
+        origins.pop(key, None)
+    cfg.validate(origins=origins)  # before anything is written
     summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, device=args.device)
     last = summary["history"][-1] if summary["history"] else {}
     print(json.dumps({"checkpoint": summary["checkpoint"], "iterations": summary["global_iter"],

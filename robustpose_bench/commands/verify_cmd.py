@@ -33,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"missing: {rel}")
     for rel, want, got in rep.mismatched:
         print(f"mismatch: {rel} (expected sha256 {want}, got {got})")
+    for rel, why in rep.refused:
+        print(f"refused: {rel} ({why}; only regular files inside the dataset folder are read)")
     for rel in rep.extra:
         print(f"extra: {rel}")
     for f in rep.failed_items:
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     status = "OK" if rep.ok else "FAILED"
     print(
         f"verify {args.dataset}: {status}: {rep.checked} files checked, {len(rep.missing)} missing, "
-        f"{len(rep.mismatched)} mismatched, {len(rep.extra)} extra, {len(rep.failed_items)} failed at build; "
+        f"{len(rep.mismatched)} mismatched, {len(rep.refused)} refused, {len(rep.extra)} extra, {len(rep.failed_items)} failed at build; "
         f"manifest sha256 {rep.manifest_sha256}"
     )
     return 0 if rep.ok else 1

@@ -1,14 +1,25 @@
 """COCO val2017 (person keypoints): ``ROOT/val2017`` + ``ROOT/annotations/person_keypoints_val2017.json``.
 
-The image list is every image the annotation file lists (all 5,000 val2017 images, as in the
-paper), not only those with people: the -C sets are built from the full split.
+Building: the image list is every image the annotation file lists (all 5,000 val2017 images, as in
+the paper), not only those with people: the -C sets are built from the full split.
+
+Evaluating (``CocoEval``, also the base of OCHuman and synth): HRNet's ground-truth boxes or person
+detections for top-down models (rescoring and OKS-NMS as HRNet's ``coco.py``), every image for
+one-stage models, COCO keypoint results JSON, and pycocotools' ``COCOeval``.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any, Sequence
 
+import numpy as np
+
+from .. import topdown
+from ..atomic import sha256_file
 from ..errors import UserError
 from ..jsonfile import read_json
+from .base import EvalDataset, EvalSource, Thresholds
 
 IMAGE_DIR = {"val2017": "val2017"}
 ANNOTATION = {"val2017": "annotations/person_keypoints_val2017.json"}
@@ -35,3 +46,182 @@ def coco_image_files(ann_path: Path) -> list[str]:
 
 
 image_files = coco_image_files
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation: COCO-format keypoint datasets (COCO, and through subclasses OCHuman and synth)
+
+def _gt_instances(ann: dict, aspect_ratio: float):
+    """HRNet's GT boxes (coco.py ``_load_coco_keypoint_annotation_kernal``).
+
+    Per image, in the annotation's image order: non-crowd person annotations with at least one
+    labelled keypoint, boxes clipped to the image and dropped when empty; box score 1.
+    """
+    from ..evaluation.topdown_predictor import Instances
+
+    by_img: dict[Any, list[dict]] = {}
+    for a in ann["annotations"]:
+        by_img.setdefault(a["image_id"], []).append(a)
+    files, ids, cs, ss, bs = [], [], [], [], []
+    for img in ann["images"]:
+        for a in by_img.get(img["id"], []):
+            if a.get("iscrowd", 0) or a.get("category_id", 1) != 1:
+                continue
+            if not a.get("keypoints") or max(a["keypoints"]) == 0:
+                continue
+            box = topdown.clean_gt_box(a["bbox"], a.get("area", 1.0), img["width"], img["height"])
+            if box is None:
+                continue
+            c, s = topdown.box_to_center_scale(box, aspect_ratio)
+            files.append(img["file_name"]); ids.append(img["id"]); cs.append(c); ss.append(s); bs.append(box)
+    if not files:
+        raise UserError("the annotation file has no person with labelled keypoints: nothing to evaluate")
+    return Instances(files, ids, np.array(cs, np.float32), np.array(ss, np.float32),
+                     np.ones(len(files)), {"source": "gt", "sha256": None}, np.array(bs, np.float64))
+
+
+coco_gt_instances = _gt_instances
+
+
+def load_detections(path: str | os.PathLike) -> list[dict]:
+    """A detection file in the format of HRNet's ``COCO_val2017_detections_AP_H_56_person.json``."""
+    p = Path(path)
+    dets = read_json(p, "detection file")
+    if not isinstance(dets, list):
+        raise UserError(f"{p}: expected a JSON list of detections (image_id, category_id, bbox, score)")
+    for i, d in enumerate(dets):
+        if not isinstance(d, dict) or not all(k in d for k in ("image_id", "category_id", "bbox", "score")):
+            raise UserError(f"{p}: entry {i} needs image_id, category_id, bbox [x,y,w,h] and score")
+        b = d["bbox"]
+        if not isinstance(b, list) or len(b) != 4 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in b):
+            raise UserError(f"{p}: entry {i} bbox must be [x, y, w, h] numbers, got {b!r}")
+        if isinstance(d["score"], bool) or not isinstance(d["score"], (int, float)):
+            raise UserError(f"{p}: entry {i} score must be a number, got {d['score']!r}")
+    return dets
+
+
+def coco_det_instances(ann: dict, det_path: str | os.PathLike, aspect_ratio: float, image_thre: float = 0.0):
+    """HRNet's ``_load_coco_person_detection_results``: person detections with score >= image_thre (0.0).
+
+    Detections of images that are not in the annotation file are skipped (a full val2017 detection
+    file can score a subset); if none is left that is an error. The box source is recorded by file
+    name and sha256, never by absolute path.
+    """
+    from ..evaluation.topdown_predictor import Instances
+
+    images = {img["id"]: img for img in ann["images"]}
+    dets = load_detections(det_path)
+    files, ids, cs, ss, sc, bs = [], [], [], [], [], []
+    skipped = 0
+    for d in dets:
+        if d["category_id"] != 1 or d["score"] < image_thre:
+            continue
+        img = images.get(d["image_id"])
+        if img is None:
+            skipped += 1
+            continue
+        c, s = topdown.box_to_center_scale(d["bbox"], aspect_ratio)
+        files.append(img["file_name"]); ids.append(d["image_id"]); cs.append(c); ss.append(s)
+        sc.append(float(d["score"])); bs.append(d["bbox"])
+    if not files:
+        raise UserError(f"{det_path}: no person detection (category_id 1) for any image of the annotation file")
+    return Instances(files, ids, np.array(cs, np.float32), np.array(ss, np.float32), np.array(sc),
+                     {"source": Path(det_path).name, "sha256": sha256_file(det_path), "detections": len(files),
+                      "skipped_other_images": skipped, "image_thre": image_thre}, np.array(bs, np.float64))
+
+
+def topdown_results(instances, preds, oks_thre: float = topdown.OKS_THRE, in_vis_thre: float = topdown.IN_VIS_THRE,
+                    category_id: int = 1) -> list[dict]:
+    """HRNet's COCO post-processing: rescoring, per-image OKS-NMS, then COCO results entries."""
+    n = len(instances)
+    kpts = np.concatenate([preds.coords, preds.scores[..., None]], axis=2)  # (N, K, 3)
+    new_scores = topdown.rescore(instances.box_scores, preds.scores, in_vis_thre)
+    areas = instances.areas
+    by_img: dict[Any, list[int]] = {}
+    for i in range(n):
+        by_img.setdefault(instances.image_ids[i], []).append(i)
+    out: list[dict] = []
+    for img_id, idx in by_img.items():
+        ia = np.asarray(idx)
+        keep = topdown.oks_nms(kpts[ia], new_scores[ia], areas[ia], oks_thre)
+        chosen = ia[keep] if keep else ia
+        for j in chosen:
+            out.append({"image_id": img_id, "category_id": category_id,
+                        "keypoints": [float(v) for v in kpts[j].reshape(-1)],
+                        "score": float(new_scores[j])})
+    return out
+
+
+def onestage_results(image_ids: Sequence[Any], persons: Sequence[Any], category_id: int = 1) -> list[dict]:
+    """Every predicted person of every image as a COCO result: keypoints (x, y, keypoint score) and
+    the person score. No rescoring and no OKS-NMS: one-stage models are scored as they are (mmpose's
+    ``score_mode='bbox'``, ``nms_mode='none'`` for RTMO; ultralytics' COCO JSON for YOLO-pose)."""
+    out: list[dict] = []
+    for img_id, p in zip(image_ids, persons):
+        kpts = np.concatenate([p.keypoints, p.keypoint_scores[..., None]], axis=2)
+        for j in range(len(p)):
+            out.append({"image_id": img_id, "category_id": category_id,
+                        "keypoints": [float(v) for v in kpts[j].reshape(-1)], "score": float(p.scores[j])})
+    return out
+
+
+class CocoEval(EvalDataset):
+    """COCO val2017 person keypoints, scored by pycocotools ``COCOeval(gt, dt, "keypoints")``."""
+
+    name = "coco-c"
+    keypoint_set = "coco"
+    scorer = "pycocotools"
+    supports_onestage = True
+    supports_boxes = True
+
+    def __init__(self, source: EvalSource, thresholds: Thresholds = Thresholds()) -> None:
+        from ..metrics.coco import LIBRARY_FOR_DATASET, load_coco_gt
+
+        super().__init__(source, thresholds)
+        ann = load_json(source.ann_path)
+        if not isinstance(ann, dict) or not isinstance(ann.get("annotations"), list) \
+                or not isinstance(ann.get("images"), list):
+            raise UserError(f"{source.ann_path}: expected a COCO-format keypoint annotation object")
+        self.ann = ann
+        self.library = LIBRARY_FOR_DATASET[self.name]
+        self.gt = load_coco_gt(ann, self.library)
+        self.ann_sha256 = sha256_file(source.ann_path)
+
+    @classmethod
+    def open(cls, root=None, images=None, ann=None, thresholds: Thresholds = Thresholds(), **_: Any) -> "CocoEval":
+        from .sources import resolve_sources
+
+        src = resolve_sources(cls.name, root=root, images=images, ann=ann)
+        return cls(EvalSource(src.image_dir, src.ann_path), thresholds)
+
+    def topdown_instances(self, aspect_ratio: float, boxes: str):
+        if boxes == "gt":
+            inst = _gt_instances(self.ann, aspect_ratio)
+            inst.source = {"source": "gt", "sha256": self.ann_sha256}
+            return inst
+        return coco_det_instances(self.ann, boxes, aspect_ratio, self.thresholds.det)
+
+    def onestage_images(self) -> list[str]:
+        return [img["file_name"] for img in self.ann["images"]]
+
+    def format_topdown(self, instances, preds) -> list[dict]:
+        return topdown_results(instances, preds, self.thresholds.oks_nms, self.thresholds.in_vis)
+
+    def format_onestage(self, files: Sequence[str], persons: Sequence[Any]) -> list[dict]:
+        by_name = {img["file_name"]: img["id"] for img in self.ann["images"]}
+        return onestage_results([by_name[f] for f in files], persons)
+
+    def score(self, payload: Any, source: str) -> dict[str, float | None]:
+        from ..metrics.coco import keypoint_ap
+
+        return keypoint_ap(self.gt, payload, library=self.library, source=source)
+
+    def scorer_provenance(self) -> dict[str, Any]:
+        return {"library": self.scorer, "annotations": {"path": str(self.source.ann_path), "sha256": self.ann_sha256}}
+
+    def counts(self) -> dict[str, int]:
+        # the persons COCOeval scores: non-crowd people with labelled keypoints (num_keypoints > 0)
+        persons = sum(1 for a in self.ann["annotations"] if not a.get("iscrowd", 0)
+                      and a.get("category_id", 1) == 1 and a.get("num_keypoints", 0) > 0)
+        return {"images": len(self.ann["images"]), "persons": persons}

@@ -5,7 +5,7 @@ split (as in the AdvMix paper); ``test`` on request (``--split test``).
 """
 from __future__ import annotations
 
-from .coco import coco_image_files
+from .coco import CocoEval, coco_image_files
 
 IMAGE_DIR = {"val": "images", "test": "images"}
 ANNOTATION = {
@@ -19,3 +19,11 @@ DOWNLOAD_HINT = (
 )
 
 image_files = coco_image_files
+
+
+class OchumanEval(CocoEval):
+    """OCHuman: COCO-format annotations; every person is heavily occluded. Scored like COCO (see
+    ``metrics/coco.py`` for why pycocotools gives exactly mmpose's xtcocotools numbers)."""
+
+    name = "ochuman-c"
+

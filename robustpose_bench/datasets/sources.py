@@ -6,30 +6,40 @@ get it, in one line.
 """
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 from ..errors import UserError
 from . import coco, mpii, ochuman
+from .base import EvalDataset
+from .synth import SynthEval
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """One row of the dataset registry: the -C name, its source dataset and its adapter."""
+    """One row of the dataset registry: the -C name, its source dataset, its build layout adapter
+    and its evaluation adapter."""
 
     name: str  # the -C dataset, e.g. "coco-c"
     source: str  # the clean dataset, e.g. "coco"
     adapter: ModuleType | None  # None for synth (resolved by robustpose_bench.synth)
+    evaluator: type[EvalDataset]
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "coco-c": DatasetInfo("coco-c", "coco", coco),
-    "mpii-c": DatasetInfo("mpii-c", "mpii", mpii),
-    "ochuman-c": DatasetInfo("ochuman-c", "ochuman", ochuman),
-    "synth-c": DatasetInfo("synth-c", "synth", None),
+    "coco-c": DatasetInfo("coco-c", "coco", coco, coco.CocoEval),
+    "mpii-c": DatasetInfo("mpii-c", "mpii", mpii, mpii.MpiiEval),
+    "ochuman-c": DatasetInfo("ochuman-c", "ochuman", ochuman, ochuman.OchumanEval),
+    "synth-c": DatasetInfo("synth-c", "synth", None, SynthEval),
 }
+
+
+def eval_dataset(name: str) -> type[EvalDataset]:
+    """The evaluation adapter of a -C dataset."""
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    return DATASETS[name].evaluator
 
 
 @dataclass(frozen=True)
@@ -45,18 +55,13 @@ class SourceSet:
 
 
 def check_file_name(name: str, ann_path: Path) -> str:
-    """Refuse names that would escape the image or output folder (absolute, ``..``, backslashes)."""
-    norm = posixpath.normpath(name)
-    if (
-        not name
-        or name.startswith("/")
-        or "\\" in name
-        or ":" in name.split("/")[0]
-        or norm.startswith("..")
-        or any(part in ("..", "") for part in name.split("/"))
-        or name.startswith(".")
-    ):
-        raise UserError(f"{ann_path}: unsafe image file name {name!r} (must be a plain relative path)")
+    """Refuse names that would escape the image or output folder: the builder's one rule for paths
+    (``builder.manifest.path_problem``: absolute, ``..``, backslashes, control characters, ...)."""
+    from ..builder.manifest import path_problem
+
+    problem = path_problem(name)
+    if problem:
+        raise UserError(f"{ann_path}: unsafe image file name {name!r} ({problem})")
     return name
 
 

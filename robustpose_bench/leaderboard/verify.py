@@ -2,7 +2,7 @@
 
 The model file must hash to the entry's ``model_sha256`` and the built data to its
 ``manifest_sha256``: anything else would verify a different experiment. The evaluator
-(``robustpose_bench.evaluate.run_eval``) then runs with the settings recorded in the entry's results
+(``robustpose_bench.evaluation.run_eval``) then runs with the settings recorded in the entry's results
 file when it is at hand (boxes, flip, decoding, clean image and annotation paths), otherwise with
 the evaluator's defaults; the model spec recorded in the results is reused unless it was embedded in
 the model. ``--eval-arg`` overrides any of these.
@@ -18,6 +18,7 @@ float differences between execution providers (CPU vs CUDA), which can move a he
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,14 +92,21 @@ def _eval_overrides(extra_args: Sequence[str]) -> dict[str, Any]:
     """--eval-arg values, parsed with the eval command's own parser (so they mean the same)."""
     if not extra_args:
         return {}
+    from ..cli import OneLineArgumentParser, UsageError, parse_command_line, remember_prog
     from ..commands import eval_cmd
 
-    parser = argparse.ArgumentParser(prog="robustpose-bench leaderboard verify --eval-arg", add_help=False)
+    # Parsed as `robustpose-bench eval ...`: a mistake is one line pointing at eval's own help.
+    parser = OneLineArgumentParser(prog="robustpose-bench", add_help=False)
     sub = parser.add_subparsers(dest="cmd")
     eval_cmd.register(sub)
-    allowed = {"root", "images", "ann", "gt_mat", "spec", "boxes", "batch", "workers", "flip", "post"}
-    defaults = vars(parser.parse_args(["eval", "MODEL", "--dataset", "coco-c"]))
-    given = vars(parser.parse_args(["eval", "MODEL", "--dataset", "coco-c", *extra_args]))
+    remember_prog(parser)
+    allowed = {"root", "images", "ann", "gt_mat", "spec", "boxes", "batch", "workers", "flip", "post",
+               "det_thre", "in_vis_thre", "oks_thre", "layout"}
+    try:
+        defaults = vars(parse_command_line(parser, ["eval", "MODEL", "--dataset", "coco-c"]))
+        given = vars(parse_command_line(parser, ["eval", "MODEL", "--dataset", "coco-c", *extra_args]))
+    except UsageError as exc:
+        raise UserError(f"--eval-arg: {exc}") from None
     changed = {k: v for k, v in given.items() if v != defaults.get(k)}
     bad = sorted(set(changed) - allowed)
     if bad:
@@ -118,7 +126,7 @@ def verify_entry(
     progress: bool = True,
 ) -> VerifyReport:
     """Re-run the evaluation of a measured entry on ``subset`` and compare (see the module docstring)."""
-    from ..evaluate import EvalOptions, run_eval
+    from ..evaluation import EvalOptions, run_eval
 
     if subset not in SUBSETS:
         raise UserError(f"--subset must be one of {', '.join(SUBSETS)}, not {subset!r}")
@@ -147,18 +155,24 @@ def verify_entry(
 
     settings = _recorded_settings(entry.path, origin)
     settings.update(_eval_overrides(extra_args))
-    workdir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="rpb-verify-"))
-    output = workdir / "results.json"
-    opts = EvalOptions(
-        model=model, dataset=data_["dataset"], data=Path(data), device=device,
-        corruptions=list(BENCHMARK_ORDER),
-        severities=[1, 2, 3, 4, 5] if subset == "full" else [QUICK_SEVERITY],
-        partial=subset != "full", output=output, predictions_out=workdir / "predictions",
-        progress=progress, **settings,
-    )
-    raw = run_eval(opts)
-    view = view_of(raw, output, sha256_file(output))
-    report = VerifyReport(entry=entry.path, subset=subset, tolerance=tolerance, results_path=output)
+    _check_recorded_boxes(settings, entry.path, origin)
+    with contextlib.ExitStack() as stack:
+        # Without --out the re-evaluation goes to a temporary folder that is removed when the run
+        # ends, however it ends (its predictions can be large); --out keeps it.
+        workdir = Path(out_dir) if out_dir is not None else Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="rpb-verify-")))
+        output = workdir / "results.json"
+        opts = EvalOptions(
+            model=model, dataset=data_["dataset"], data=Path(data), device=device,
+            corruptions=list(BENCHMARK_ORDER),
+            severities=[1, 2, 3, 4, 5] if subset == "full" else [QUICK_SEVERITY],
+            partial=subset != "full", output=output, predictions_out=workdir / "predictions",
+            progress=progress, **settings,
+        )
+        raw = run_eval(opts)
+        view = view_of(raw, output, sha256_file(output))
+    report = VerifyReport(entry=entry.path, subset=subset, tolerance=tolerance,
+                          results_path=output if out_dir is not None else None)
     report.comparisons = compare(data_, view, subset, tolerance)
     return report
 
@@ -171,13 +185,18 @@ def _recorded_settings(entry_path: Path, origin: dict[str, Any]) -> dict[str, An
     view = read_results(entry_path.parent / rel)
     cfg, prov = view.config, view.provenance
     settings: dict[str, Any] = {}
-    if cfg.get("boxes"):
-        settings["boxes"] = cfg["boxes"]
+    if cfg.get("boxes") == "gt":
+        settings["boxes"] = "gt"
+    for key in ("det_thre", "in_vis_thre"):
+        if isinstance(cfg.get(key), (int, float)):
+            settings[key] = float(cfg[key])
+    if isinstance(cfg.get("oks_nms"), (int, float)):
+        settings["oks_thre"] = float(cfg["oks_nms"])
     if cfg.get("post_processing"):
         settings["post"] = cfg["post_processing"]
     if cfg.get("batch"):
         settings["batch"] = int(cfg["batch"])
-    if prov.get("flip") is not None:
+    if prov.get("flip") is not None and cfg.get("pipeline", "topdown") == "topdown":
         settings["flip"] = bool(prov["flip"])
     spec = provenance_field(prov, "model.spec")
     if isinstance(spec, dict) and provenance_field(prov, "model.spec_source") != "embedded":
@@ -187,3 +206,22 @@ def _recorded_settings(entry_path: Path, origin: dict[str, Any]) -> dict[str, An
     if images and ann and Path(images).is_dir() and Path(ann).is_file():
         settings["images"], settings["ann"] = Path(images), Path(ann)
     return settings
+
+
+def _check_recorded_boxes(settings: dict[str, Any], entry_path: Path, origin: dict[str, Any]) -> None:
+    """Detections are recorded by name and sha256 only: the user passes the file, and it must match."""
+    rel = origin.get("results_path")
+    if not rel or not (entry_path.parent / rel).is_file():
+        return
+    view = read_results(entry_path.parent / rel)
+    source = provenance_field(view.provenance, "boxes.source")
+    sha = provenance_field(view.provenance, "boxes.sha256")
+    if view.config.get("boxes") in (None, "gt", "model"):
+        return
+    given = settings.get("boxes")
+    if given in (None, "gt"):
+        raise UserError(f"{entry_path}: measured with person detections {source} (sha256 {str(sha)[:12]}…); pass "
+                        "them with --eval-arg --boxes FILE")
+    if sha and sha256_file(given) != sha:
+        raise UserError(f"--boxes {given} has sha256 {sha256_file(given)[:12]}…, but the entry was measured with "
+                        f"{source} (sha256 {str(sha)[:12]}…)")

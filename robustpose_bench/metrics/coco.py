@@ -28,7 +28,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, shown
 from ..jsonfile import read_json
 
 # COCO-17 OKS sigmas (pycocotools ``Params.kpt_oks_sigmas``; mmpose's OCHuman sigmas are identical).
@@ -148,15 +148,24 @@ def validate_predictions(predictions: Any, gt, source: str = "predictions") -> l
         q["keypoints"] = [float(v) for v in kp]
         q["score"] = score
         if "bbox" in q:
-            q["bbox"] = list(q["bbox"])
+            q["bbox"] = _check_bbox(q["bbox"], f"{source}: entry {i}")
         out.append(q)
     if unknown_imgs:
-        shown = ", ".join(repr(x) for x in sorted(unknown_imgs, key=str)[:10])
+        listed = ", ".join(repr(x) for x in sorted(unknown_imgs, key=str)[:10])
         more = f" (+{len(unknown_imgs) - 10} more)" if len(unknown_imgs) > 10 else ""
         raise UserError(
-            f"{source}: {len(unknown_imgs)} image_id(s) not in the ground truth: {shown}{more}"
+            f"{source}: {len(unknown_imgs)} image_id(s) not in the ground truth: {listed}{more}"
         )
     return out
+
+
+def _check_bbox(bbox: Any, where: str) -> list[float]:
+    """An optional prediction box: [x, y, width, height], four finite numbers (loadRes trusts it)."""
+    ok = (isinstance(bbox, list) and len(bbox) == 4
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox))
+    if not ok:
+        raise UserError(f"{where} has 'bbox' {shown(bbox)}; expected [x, y, width, height], four finite numbers")
+    return [float(v) for v in bbox]
 
 
 def keypoint_ap(

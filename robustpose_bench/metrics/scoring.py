@@ -171,7 +171,11 @@ def score_prediction_dir(dataset: str, pred_dir: str | os.PathLike, ann: str | o
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
+    from ..evaluation.store import check_single_run
+
     conditions = discover_conditions(pred_dir, dataset)
+    # files of one run only: a folder that mixes two models' or box sources' predictions is refused
+    check_single_run(pred_dir, [CLEAN if c == CLEAN else f"{c}/{s}" for c, s, _ in conditions])
     ann = str(ann)
     tasks = (delayed(_score_one)(dataset, ann, c, s, str(p)) for c, s, p in conditions)
     if jobs == 1:
@@ -200,14 +204,10 @@ def count_evaluated(dataset: str, gt) -> tuple[int | None, int]:
     _check_dataset(dataset)
     if dataset == "mpii-c":
         return None, int(gt.num_persons)
-    persons = 0
-    for ann in gt.dataset["annotations"]:
-        if ann.get("iscrowd"):
-            continue
-        n = ann.get("num_keypoints")
-        if n is None:  # files without the field: count the labelled keypoints themselves
-            n = sum(1 for v in (ann.get("keypoints") or [])[2::3] if v > 0)
-        persons += n > 0
+    # The same rule as the evaluator's datasets (``CocoDataset.counts``): a person is a non-crowd
+    # annotation of category 1 with num_keypoints > 0, the ones COCOeval scores.
+    persons = sum(1 for a in gt.dataset["annotations"]
+                  if not a.get("iscrowd", 0) and a.get("category_id", 1) == 1 and a.get("num_keypoints", 0) > 0)
     return len(gt.getImgIds()), persons
 
 

@@ -1,12 +1,15 @@
 """Load any pose model for evaluation: pick the backend, find its spec, check the spec against it.
 
-The backend is chosen by file content (a TorchScript file is a zip archive; anything else is tried
-as ONNX), so a misnamed file still loads. The spec comes from, in order: ``--spec FILE``, the spec
-embedded in the model, or a sidecar ``MODEL.spec.json`` / ``MODEL_STEM.spec.json`` beside it.
+The backend is chosen by file content (a TorchScript file is a zip archive holding ``code/``;
+anything else is tried as ONNX), so a misnamed file still loads; a training checkpoint
+(``torch.save``) is recognised and refused with what to do instead. The spec comes from, in order:
+``--spec FILE`` or ``--spec PRESET`` (``models/presets.py``), the spec embedded in the model, or a
+sidecar ``MODEL.spec.json`` / ``MODEL_STEM.spec.json`` beside it.
 
 The spec is then checked against the model's real shapes (declared ones for ONNX, and a probe forward
-pass for both backends). A mismatch fails with a message naming the spec field and the model tensor,
-because a model fed the wrong layout or read the wrong way still produces numbers - wrong ones.
+pass for both backends) by the output kind's codec. A mismatch fails with a message naming the spec
+field and the model tensor, because a model fed the wrong layout or read the wrong way still
+produces numbers - wrong ones.
 """
 from __future__ import annotations
 
@@ -19,12 +22,16 @@ from typing import Any
 import numpy as np
 
 from ..atomic import sha256_file
+from ..codecs import fmt_shape, make_codec
 from ..errors import UserError
-from .spec import ONNX_METADATA_KEY, ModelSpec, coerce_spec, load_spec_file, parse_spec
+from .presets import PRESETS, ModelIO
+from .spec import OUTPUT_KINDS, ONNX_METADATA_KEY, ModelSpec, coerce_spec, load_spec_file, parse_spec
 
-
-def _fmt_shape(shape: list[int | None] | tuple) -> str:
-    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+#: Default tensor names per output kind, tried before falling back to the outputs' order.
+_DEFAULT_NAMES: dict[str, tuple[str | None, ...]] = {
+    "simcc": ("simcc_x", "simcc_y"),
+    "persons": ("dets", "keypoints"),
+}
 
 
 def sidecar_candidates(model_path: Path) -> list[Path]:
@@ -34,18 +41,28 @@ def sidecar_candidates(model_path: Path) -> list[Path]:
 
 @dataclass
 class LoadedModel:
-    """A model ready to run: backend, checked spec, tensor names, batch limit and provenance."""
+    """A model ready to run: backend, checked spec, codec, tensor names, batch limit and provenance."""
 
     path: Path
     sha256: str
     format: str                       # "onnx" or "torchscript"
     backend: Any
     spec: ModelSpec
-    spec_source: str                  # "file:PATH", "embedded" or "sidecar:PATH"
+    spec_source: str                  # "file:PATH", "preset:NAME", "embedded" or "sidecar:PATH"
     input_name: str
-    output_name: str
+    output_names: tuple[str, ...]     # the outputs the codec reads, in its order
     max_batch: int | None             # None: any batch size; else the model's fixed batch size
-    output_shape: tuple[int, ...] = field(default=())  # per-sample output shape
+    output_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # per-sample shapes
+    codec: Any = None
+
+    @property
+    def output_name(self) -> str:
+        """The first (for single-output kinds, the only) output the codec reads."""
+        return self.output_names[0]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.output_shapes[self.output_name]
 
     @property
     def device(self) -> str:
@@ -55,41 +72,100 @@ class LoadedModel:
     def provider(self) -> str:
         return self.backend.provider
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        """Forward a batch of preprocessed inputs, in chunks of ``max_batch`` for fixed-batch models.
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Forward a batch of preprocessed inputs; every output the codec reads, by name.
 
-        Raises ``UserError`` if the model returns NaN or infinite values: scoring those would give a
-        silently wrong AP.
+        Fixed-batch models are fed in chunks of ``max_batch``. Raises ``UserError`` if the model
+        returns NaN or infinite values: scoring those would give a silently wrong AP.
         """
         n = x.shape[0]
         step = self.max_batch or n
         if step >= n:
-            out = self.backend.run(x, self.input_name, self.output_name)
+            outs = self.backend.run_many(x, self.input_name, self.output_names)
         else:
-            parts = [self.backend.run(x[i:i + step], self.input_name, self.output_name) for i in range(0, n, step)]
-            out = np.concatenate(parts, axis=0)
-        out = np.asarray(out)
-        if out.dtype.kind == "f" and not np.isfinite(out).all():
-            bad = int((~np.isfinite(out.reshape(out.shape[0], -1))).any(axis=1).sum())
-            raise UserError(f"model {self.path.name} produced NaN or infinite values in output "
-                            f"'{self.output_name}' for {bad} of {n} crops")
-        return out
+            parts = [self.backend.run_many(x[i:i + step], self.input_name, self.output_names) for i in range(0, n, step)]
+            outs = {k: np.concatenate([p[k] for p in parts], axis=0) for k in self.output_names}
+        unit = "crops" if self.spec.pipeline == "topdown" else "images"
+        for name, out in outs.items():
+            out = np.asarray(out)
+            if out.dtype.kind == "f" and not np.isfinite(out).all():
+                bad = int((~np.isfinite(out.reshape(out.shape[0], -1))).any(axis=1).sum())
+                raise UserError(f"model {self.path.name} produced NaN or infinite values in output "
+                                f"'{name}' for {bad} of {n} {unit}")
+        return outs
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """The first codec output for a batch (single-output models: their output)."""
+        return self.run(x)[self.output_name]
 
     def provenance(self) -> dict[str, Any]:
         d = {"path": str(self.path), "sha256": self.sha256, "format": self.format,
              "spec": self.spec.to_dict(), "spec_source": self.spec_source,
              "input_name": self.input_name, "output_name": self.output_name,
-             "fixed_batch": self.max_batch}
+             "output_names": list(self.output_names), "fixed_batch": self.max_batch}
         d.update(self.backend.describe())
         return d
 
 
+def _is_torch_checkpoint(path: Path) -> bool:
+    """A ``torch.save`` file: a zip with ``data.pkl`` but no TorchScript ``code/``, or a raw pickle."""
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return False
+        has_code = any("/code/" in n or n.startswith("code/") for n in names)
+        return not has_code and any(n.endswith("data.pkl") for n in names)
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    return len(head) == 2 and head[0] == 0x80 and head[1] in (2, 3, 4, 5)  # pickle protocol 2..5
+
+
 def detect_format(path: Path) -> str:
+    """'torchscript', 'onnx', or 'checkpoint' (a training checkpoint, not runnable)."""
+    if _is_torch_checkpoint(path):
+        return "checkpoint"
     return "torchscript" if zipfile.is_zipfile(path) else "onnx"
 
 
-def _find_spec(path: Path, backend: Any, spec: ModelSpec | dict | str | os.PathLike | None) -> tuple[ModelSpec, str]:
+def check_model_file(path: str | os.PathLike) -> str:
+    """The model file's format; a missing file or a training checkpoint is a one-line error."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"model file not found: {p}")
+    fmt = detect_format(p)
+    if fmt == "checkpoint":
+        raise UserError(f"{p} is a training checkpoint (torch.save), not a runnable model: run "
+                        f"`robustpose-bench export {p} --format onnx` first (or torch.jit.save a TorchScript model)")
+    return fmt
+
+
+def _model_io(fmt: str, backend: Any) -> ModelIO:
+    """Declared tensors; where an ONNX output's declared shape is symbolic beyond the batch axis, its
+    shape from a zero forward pass at the declared input size (presets read sizes off the outputs)."""
+    inputs, outputs = list(backend.inputs), list(backend.outputs)
+    if fmt == "onnx" and inputs and any(None in shape[1:] for _, shape in outputs):
+        name, shape, dtype = inputs[0]
+        if len(shape) == 4 and None not in shape[1:]:
+            x = np.zeros([shape[0] or 1, *shape[1:]], np.dtype(dtype or "float32"))
+            try:
+                outs = backend.run_many(x, name, tuple(o[0] for o in outputs))
+                outputs = [(n, [shape_[0], *outs[n].shape[1:]]) for n, shape_ in outputs]
+            except Exception:  # noqa: BLE001 - keep the declared shapes; the preset says what it lacks
+                pass
+    return ModelIO(fmt, inputs, outputs)
+
+
+def _find_spec(path: Path, fmt: str, backend: Any, spec: ModelSpec | dict | str | os.PathLike | None
+               ) -> tuple[ModelSpec, str]:
+    if isinstance(spec, str) and spec in PRESETS and not Path(spec).is_file():
+        return PRESETS[spec].spec(_model_io(fmt, backend), path.stem), f"preset:{spec}"
     if isinstance(spec, (str, os.PathLike)) and not str(spec).lstrip().startswith("{"):
+        p = Path(spec)
+        if not p.is_file() and isinstance(spec, str) and os.sep not in spec and not spec.endswith(".json"):
+            raise UserError(f"--spec {spec}: neither a spec file nor a preset (presets: {', '.join(PRESETS)}; "
+                            "see `robustpose-bench list specs`)")
         return load_spec_file(spec), f"file:{spec}"
     if spec is not None:
         return coerce_spec(spec), "argument"
@@ -102,12 +178,13 @@ def _find_spec(path: Path, backend: Any, spec: ModelSpec | dict | str | os.PathL
     where = ("ONNX metadata_props key 'robustpose_spec'" if backend.kind == "onnx"
              else "TorchScript extra file 'robustpose_spec.json'")
     raise UserError(
-        f"no model spec for {path}: pass --spec SPEC.json, embed one ({where}), or put "
-        f"{sidecar_candidates(path)[1].name} beside the model (see docs/model_spec.md)"
+        f"no model spec for {path}: pass --spec SPEC.json or --spec PRESET, embed one ({where}), or put "
+        f"{sidecar_candidates(path)[1].name} beside the model (see docs/model_spec.md; `robustpose-bench inspect "
+        f"{path.name}` suggests one)"
     )
 
 
-def _expected_input_shape(spec: ModelSpec, batch: int | None) -> list[int | None]:
+def expected_input_shape(spec: ModelSpec, batch: int | None) -> list[int | None]:
     i = spec.input
     return [batch, 3, i.height, i.width] if i.layout == "NCHW" else [batch, i.height, i.width, 3]
 
@@ -116,38 +193,45 @@ def _check_input(spec: ModelSpec, name: str, shape: list[int | None], dtype: str
     i = spec.input
     if len(shape) != 4:
         raise UserError(f"spec input.layout={i.layout} needs a 4-D input but model input '{name}' has shape "
-                        f"{_fmt_shape(shape)}")
+                        f"{fmt_shape(shape)}")
     axes = {"NCHW": (1, 2, 3), "NHWC": (3, 1, 2)}[i.layout]
     for (what, want), ax in zip((("channels", 3), ("input.height", i.height), ("input.width", i.width)), axes):
         have = shape[ax]
         if have is not None and have != want:
             if what == "channels":
                 raise UserError(f"spec input.layout={i.layout} puts 3 channels on axis {ax} but model input "
-                                f"'{name}' has shape {_fmt_shape(shape)}")
-            raise UserError(f"spec {what}={want} but model input '{name}' has shape {_fmt_shape(shape)}")
+                                f"'{name}' has shape {fmt_shape(shape)}")
+            raise UserError(f"spec {what}={want} but model input '{name}' has shape {fmt_shape(shape)}")
     if dtype is not None and dtype != i.dtype:
         raise UserError(f"spec input.dtype={i.dtype} but model input '{name}' has dtype {dtype}")
 
 
-def _check_output(spec: ModelSpec, name: str, shape: tuple[int, ...]) -> None:
-    o, k, i = spec.output, spec.keypoints, spec.input
-    s = _fmt_shape(list(shape))
-    if o.kind == "heatmaps":
-        if len(shape) != 4:
-            raise UserError(f"spec output.kind=heatmaps needs a 4-D output but model output '{name}' has shape {s}")
-        kk, hh, ww = (shape[1], shape[2], shape[3]) if o.layout == "NKHW" else (shape[3], shape[1], shape[2])
-        if kk != k.num:
-            raise UserError(f"spec keypoints.num={k.num} but model output '{name}' has shape {s} "
-                            f"({kk} heatmaps in layout {o.layout})")
-        eh, ew = i.height / o.stride, i.width / o.stride
-        if (hh, ww) != (eh, ew):
-            raise UserError(f"spec output.stride={o.stride} with a {i.height}x{i.width} input implies "
-                            f"{eh:g}x{ew:g} heatmaps, but model output '{name}' has shape {s} (layout {o.layout})")
-    else:
-        per = int(np.prod(shape[1:])) if len(shape) > 1 else 0
-        if per != k.num * o.values_per_keypoint:
-            raise UserError(f"spec keypoints.num={k.num} x output.values_per_keypoint={o.values_per_keypoint} = "
-                            f"{k.num * o.values_per_keypoint} values per crop, but model output '{name}' has shape {s}")
+def _resolve_output_names(spec: ModelSpec, available: list[str]) -> tuple[str, ...]:
+    """The model outputs the spec's codec reads: named ones must exist; unnamed ones take the kind's
+    default name when the model has it, else the model's outputs in order."""
+    kind = OUTPUT_KINDS[spec.output.kind]
+    defaults = _DEFAULT_NAMES.get(spec.output.kind, (None,) * len(kind.tensors))
+    names: list[str] = []
+    for pos, (fname, given) in enumerate(zip(kind.tensors, spec.output.tensor_names())):
+        if given is not None:
+            if given not in available:
+                raise UserError(f"spec output.{fname}={given!r} but the model's outputs are: {', '.join(available)}")
+            names.append(given)
+            continue
+        default = defaults[pos]
+        if default is not None and default in available:
+            names.append(default)
+        else:
+            rest = [a for a in available if a not in names]
+            if not rest:
+                raise UserError(f"spec output.kind={spec.output.kind} reads {len(kind.tensors)} outputs, but the "
+                                f"model has only: {', '.join(available)}")
+            names.append(rest[0])
+    return tuple(names)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def load_model(
@@ -155,80 +239,103 @@ def load_model(
     spec: ModelSpec | dict | str | os.PathLike | None = None,
     device: str = "auto",
     intra_op_threads: int | None = None,
+    post: str = "default",
 ) -> LoadedModel:
     """Open ``path`` (ONNX or TorchScript), find and check its spec, and probe its batch support.
 
-    ``intra_op_threads`` caps onnxruntime's CPU threads (default: one per core).
+    ``intra_op_threads`` caps onnxruntime's CPU threads (default: one per core); ``post`` is the
+    heatmap decoding (HRNet's default, DARK, or none).
     """
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"model file not found: {p}")
-    fmt = detect_format(p)
+    fmt = check_model_file(p)
     if fmt == "torchscript":
         from .torchscript_backend import TorchScriptBackend
         backend: Any = TorchScriptBackend(p, device=device)
     else:
         from .onnx_backend import OnnxBackend
-        backend = OnnxBackend(p, device=device, intra_op_threads=intra_op_threads)
-    model_spec, source = _find_spec(p, backend, spec)
+        try:
+            backend = OnnxBackend(p, device=device, intra_op_threads=intra_op_threads)
+        except UserError as exc:
+            if p.suffix.lower() in (".pt", ".pth", ".torchscript", ".ts"):
+                raise UserError(f"cannot load {p}: not a TorchScript archive (not a zip file), and not an ONNX model "
+                                f"either ({str(exc).split(': ', 1)[-1]})") from None
+            raise
+    model_spec, source = _find_spec(p, fmt, backend, spec)
 
-    # input tensor
-    in_names = [i[0] for i in backend.inputs]
     if fmt == "onnx":
+        in_names = [i[0] for i in backend.inputs]
         in_name = model_spec.input.name if model_spec.input.name is not None else in_names[0]
         if in_name not in in_names:
             raise UserError(f"spec input.name={in_name!r} but the model's inputs are: {', '.join(in_names)}")
         _, shape, dtype = next(i for i in backend.inputs if i[0] == in_name)
         _check_input(model_spec, in_name, shape, dtype)
         fixed = shape[0]
-        out_names = backend.output_names
-        out_name = model_spec.output.name if model_spec.output.name is not None else out_names[0]
-        if out_name not in out_names:
-            raise UserError(f"spec output.name={out_name!r} but the model's outputs are: {', '.join(out_names)}")
-        # probe: a real forward pass gives the concrete output shape (declared ones may be symbolic)
+        out_names = _resolve_output_names(model_spec, backend.output_names)
+        # probe: a real forward pass gives the concrete output shapes (declared ones may be symbolic)
         probe_b = fixed or 2
-        x = np.zeros(_expected_input_shape(model_spec, probe_b), np.dtype(model_spec.input.dtype))
+        x = np.zeros(expected_input_shape(model_spec, probe_b), np.dtype(model_spec.input.dtype))
         try:
-            out = backend.run(x, in_name, out_name)
-        except Exception as exc:  # noqa: BLE001
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"model {p.name} failed on a {_fmt_shape(list(x.shape))} {x.dtype} input built from "
-                            f"its spec: {first}") from None
+            outs = backend.run_many(x, in_name, out_names)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises several private exception types
+            raise UserError(f"model {p.name} failed on a {fmt_shape(list(x.shape))} {x.dtype} input built from "
+                            f"its spec: {_first_line(exc)}") from None
     else:
         in_name = model_spec.input.name or "input"
-        fixed = None
-        out = None
+        fixed, outs, out_names = None, None, ()
         for probe_b in (2, 1):
-            x = np.zeros(_expected_input_shape(model_spec, probe_b), np.dtype(model_spec.input.dtype))
+            x = np.zeros(expected_input_shape(model_spec, probe_b), np.dtype(model_spec.input.dtype))
             try:
-                outs = backend.forward_all(x)
+                raw = backend.forward_all(x)
             except UserError:
                 raise
             except Exception as exc:  # noqa: BLE001
                 if probe_b == 2:
                     continue
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise UserError(f"model {p.name} failed on a {_fmt_shape(list(x.shape))} {x.dtype} input built "
+                raise UserError(f"model {p.name} failed on a {fmt_shape(list(x.shape))} {x.dtype} input built "
                                 f"from its spec (input.layout={model_spec.input.layout}, "
-                                f"height={model_spec.input.height}, width={model_spec.input.width}): {first}") from None
-            if list(outs) == ["output"] and model_spec.output.name not in (None, "output"):
-                # a lone tensor has no name of its own: the spec's name applies, so one spec serves the
-                # ONNX and the TorchScript export of the same model
-                backend.single_output_name = model_spec.output.name
-                outs = {model_spec.output.name: outs["output"]}
-            backend.outputs = [(k, list(v.shape)) for k, v in outs.items()]
-            out_names = list(outs)
-            out_name = model_spec.output.name if model_spec.output.name is not None else out_names[0]
-            if out_name not in outs:
-                raise UserError(f"spec output.name={out_name!r} but the model's outputs are: {', '.join(out_names)}")
-            out = outs[out_name]
-            if out.shape[0] != probe_b and probe_b == 2:
+                                f"height={model_spec.input.height}, width={model_spec.input.width}): "
+                                f"{_first_line(exc)}") from None
+            backend.name_map = _torchscript_names(model_spec, list(raw))
+            renamed = {spec_name: raw[key] for spec_name, key in backend.name_map.items()}
+            outs_all = {**{k: v for k, v in raw.items() if k not in backend.name_map.values()}, **renamed}
+            backend.outputs = [(k, list(v.shape)) for k, v in outs_all.items()]
+            out_names = _resolve_output_names(model_spec, list(outs_all))
+            outs = {n: outs_all[n] for n in out_names}
+            if any(v.shape[0] != probe_b for v in outs.values()) and probe_b == 2:
                 continue
             fixed = None if probe_b == 2 else 1
             break
-    if out.shape[0] != probe_b:
-        raise UserError(f"model output '{out_name}' has batch size {out.shape[0]} for an input batch of {probe_b}")
-    _check_output(model_spec, out_name, tuple(out.shape))
+    for name, out in outs.items():
+        if out.shape[0] != probe_b:
+            raise UserError(f"model output '{name}' has batch size {out.shape[0]} for an input batch of {probe_b}")
+    codec = make_codec(model_spec, out_names, post=post)
+    codec.check_shapes({n: tuple(o.shape) for n, o in outs.items()})
     return LoadedModel(path=p, sha256=sha256_file(p), format=fmt, backend=backend, spec=model_spec,
-                       spec_source=source, input_name=in_name, output_name=out_name, max_batch=fixed,
-                       output_shape=tuple(out.shape[1:]))
+                       spec_source=source, input_name=in_name, output_names=out_names, max_batch=fixed,
+                       output_shapes={n: tuple(o.shape[1:]) for n, o in outs.items()}, codec=codec)
+
+
+def _torchscript_names(spec: ModelSpec, raw_keys: list[str]) -> dict[str, str]:
+    """Spec-level names for a TorchScript module's outputs: a lone tensor takes the spec's (first)
+    tensor name; a tuple's tensors ("0", "1", ...) take the spec's tensor names in the codec's order."""
+    wanted = [n for n in spec.output.tensor_names()]
+    defaults = _DEFAULT_NAMES.get(spec.output.kind, (None,) * len(wanted))
+    names = [w if w is not None else d for w, d in zip(wanted, defaults)]
+    if raw_keys == ["output"] and names[0] not in (None, "output"):
+        return {names[0]: "output"}
+    if raw_keys == [str(i) for i in range(len(raw_keys))] and len(raw_keys) >= len(names) and all(names):
+        return {n: str(i) for i, n in enumerate(names) if n not in raw_keys}
+    return {}
+
+
+def model_io(path: str | os.PathLike, device: str = "cpu") -> tuple[str, ModelIO, dict[str, str]]:
+    """(format, declared tensors, metadata) of a model file, without a spec (for ``inspect``)."""
+    p = Path(path)
+    fmt = check_model_file(p)
+    if fmt == "torchscript":
+        from .torchscript_backend import TorchScriptBackend
+        backend: Any = TorchScriptBackend(p, device=device)
+    else:
+        from .onnx_backend import OnnxBackend
+        backend = OnnxBackend(p, device=device)
+    return fmt, _model_io(fmt, backend), dict(backend.metadata)

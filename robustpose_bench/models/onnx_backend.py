@@ -129,9 +129,14 @@ class OnnxBackend:
         """Forward ``x`` (already in the model's layout and dtype); return the named output."""
         return self.session.run([output_name], {input_name: x})[0]
 
+    def run_many(self, x: np.ndarray, input_name: str, output_names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Forward ``x`` once; the named outputs by name."""
+        return dict(zip(output_names, self.session.run(list(output_names), {input_name: x})))
+
     def describe(self) -> dict[str, Any]:
         d: dict[str, Any] = {"backend": "onnxruntime", "provider": self.provider, "device": self.device,
-                             "onnxruntime": self._ort.__version__}
+                             "onnxruntime": self._ort.__version__,
+                             "intra_op_threads": self._threads or f"default ({os.cpu_count()} logical CPUs)"}
         if self.fallback_reason:
             d["cuda_fallback_reason"] = self.fallback_reason
         return d

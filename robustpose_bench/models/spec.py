@@ -2,8 +2,20 @@
 
 A spec is a JSON object (format ``robustpose-model-spec/1``, see ``docs/model_spec.md``). It lives
 either in a sidecar file or inside the model: ONNX ``metadata_props`` key ``robustpose_spec``, or a
-TorchScript extra file ``robustpose_spec.json``. Parsing is strict and every error names the field,
-because a silently mis-read model gives a plausible but wrong AP, which is worse than no AP.
+TorchScript extra file ``robustpose_spec.json``; or it is built from the model's shapes by a preset
+(``models/presets.py``). Parsing is strict and every error names the field, because a silently
+mis-read model gives a plausible but wrong AP, which is worse than no AP.
+
+Two pipelines:
+
+- ``topdown`` (the default): one crop per person box; output kinds ``heatmaps``, ``keypoints``
+  (coordinate regression) and ``simcc`` (RTMPose-style 1-D classification vectors);
+- ``onestage``: the whole image in (letterboxed), a list of persons out; output kinds ``yolo-pose``
+  (ultralytics' raw head output, decoded with confidence filter and NMS) and ``persons``
+  (end-to-end ``dets`` + ``keypoints`` tensors, as RTMO and mmdeploy's end2end exports give).
+
+Each output kind has its own field table (``OUTPUT_KINDS``); a field of another kind is accepted
+and ignored (so one example can show several), an unknown field is an error.
 
 This module has no heavy imports (no onnx / torch at import time): exporters (the trainer) import it
 to build and embed specs, and ``robustpose-bench --help`` stays fast.
@@ -11,10 +23,11 @@ to build and embed specs, and ``robustpose-bench --help`` stays fast.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..errors import UserError
 
@@ -45,19 +58,28 @@ MPII_FLIP_PAIRS = ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 
+#: Largest input side we accept: beyond it a spec is a typo, and allocating it would exhaust memory.
+MAX_INPUT_SIDE = 8192
+
+PIPELINES = ("topdown", "onestage")
 _LAYOUTS_IN = ("NCHW", "NHWC")
 _DTYPES = ("uint8", "float32")
 _CHANNEL_ORDERS = ("RGB", "BGR")
-_KINDS = ("heatmaps", "keypoints")
-_LAYOUTS_HM = ("NKHW", "NHWK")
-_COORDS = ("normalized", "pixel")
-_ORDERS = ("yx", "xy")
-_ACTIVATIONS = ("none", "sigmoid")
+_RESIZES = ("letterbox",)
+_CROPS = ("hrnet", "mmpose")
+_ALIGNS = ("center", "top-left")
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """How to turn an RGB uint8 crop into the model's input tensor."""
+    """How to turn an image (a crop, or the whole image for one-stage models) into the input tensor.
+
+    ``crop`` applies to top-down models: ``hrnet`` (the default) is HRNet's crop geometry (centre
+    and scale as float32 in 200-px units), ``mmpose`` mmpose's (float64 pixels; ``topdown.py``).
+    ``resize``/``align``/``pad_value`` apply to one-stage models: ``letterbox`` keeps the aspect
+    ratio and pads with ``pad_value``; ``align`` ``center`` is ultralytics' convention (centred,
+    its rounding), ``top-left`` mmdet/rtmlib's (image at the top-left corner, sizes truncated).
+    """
 
     height: int
     width: int
@@ -67,23 +89,55 @@ class InputSpec:
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     name: str | None = None
+    crop: str | None = "hrnet"
+    resize: str | None = None
+    align: str | None = None
+    pad_value: int | None = None
 
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """Which output to read and what it holds (heatmaps or keypoint coordinates)."""
+    """Which output(s) to read and what they hold; ``kind`` selects the codec and its fields.
+
+    Fields that do not belong to ``kind`` are None (see ``OUTPUT_KINDS`` for each kind's fields).
+    """
 
     kind: str
     name: str | None = None
     # heatmaps
-    layout: str = "NKHW"
+    layout: str | None = None
     stride: float | None = None
-    # keypoints
+    # keypoints (and yolo-pose: values_per_keypoint)
     coords: str | None = None
     order: str | None = None
     values_per_keypoint: int | None = None
     score_index: int | None = None
-    score_activation: str = "none"
+    score_activation: str | None = None
+    # simcc
+    x_name: str | None = None
+    y_name: str | None = None
+    split_ratio: float | None = None
+    score: str | None = None
+    # yolo-pose
+    num_classes: int | None = None
+    conf: float | None = None
+    iou: float | None = None
+    max_det: int | None = None
+    max_nms: int | None = None
+    # persons (end-to-end dets + keypoints)
+    dets_name: str | None = None
+    keypoints_name: str | None = None
+    score_thr: float | None = None
+    nms_iou: float | None = None
+    nms_pixel_offset: int | None = None
+
+    @property
+    def pipeline(self) -> str:
+        return OUTPUT_KINDS[self.kind].pipeline
+
+    def tensor_names(self) -> tuple[str | None, ...]:
+        """The model outputs this kind reads, in the codec's order (None: the model's first output)."""
+        return tuple(getattr(self, f) for f in OUTPUT_KINDS[self.kind].tensors)
 
 
 @dataclass(frozen=True)
@@ -104,6 +158,7 @@ class ModelSpec:
     output: OutputSpec
     keypoints: KeypointSpec
     flip_pairs: tuple[tuple[int, int], ...] = ()
+    pipeline: str = "topdown"
     format: str = SPEC_FORMAT
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -111,19 +166,19 @@ class ModelSpec:
         """The JSON form (what gets embedded or written as a sidecar); round-trips through parse_spec."""
         d = asdict(self)
         extra = d.pop("extra")
-        d["input"]["mean"] = list(d["input"]["mean"])
-        d["input"]["std"] = list(d["input"]["std"])
+        inp = d["input"]
+        inp["mean"], inp["std"] = list(inp["mean"]), list(inp["std"])
+        for k in ("crop", "resize", "align", "pad_value"):
+            if inp[k] is None or (k == "crop" and inp[k] == "hrnet"):
+                inp.pop(k)  # hrnet crops are the default: older specs stay byte-identical
         d["keypoints"]["dataset_map"] = {k: list(v) for k, v in d["keypoints"]["dataset_map"].items()}
         if d["keypoints"]["names"] is not None:
             d["keypoints"]["names"] = list(d["keypoints"]["names"])
         d["flip_pairs"] = [list(p) for p in d["flip_pairs"]]
-        out = d["output"]
-        if out["kind"] == "heatmaps":
-            for k in ("coords", "order", "values_per_keypoint", "score_index", "score_activation"):
-                out.pop(k)
-        else:
-            out.pop("layout")
-            out.pop("stride")
+        kind = OUTPUT_KINDS[self.output.kind]
+        d["output"] = {k: v for k, v in d["output"].items() if k in kind.fields or k in ("kind", "name")}
+        if self.pipeline == "topdown":
+            d.pop("pipeline")  # the default: specs written before one-stage support stay byte-identical
         d.update(extra)
         return d
 
@@ -150,7 +205,7 @@ class ModelSpec:
 
 
 # ----------------------------------------------------------------------------------------------
-# parsing
+# parsing helpers
 
 
 def _err(where: str, field_: str, msg: str) -> UserError:
@@ -171,10 +226,24 @@ def _choice(v: Any, options: tuple[str, ...], where: str, fname: str) -> str:
     return v
 
 
-def _posint(v: Any, where: str, fname: str, *, allow_zero: bool = False) -> int:
+def _posint(v: Any, where: str, fname: str, *, allow_zero: bool = False, maximum: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < (0 if allow_zero else 1):
         raise _err(where, fname, f"must be a {'non-negative' if allow_zero else 'positive'} integer, got {v!r}")
+    if maximum is not None and v > maximum:
+        raise _err(where, fname, f"must be at most {maximum}, got {v!r}")
     return v
+
+
+def _number(v: Any, where: str, fname: str, *, lo: float | None = None, hi: float | None = None,
+            lo_open: bool = False) -> float:
+    """A finite number in [lo, hi] (``lo_open``: strictly above lo)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise _err(where, fname, f"must be a finite number, got {v!r}")
+    if lo is not None and (v <= lo if lo_open else v < lo):
+        raise _err(where, fname, f"must be {'>' if lo_open else '>='} {lo:g}, got {v!r}")
+    if hi is not None and v > hi:
+        raise _err(where, fname, f"must be <= {hi:g}, got {v!r}")
+    return float(v)
 
 
 def _triple(v: Any, where: str, fname: str, *, positive: bool) -> tuple[float, float, float]:
@@ -183,6 +252,8 @@ def _triple(v: Any, where: str, fname: str, *, positive: bool) -> tuple[float, f
         or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
     ):
         raise _err(where, fname, f"must be a list of 3 numbers, got {v!r}")
+    if not all(math.isfinite(x) for x in v):
+        raise _err(where, fname, f"must be finite numbers (no NaN or infinity), got {v!r}")
     if positive and not all(x > 0 for x in v):
         raise _err(where, fname, f"must be positive, got {v!r}")
     return (float(v[0]), float(v[1]), float(v[2]))
@@ -200,90 +271,168 @@ def _check_keys(d: Mapping, allowed: set[str], where: str, prefix: str) -> None:
         raise _err(where, f"{prefix}{unknown[0]}", f"is not a known field (known: {', '.join(sorted(allowed))})")
 
 
-def parse_spec(obj: Mapping[str, Any] | str | bytes, source: str | None = None) -> ModelSpec:
-    """Parse and check a spec (a dict, or its JSON text). ``source`` names where it came from.
+# ----------------------------------------------------------------------------------------------
+# output kinds: each kind's pipeline, tensors and fields (name -> (required, default, parser))
 
-    Unknown top-level fields must start with ``x_`` (kept as ``extra``); unknown nested fields are
-    rejected, so a typo such as ``"chanel_order"`` fails instead of being silently ignored.
-    """
-    where = f" ({source})" if source else ""
-    if isinstance(obj, (str, bytes)):
-        try:
-            obj = json.loads(obj)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"model spec{where}: not valid JSON ({exc})") from None
-    if not isinstance(obj, Mapping):
-        raise UserError(f"model spec{where}: must be a JSON object, got {type(obj).__name__}")
-    top = {"format", "name", "input", "output", "keypoints", "flip_pairs"}
-    extra = {k: v for k, v in obj.items() if k not in top and k.startswith("x_")}
-    _check_keys({k: v for k, v in obj.items() if k not in extra}, top, where, "")
-    fmt = _get(obj, "format", where, "", required=True)
-    if fmt != SPEC_FORMAT:
-        raise _err(where, "format", f"must be {SPEC_FORMAT!r}, got {fmt!r}")
-    name = _get(obj, "name", where, "", required=True)
-    if not isinstance(name, str) or not name:
-        raise _err(where, "name", f"must be a non-empty string, got {name!r}")
+_Parser = Callable[[Any, str, str], Any]
 
-    # input
-    i = _get(obj, "input", where, "", required=True)
+
+def _p_choice(options: tuple[str, ...]) -> _Parser:
+    return lambda v, where, f: _choice(v, options, where, f)
+
+
+def _p_optname(v: Any, where: str, f: str) -> str | None:
+    return _optname(v, where, f)
+
+
+def _p_stride(v: Any, where: str, f: str) -> float | int:
+    x = _number(v, where, f, lo=0.0, lo_open=True)
+    return v if isinstance(v, int) else x
+
+
+def _p_vpk(v: Any, where: str, f: str) -> int:
+    n = _posint(v, where, f)
+    if n < 2:
+        raise _err(where, f, f"must be at least 2 (x and y), got {n}")
+    return n
+
+
+def _p_optint0(v: Any, where: str, f: str) -> int | None:
+    return None if v is None else _posint(v, where, f, allow_zero=True)
+
+
+def _p_prob(v: Any, where: str, f: str) -> float:
+    return _number(v, where, f, lo=0.0, hi=1.0)
+
+
+def _p_optprob(v: Any, where: str, f: str) -> float | None:
+    return None if v is None else _p_prob(v, where, f)
+
+
+def _p_posint(v: Any, where: str, f: str) -> int:
+    return _posint(v, where, f)
+
+
+def _p_ratio(v: Any, where: str, f: str) -> float:
+    return _number(v, where, f, lo=0.0, lo_open=True, hi=64.0)
+
+
+def _p_vpk23(v: Any, where: str, f: str) -> int:
+    if isinstance(v, bool) or v not in (2, 3):
+        raise _err(where, f, f"must be 2 (x, y) or 3 (x, y, visibility), got {v!r}")
+    return int(v)
+
+
+def _p_offset(v: Any, where: str, f: str) -> int:
+    if v not in (0, 1) or isinstance(v, bool):
+        raise _err(where, f, f"must be 0 or 1, got {v!r}")
+    return int(v)
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    """One output kind: which pipeline it belongs to, which fields name its tensors, its fields."""
+
+    pipeline: str
+    tensors: tuple[str, ...]
+    fields: dict[str, tuple[bool, Any, _Parser]]
+
+
+OUTPUT_KINDS: dict[str, OutputKind] = {
+    "heatmaps": OutputKind("topdown", ("name",), {
+        "layout": (True, None, _p_choice(("NKHW", "NHWK"))),
+        "stride": (True, None, _p_stride),
+    }),
+    "keypoints": OutputKind("topdown", ("name",), {
+        "coords": (True, None, _p_choice(("normalized", "pixel"))),
+        "order": (True, None, _p_choice(("yx", "xy"))),
+        "values_per_keypoint": (True, None, _p_vpk),
+        "score_index": (False, None, _p_optint0),
+        "score_activation": (False, "none", _p_choice(("none", "sigmoid"))),
+    }),
+    "simcc": OutputKind("topdown", ("x_name", "y_name"), {
+        "x_name": (False, None, _p_optname),
+        "y_name": (False, None, _p_optname),
+        "split_ratio": (True, None, _p_ratio),
+        # mmpose's SimCCLabel.decode takes the smaller of the two maxima; rtmlib takes their mean
+        "score": (False, "min", _p_choice(("min", "mean"))),
+    }),
+    "yolo-pose": OutputKind("onestage", ("name",), {
+        "num_classes": (False, 1, _p_posint),
+        "values_per_keypoint": (False, 3, _p_vpk23),
+        "conf": (False, 0.001, _p_prob),
+        "iou": (False, 0.7, _p_prob),
+        "max_det": (False, 300, _p_posint),
+        "max_nms": (False, 30000, _p_posint),
+    }),
+    "persons": OutputKind("onestage", ("dets_name", "keypoints_name"), {
+        "dets_name": (False, None, _p_optname),
+        "keypoints_name": (False, None, _p_optname),
+        "score_thr": (False, 0.0, _p_prob),
+        "nms_iou": (False, None, _p_optprob),
+        "nms_pixel_offset": (False, 0, _p_offset),
+    }),
+}
+_ALL_OUTPUT_FIELDS = {"name", "kind"} | {f for k in OUTPUT_KINDS.values() for f in k.fields}
+
+
+def _parse_output(o: Mapping, where: str, pipeline: str) -> OutputSpec:
+    if not isinstance(o, Mapping):
+        raise _err(where, "output", "must be an object")
+    _check_keys(o, _ALL_OUTPUT_FIELDS, where, "output.")
+    kind_name = _choice(_get(o, "kind", where, "output.", required=True), tuple(OUTPUT_KINDS), where, "output.kind")
+    kind = OUTPUT_KINDS[kind_name]
+    if kind.pipeline != pipeline:
+        fitting = [k for k, v in OUTPUT_KINDS.items() if v.pipeline == pipeline]
+        raise _err(where, "output.kind", f"{kind_name!r} is a {kind.pipeline} output, but pipeline is {pipeline!r} "
+                                         f"(its kinds: {', '.join(fitting)})")
+    values: dict[str, Any] = {"kind": kind_name, "name": _optname(o.get("name"), where, "output.name")}
+    for fname, (required, default, parse) in kind.fields.items():
+        raw = _get(o, fname, where, "output.", required=required, default=default)
+        values[fname] = raw if (raw is None and not required) else parse(raw, where, f"output.{fname}")
+    if kind_name == "keypoints" and values["score_index"] is not None:
+        sidx, vpk = values["score_index"], values["values_per_keypoint"]
+        if sidx < 2 or sidx >= vpk:
+            raise _err(where, "output.score_index", f"must be in 2..{vpk - 1} (values 0 and 1 are the coordinates), "
+                                                   f"got {sidx}")
+    return OutputSpec(**values)
+
+
+def _parse_input(i: Any, where: str, pipeline: str) -> InputSpec:
     if not isinstance(i, Mapping):
         raise _err(where, "input", "must be an object")
-    _check_keys(i, {"name", "height", "width", "layout", "dtype", "channel_order", "mean", "std"}, where, "input.")
-    inp = InputSpec(
+    _check_keys(i, {"name", "height", "width", "layout", "dtype", "channel_order", "mean", "std", "crop", "resize",
+                    "align", "pad_value"}, where, "input.")
+    resize = align = pad = crop = None
+    if pipeline == "onestage":
+        if "crop" in i:
+            raise _err(where, "input.crop", "applies to top-down models (pipeline 'topdown') only")
+        resize = _choice(i.get("resize", "letterbox"), _RESIZES, where, "input.resize")
+        align = _choice(_get(i, "align", where, "input.", required=True), _ALIGNS, where, "input.align")
+        pad = _posint(i.get("pad_value", 114), where, "input.pad_value", allow_zero=True, maximum=255)
+    else:
+        crop = _choice(i.get("crop", "hrnet"), _CROPS, where, "input.crop")
+        for k in ("resize", "align", "pad_value"):
+            if k in i:
+                raise _err(where, f"input.{k}", "applies to one-stage models (pipeline 'onestage') only")
+    return InputSpec(
         name=_optname(i.get("name"), where, "input.name"),
-        height=_posint(_get(i, "height", where, "input.", required=True), where, "input.height"),
-        width=_posint(_get(i, "width", where, "input.", required=True), where, "input.width"),
+        height=_posint(_get(i, "height", where, "input.", required=True), where, "input.height", maximum=MAX_INPUT_SIDE),
+        width=_posint(_get(i, "width", where, "input.", required=True), where, "input.width", maximum=MAX_INPUT_SIDE),
         layout=_choice(_get(i, "layout", where, "input.", required=True), _LAYOUTS_IN, where, "input.layout"),
         dtype=_choice(_get(i, "dtype", where, "input.", required=True), _DTYPES, where, "input.dtype"),
         channel_order=_choice(i.get("channel_order", "RGB"), _CHANNEL_ORDERS, where, "input.channel_order"),
         mean=_triple(i.get("mean", [0, 0, 0]), where, "input.mean", positive=False),
         std=_triple(i.get("std", [1, 1, 1]), where, "input.std", positive=True),
+        crop=crop, resize=resize, align=align, pad_value=pad,
     )
 
-    # output
-    o = _get(obj, "output", where, "", required=True)
-    if not isinstance(o, Mapping):
-        raise _err(where, "output", "must be an object")
-    _check_keys(o, {"name", "kind", "layout", "stride", "coords", "order", "values_per_keypoint",
-                    "score_index", "score_activation"}, where, "output.")
-    kind = _choice(_get(o, "kind", where, "output.", required=True), _KINDS, where, "output.kind")
-    oname = _optname(o.get("name"), where, "output.name")
-    if kind == "heatmaps":
-        stride = _get(o, "stride", where, "output.", required=True)
-        if isinstance(stride, bool) or not isinstance(stride, (int, float)) or stride <= 0:
-            raise _err(where, "output.stride", f"must be a positive number, got {stride!r}")
-        out = OutputSpec(
-            kind=kind, name=oname,
-            layout=_choice(_get(o, "layout", where, "output.", required=True), _LAYOUTS_HM, where, "output.layout"),
-            stride=float(stride) if not isinstance(stride, int) else stride,
-        )
-    else:
-        vpk = _posint(_get(o, "values_per_keypoint", where, "output.", required=True), where,
-                      "output.values_per_keypoint")
-        if vpk < 2:
-            raise _err(where, "output.values_per_keypoint", f"must be at least 2 (x and y), got {vpk}")
-        sidx = o.get("score_index")
-        if sidx is not None:
-            sidx = _posint(sidx, where, "output.score_index", allow_zero=True)
-            if sidx < 2 or sidx >= vpk:
-                raise _err(where, "output.score_index",
-                           f"must be in 2..{vpk - 1} (values 0 and 1 are the coordinates), got {sidx}")
-        out = OutputSpec(
-            kind=kind, name=oname,
-            coords=_choice(_get(o, "coords", where, "output.", required=True), _COORDS, where, "output.coords"),
-            order=_choice(_get(o, "order", where, "output.", required=True), _ORDERS, where, "output.order"),
-            values_per_keypoint=vpk,
-            score_index=sidx,
-            score_activation=_choice(o.get("score_activation", "none"), _ACTIVATIONS, where,
-                                     "output.score_activation"),
-        )
 
-    # keypoints
-    k = _get(obj, "keypoints", where, "", required=True)
+def _parse_keypoints(k: Any, where: str) -> KeypointSpec:
     if not isinstance(k, Mapping):
         raise _err(where, "keypoints", "must be an object")
     _check_keys(k, {"num", "names", "dataset_map"}, where, "keypoints.")
-    num = _posint(_get(k, "num", where, "keypoints.", required=True), where, "keypoints.num")
+    num = _posint(_get(k, "num", where, "keypoints.", required=True), where, "keypoints.num", maximum=10000)
     names = k.get("names")
     if names is not None:
         if not isinstance(names, (list, tuple)) or len(names) != num or not all(isinstance(s, str) for s in names):
@@ -303,9 +452,10 @@ def parse_spec(obj: Mapping[str, Any] | str | bytes, source: str | None = None) 
             if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < num:
                 raise _err(where, f, f"has index {j!r}, outside the model's 0..{num - 1}")
         dmap[ds] = tuple(idx)
+    return KeypointSpec(num=num, dataset_map=dmap, names=names)
 
-    # flip pairs
-    fp_raw = obj.get("flip_pairs", [])
+
+def _parse_flip_pairs(fp_raw: Any, num: int, where: str) -> tuple[tuple[int, int], ...]:
     if not isinstance(fp_raw, (list, tuple)):
         raise _err(where, "flip_pairs", "must be a list of [a, b] pairs")
     fps: list[tuple[int, int]] = []
@@ -319,9 +469,38 @@ def parse_spec(obj: Mapping[str, Any] | str | bytes, source: str | None = None) 
             raise _err(where, "flip_pairs", f"entry {list(p)!r} reuses a keypoint already in another pair")
         seen.update(p)
         fps.append((int(p[0]), int(p[1])))
+    return tuple(fps)
 
-    return ModelSpec(name=name, input=inp, output=out, keypoints=KeypointSpec(num=num, dataset_map=dmap, names=names),
-                     flip_pairs=tuple(fps), extra=extra)
+
+def parse_spec(obj: Mapping[str, Any] | str | bytes, source: str | None = None) -> ModelSpec:
+    """Parse and check a spec (a dict, or its JSON text). ``source`` names where it came from.
+
+    Unknown top-level fields must start with ``x_`` (kept as ``extra``); unknown nested fields are
+    rejected, so a typo such as ``"chanel_order"`` fails instead of being silently ignored.
+    """
+    where = f" ({source})" if source else ""
+    if isinstance(obj, (str, bytes)):
+        try:
+            obj = json.loads(obj)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"model spec{where}: not valid JSON ({exc})") from None
+    if not isinstance(obj, Mapping):
+        raise UserError(f"model spec{where}: must be a JSON object, got {type(obj).__name__}")
+    top = {"format", "name", "pipeline", "input", "output", "keypoints", "flip_pairs"}
+    extra = {k: v for k, v in obj.items() if k not in top and isinstance(k, str) and k.startswith("x_")}
+    _check_keys({k: v for k, v in obj.items() if k not in extra}, top, where, "")
+    fmt = _get(obj, "format", where, "", required=True)
+    if fmt != SPEC_FORMAT:
+        raise _err(where, "format", f"must be {SPEC_FORMAT!r}, got {fmt!r}")
+    name = _get(obj, "name", where, "", required=True)
+    if not isinstance(name, str) or not name:
+        raise _err(where, "name", f"must be a non-empty string, got {name!r}")
+    pipeline = _choice(obj.get("pipeline", "topdown"), PIPELINES, where, "pipeline")
+    inp = _parse_input(_get(obj, "input", where, "", required=True), where, pipeline)
+    out = _parse_output(_get(obj, "output", where, "", required=True), where, pipeline)
+    kps = _parse_keypoints(_get(obj, "keypoints", where, "", required=True), where)
+    fps = _parse_flip_pairs(obj.get("flip_pairs", []), kps.num, where)
+    return ModelSpec(name=name, input=inp, output=out, keypoints=kps, flip_pairs=fps, pipeline=pipeline, extra=extra)
 
 
 def load_spec_file(path: str | os.PathLike) -> ModelSpec:
@@ -341,7 +520,16 @@ def coerce_spec(spec: ModelSpec | Mapping[str, Any] | str | bytes) -> ModelSpec:
 
 
 # ----------------------------------------------------------------------------------------------
-# building and embedding (used by exporters, e.g. the AdvMix trainer)
+# building and embedding (used by exporters, e.g. the AdvMix trainer, and by the presets)
+
+
+def dataset_keypoints(dataset: str) -> tuple[int, tuple[str, ...], tuple[tuple[int, int], ...]]:
+    """(number, names, flip pairs) of a dataset's keypoint set ('coco' or 'mpii')."""
+    if dataset not in DATASET_KEYPOINTS:
+        raise ValueError(f"dataset must be one of {', '.join(DATASET_KEYPOINTS)}, got {dataset!r}")
+    if dataset == "coco":
+        return 17, COCO_KEYPOINT_NAMES, COCO_FLIP_PAIRS
+    return 16, MPII_KEYPOINT_NAMES, MPII_FLIP_PAIRS
 
 
 def heatmap_model_spec(
@@ -353,22 +541,19 @@ def heatmap_model_spec(
     *,
     mean: tuple[float, float, float] = IMAGENET_MEAN,
     std: tuple[float, float, float] = IMAGENET_STD,
+    channel_order: str = "RGB",
     input_name: str | None = None,
     output_name: str | None = None,
 ) -> ModelSpec:
-    """The spec of an HRNet-style heatmap model (NCHW float32 RGB in, NKHW heatmaps out).
+    """The spec of an HRNet-style heatmap model (NCHW float32 in, NKHW heatmaps out).
 
     ``dataset`` is 'coco' (17 keypoints, also OCHuman) or 'mpii' (16): the model's keypoints are the
     dataset's keypoints in order, with the dataset's standard flip pairs.
     """
-    if dataset not in DATASET_KEYPOINTS:
-        raise ValueError(f"dataset must be one of {', '.join(DATASET_KEYPOINTS)}, got {dataset!r}")
-    n = DATASET_KEYPOINTS[dataset]
-    names = COCO_KEYPOINT_NAMES if dataset == "coco" else MPII_KEYPOINT_NAMES
-    pairs = COCO_FLIP_PAIRS if dataset == "coco" else MPII_FLIP_PAIRS
+    n, names, pairs = dataset_keypoints(dataset)
     return ModelSpec(
         name=name,
-        input=InputSpec(height=height, width=width, layout="NCHW", dtype="float32", channel_order="RGB",
+        input=InputSpec(height=height, width=width, layout="NCHW", dtype="float32", channel_order=channel_order,
                         mean=tuple(map(float, mean)), std=tuple(map(float, std)), name=input_name),
         output=OutputSpec(kind="heatmaps", name=output_name, layout="NKHW", stride=stride),
         keypoints=KeypointSpec(num=n, dataset_map={dataset: tuple(range(n))}, names=tuple(names)),

@@ -1,9 +1,10 @@
 """TorchScript models through ``torch.jit.load``, on CUDA when available.
 
 A TorchScript module has no declared input shapes, so the loader learns its output shapes from a
-probe forward pass. Outputs are named for the spec's ``output.name``: a lone tensor is ``"output"``,
-a tuple or list gives ``"0"``, ``"1"``, ..., and a dict keeps its keys. A lone tensor takes the
-spec's ``output.name`` when it has one, so the same spec serves a model's ONNX and TorchScript exports.
+probe forward pass. Outputs are named for the spec: a lone tensor is ``"output"``, a tuple or list
+gives ``"0"``, ``"1"``, ..., and a dict keeps its keys. The loader may rename them (``name_map``): a
+lone tensor takes the spec's output name, and a tuple's tensors take the spec's tensor names in the
+codec's order (e.g. ``dets``, ``keypoints``), so one spec serves a model's ONNX and TorchScript exports.
 """
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ class TorchScriptBackend:
         self._torch = torch
         self.inputs: list[tuple[str, list[int | None], str | None]] = [("input", [None] * 4, None)]
         self.outputs: list[tuple[str, list[int | None]]] = []
-        self.single_output_name = "output"
+        self.name_map: dict[str, str] = {}  # spec-level name -> raw output key
 
     def forward_all(self, x: np.ndarray) -> dict[str, np.ndarray]:
         torch = self._torch
@@ -74,12 +75,16 @@ class TorchScriptBackend:
     def output_names(self) -> list[str]:
         return [o[0] for o in self.outputs]
 
-    def run(self, x: np.ndarray, input_name: str, output_name: str) -> np.ndarray:
+    def run_many(self, x: np.ndarray, input_name: str, output_names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Forward ``x`` once; the named outputs (spec-level names) by name."""
         torch = self._torch
         with torch.inference_mode():
             t = torch.from_numpy(np.ascontiguousarray(x)).to(self.device, non_blocking=True)
-            out = _named_outputs(self.module(t), self.single_output_name)[output_name]
-            return out.float().cpu().numpy()
+            raw = _named_outputs(self.module(t))
+            return {n: raw[self.name_map.get(n, n)].float().cpu().numpy() for n in output_names}
+
+    def run(self, x: np.ndarray, input_name: str, output_name: str) -> np.ndarray:
+        return self.run_many(x, input_name, (output_name,))[output_name]
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "torchscript", "provider": self.provider, "device": self.device,

@@ -1,0 +1,98 @@
+"""``robustpose-bench inspect MODEL``: what a model file holds, which spec fits it, and a skeleton.
+
+Nothing is guessed silently: the report says which values were read off the model's shapes, which
+come from a preset family's conventions, and which could not be inferred at all.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "inspect", help="show a model's inputs and outputs, the spec eval would use, and a spec skeleton",
+        description="Print MODEL's input and output tensors, the spec `eval` would use (embedded, sidecar or "
+                    "--spec), which built-in presets fit its shapes, and a spec to start from, saying what could "
+                    "not be inferred from the file.")
+    p.add_argument("model", help="model file (.onnx, or a TorchScript archive)")
+    p.add_argument("--spec", default=None, metavar="FILE|PRESET", help="check this spec or preset against the model")
+    p.set_defaults(func=run)
+
+
+def _fmt(shape) -> str:
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _skeleton(io) -> tuple[dict, list[str]]:
+    """A spec skeleton from the shapes alone, and the fields left to fill."""
+    from ..models.spec import SPEC_FORMAT
+
+    name, shape, dtype = io.inputs[0] if io.inputs else ("input", [None] * 4, None)
+    unknown = ["output.kind and its fields", "keypoints.dataset_map (which model keypoint is which COCO/MPII "
+               "keypoint)", "flip_pairs", "input.channel_order", "input.mean / input.std (normalisation)"]
+    layout = "NCHW" if len(shape) == 4 and shape[1] == 3 else ("NHWC" if len(shape) == 4 and shape[3] == 3 else None)
+    if layout is None:
+        unknown.insert(0, "input.layout (no axis of size 3)")
+    h, w = ((shape[2], shape[3]) if layout == "NCHW" else (shape[1], shape[2])) if layout else (None, None)
+    if h is None or w is None:
+        unknown.insert(0, "input.height / input.width (not declared)")
+    out_name = io.outputs[0][0] if io.outputs else None
+    skel = {"format": SPEC_FORMAT, "name": "FILL", "input": {
+        "name": name, "height": h or "FILL", "width": w or "FILL", "layout": layout or "FILL",
+        "dtype": dtype or "FILL", "channel_order": "FILL", "mean": "FILL", "std": "FILL"},
+        "output": {"kind": "FILL", "name": out_name},
+        "keypoints": {"num": "FILL", "names": None, "dataset_map": {"coco": "FILL"}}, "flip_pairs": "FILL"}
+    return skel, unknown
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import UserError
+    from ..models.loader import load_model, model_io
+    from ..models.presets import PRESETS
+
+    fmt, io, meta = model_io(args.model)
+    print(f"model: {args.model} ({fmt})")
+    print("inputs:")
+    for name, shape, dtype in io.inputs:
+        print(f"  {name}  {_fmt(shape)}  {dtype or '(dtype not declared)'}")
+    print("outputs:")
+    for name, shape in io.outputs or [("(not declared: TorchScript outputs are known after a forward pass)", [])]:
+        print(f"  {name}  {_fmt(shape) if shape else ''}")
+
+    chosen = None
+    try:
+        m = load_model(args.model, spec=args.spec, device="cpu")
+        chosen = m.spec
+        print(f"spec eval would use: {m.spec_source} ('{m.spec.name}', {m.spec.pipeline}, output {m.spec.output.kind}) "
+              "- checked against the model: OK")
+    except UserError as exc:
+        print(f"spec eval would use: none that works ({str(exc).splitlines()[0]})")
+
+    print("presets (conventions of each family; sizes read off the shapes):")
+    fits = []
+    for name, preset in PRESETS.items():
+        try:
+            load_model(args.model, spec=name, device="cpu")
+            fits.append(name)
+            print(f"  {name:<15} fits")
+        except UserError as exc:
+            print(f"  {name:<15} no: {str(exc).splitlines()[0]}")
+
+    if chosen is not None:
+        print("spec (as eval reads it):")
+        print(json.dumps(chosen.to_dict(), indent=2, sort_keys=True))
+    elif fits:
+        spec = PRESETS[fits[0]].spec(io, __import__("pathlib").Path(args.model).stem)
+        print(f"suggested spec (preset {fits[0]}; use --spec {fits[0]}, or save this and edit):")
+        print(json.dumps(spec.to_dict(), indent=2, sort_keys=True))
+        print(f"read off the model: input size, tensor names, keypoint count; from the {fits[0]} family's conventions "
+              "(not from the file): channel order, normalisation, resizing, keypoint order and flip pairs")
+    else:
+        skel, unknown = _skeleton(io)
+        print("spec skeleton (no preset fits; fill every FILL, see docs/model_spec.md):")
+        print(json.dumps(skel, indent=2, sort_keys=True))
+        print("could not infer from the file: " + "; ".join(unknown))
+    if meta.get("robustpose_spec") and chosen is None:
+        print("note: the model embeds a spec that does not load (see above)")
+    return 0

@@ -1,0 +1,35 @@
+"""``robustpose-bench merge SHARD.json ... -o results.json``: join the shards of one eval run."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "merge", help="join the results of `eval --shard I/N` runs into one results.json",
+        description="Join the results files of the shards of one evaluation run (`eval --shard I/N`, same model, "
+                    "spec, data and options) into the results.json a single process would have written. Refuses "
+                    "shards of different runs, shards or conditions given twice, and missing conditions.")
+    p.add_argument("shards", nargs="+", type=Path, help="the shards' results files")
+    p.add_argument("-o", "--output", type=Path, default=Path("results.json"), help="merged results (default results.json)")
+    p.add_argument("--partial", action="store_true", help="merge even if conditions are missing (marks results partial)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    from ..errors import UserError
+    from ..evaluation.merge import merge_results
+    from ..results import write_results
+    from ..metrics.scoring import summary_line
+
+    for s in args.shards:
+        if args.output.exists() and s.exists() and os.path.samefile(args.output, s):
+            raise UserError(f"-o {args.output} is one of the shards; choose another output")
+    results = merge_results(args.shards, partial=args.partial)
+    write_results(args.output, results)
+    print(f"{results['dataset']}  {summary_line(results['summary'], results['percent_factor'])}  "
+          f"({len(args.shards)} shards) -> {args.output}")
+    return 0

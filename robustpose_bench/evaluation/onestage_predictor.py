@@ -1,0 +1,72 @@
+"""One-stage models: the whole image in, a list of persons out; no boxes are involved.
+
+Each image is letterboxed to the model's input (``robustpose_bench.letterbox``, in the convention
+the spec names), preprocessed as the spec says, run, and decoded by the output kind's codec, which
+maps boxes and keypoints back to the image through the letterbox's exact inverse.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .. import topdown
+from ..codecs import Persons
+from ..letterbox import Letterbox, make_letterbox
+from ..models.loader import LoadedModel
+from .images import SWAP_ORDER, read_image_bgr
+from .pipeline import run_batched
+
+
+def letterbox_input(image_bgr: np.ndarray, spec) -> tuple[np.ndarray, Letterbox]:
+    """(1, ...) model input of one BGR image, and the letterbox that made it."""
+    inp = spec.input
+    lb = make_letterbox(image_bgr.shape[:2], (inp.height, inp.width), inp.align)
+    padded = lb.apply(image_bgr, inp.pad_value)
+    x = topdown.preprocess(padded[None], inp.layout, inp.dtype, SWAP_ORDER[inp.channel_order], inp.mean, inp.std)
+    return x, lb
+
+
+def predict_onestage(
+    model: LoadedModel,
+    files: Sequence[str],
+    image_path: Callable[[str], Path],
+    kp_set: str,
+    *,
+    batch: int = 1,
+    workers: int | None = None,
+    prefetch: int | None = None,
+    progress: bool | str = False,
+) -> list[Persons]:
+    """The persons of every image, in the dataset's keypoints, in ``files`` order."""
+    from tqdm import tqdm
+
+    from ..errors import UserError
+
+    if batch < 1:
+        raise UserError(f"--batch must be at least 1, got {batch}")
+    spec, codec = model.spec, model.codec
+    ds_idx = np.asarray(spec.dataset_indices(kp_set), dtype=np.int64)
+    boxes: list[Letterbox | None] = [None] * len(files)
+    results: list[Persons | None] = [None] * len(files)
+
+    def load(i: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        x, lb = letterbox_input(read_image_bgr(image_path(files[i])), spec)
+        boxes[i] = lb
+        return np.array([i]), [x]
+
+    def infer(arrays: list[np.ndarray]) -> dict:
+        return model.run(arrays[0])
+
+    def decode(ids: np.ndarray, outs: dict) -> None:
+        for b, i in enumerate(ids):
+            p = codec.decode(outs, b, boxes[i].points_to_image)
+            results[i] = Persons(p.boxes, p.scores, p.keypoints[:, ds_idx], p.keypoint_scores[:, ds_idx])
+
+    desc = progress if isinstance(progress, str) else "predict"
+    with tqdm(total=len(files), desc=desc, unit="img", file=sys.stderr, disable=not progress, leave=False) as bar:
+        run_batched(len(files), load, infer, decode, batch=batch, workers=workers, prefetch=prefetch,
+                    on_rows=bar.update)
+    return results  # type: ignore[return-value]

@@ -1,0 +1,310 @@
+"""The evaluation driver: a model, a dataset and its built -C conditions -> predictions and results.json.
+
+Phases, as COCOeval's: (1) open the dataset adapter and find the conditions; (2) load the model and
+pick its family's predictor (top-down: boxes -> crops -> keypoints; one-stage: image -> persons);
+(3) claim the predictions folder for this run; (4) per condition, predict, write the predictions
+where ``score`` reads them (``PRED/clean/results.json``, ``PRED/<corruption>/<severity>/results.json``)
+and score them with the dataset's scorer, skipping conditions this run already finished; (5) write
+results.json with keyed rows, summary and provenance (``robustpose_bench.results``).
+
+The driver never branches on the dataset: everything dataset-specific sits in its
+``datasets.EvalDataset`` adapter, everything model-specific in the spec's codec.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from .. import __version__
+from ..atomic import sha256_file
+from ..datasets import EvalDataset, Thresholds, eval_dataset
+from ..errors import UserError
+from .backends import BACKENDS, PredictJob, connect, run_dask, run_local, worker_model
+from .conditions import CLEAN, Condition, check_condition_files, check_grid, find_conditions
+from .store import PredictionStore
+
+#: Default --batch per model family: crops for top-down models, whole images for one-stage ones.
+DEFAULT_BATCH = {"topdown": 32, "onestage": 8}
+
+
+@dataclass
+class EvalOptions:
+    """Everything ``robustpose-bench eval`` takes (see ``commands/eval_cmd.py`` for the meaning).
+
+    ``boxes``, ``flip`` and ``batch`` default to the model family's: ground-truth boxes, the flip test
+    and 32 crops per batch for top-down models; no boxes, no flip and 8 images for one-stage ones.
+    """
+
+    model: str | os.PathLike
+    dataset: str
+    data: Path | None = None
+    root: Path | None = None
+    images: Path | None = None
+    ann: Path | None = None
+    gt_mat: Path | None = None
+    spec: str | os.PathLike | None = None
+    boxes: str | None = None
+    device: str = "auto"
+    batch: int | None = None
+    flip: bool | None = None
+    post: str = "default"
+    corruptions: Sequence[str] | None = None
+    severities: Sequence[int] | None = None
+    partial: bool = False
+    layout: str = "auto"
+    output: Path = Path("results.json")
+    predictions_out: Path | None = None
+    overwrite: bool = False
+    workers: int | None = None
+    progress: bool = True
+    method: str | None = None
+    backbone: str | None = None
+    det_thre: float = Thresholds.det
+    in_vis_thre: float = Thresholds.in_vis
+    oks_thre: float = Thresholds.oks_nms
+    shard: str | None = None
+    intra_op_threads: int | None = None
+    backend: str = "local"
+    scheduler: str | None = None
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """'I/N' (1 <= I <= N) -> (I, N); None stays None."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(v) for v in str(text).split("/"))
+    except ValueError:
+        raise UserError(f"--shard must be I/N with integers, e.g. 1/4; got {text!r}") from None
+    if n < 1 or not 1 <= i <= n:
+        raise UserError(f"--shard {text}: needs 1 <= I <= N")
+    return i, n
+
+
+def shard_slice(conds: Sequence[Condition], shard: tuple[int, int] | None) -> list[Condition]:
+    """Shard I of N takes conditions I-1, I-1+N, I-1+2N, ... of the full list (clean first, then the grid
+    in the build's order): deterministic, and every shard gets a mix of cheap and costly corruptions."""
+    if shard is None:
+        return list(conds)
+    i, n = shard
+    return [c for j, c in enumerate(conds) if j % n == i - 1]
+
+
+def _thresholds(opts: EvalOptions) -> Thresholds:
+    for name, v in (("--det-thre", opts.det_thre), ("--in-vis-thre", opts.in_vis_thre), ("--oks-thre", opts.oks_thre)):
+        if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+            raise UserError(f"{name} must be a number in 0..1, got {v!r}")
+    return Thresholds(det=float(opts.det_thre), in_vis=float(opts.in_vis_thre), oks_nms=float(opts.oks_thre))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_outputs(opts: EvalOptions, ds: EvalDataset, pred_dir: Path, data_dir: Path | None,
+                   keys: Sequence[str]) -> None:
+    """No file this run writes may be one of its inputs, and predictions never go into an image
+    folder: a careless ``-o model.onnx`` must not destroy the model (10.3)."""
+    from .store import CONDITION_FILE, PREDICTION_FILE, RUN_FILE
+
+    inputs: list[tuple[str, Path]] = [("the model", Path(opts.model)), ("the annotation file", ds.source.ann_path)]
+    if opts.spec is not None and Path(str(opts.spec)).is_file():
+        inputs.append(("the spec file", Path(str(opts.spec))))
+    if opts.boxes not in (None, "gt"):
+        inputs.append(("the box file", Path(opts.boxes)))
+    inputs += [("an input file", v) for v in ds.source.extra.values() if isinstance(v, Path)]
+    writes = [("-o", Path(opts.output)), ("--predictions-out", pred_dir / RUN_FILE)]
+    writes += [("--predictions-out", pred_dir / k / name) for k in keys for name in (PREDICTION_FILE, CONDITION_FILE)]
+    for flag, out in writes:
+        for what, path in inputs:
+            if _same_file(out, path):
+                raise UserError(f"{flag}: this run would write {out}, which is {what}; choose another output")
+    for img_dir in filter(None, (ds.source.image_dir, data_dir)):
+        try:
+            pred_dir.resolve().relative_to(Path(img_dir).resolve())
+        except ValueError:
+            continue
+        raise UserError(f"--predictions-out {pred_dir} is inside the image folder {img_dir}; "
+                        "predictions must not be mixed with images")
+
+
+def _identity(opts: EvalOptions, model: Any, ds: EvalDataset, boxes: dict | None, manifest_sha: str | None,
+              layout: str, flip: bool, post: str | None, thresholds: Thresholds) -> dict:
+    """Everything that decides this run's predictions (see ``store.py``)."""
+    return {
+        "package": __version__, "dataset": opts.dataset, "model_sha256": model.sha256,
+        "spec": model.spec.to_dict(), "annotations_sha256": sha256_file(ds.source.ann_path),
+        "boxes": boxes, "manifest_sha256": manifest_sha, "layout": layout,
+        # int8 ONNX models give other outputs with another onnxruntime thread count (MoveNet int8 keypoints
+        # moved by up to 16 px between 1 and 2 threads): the thread count is part of what decides them
+        "options": {"flip": flip, "post": post, "intra_op_threads": opts.intra_op_threads,
+                    "thresholds": {"det": thresholds.det, "in_vis": thresholds.in_vis, "oks_nms": thresholds.oks_nms}
+                    if model.spec.pipeline == "topdown" and ds.supports_boxes else None},
+    }
+
+
+def run_eval(opts: EvalOptions) -> dict:
+    """Evaluate ``opts.model`` on every condition; write predictions and results.json; return the results."""
+    from tqdm import tqdm
+
+    from ..metrics.scoring import condition_rows
+    from ..models.loader import check_model_file, load_model
+    from ..results import make_results, write_results
+
+    check_model_file(opts.model)  # before anything slow: a missing model or a training checkpoint
+    if opts.backend not in BACKENDS:
+        raise UserError(f"--backend must be one of {', '.join(BACKENDS)}, got {opts.backend!r}")
+    thresholds = _thresholds(opts)
+    shard = parse_shard(opts.shard)
+    ds_cls = eval_dataset(opts.dataset)
+    if opts.batch is not None and opts.batch < 1:
+        raise UserError(f"--batch must be at least 1, got {opts.batch}")
+    # (1) the dataset and its conditions
+    ds = ds_cls.open(root=opts.root, images=opts.images, ann=opts.ann, gt_mat=opts.gt_mat, data=opts.data,
+                     thresholds=thresholds)
+    conds, manifest, manifest_sha, skipped = find_conditions(
+        opts.data, opts.dataset, ds.source.image_dir, opts.corruptions, opts.severities, opts.partial,
+        layout=opts.layout)
+    check_grid(conds, opts.partial)
+    layout = (manifest or {}).get("layout") or ("advmix" if opts.layout == "advmix" else "default")
+
+    # (2) the model and its family
+    model = load_model(opts.model, spec=opts.spec, device=opts.device, post=opts.post,
+                       intra_op_threads=opts.intra_op_threads)
+    spec = model.spec
+    family = spec.pipeline
+    if family == "onestage" and not ds.supports_onestage:
+        ds.onestage_images()  # raises the dataset's reason
+    spec.dataset_indices(ds.keypoint_set)  # fail now if the model cannot be scored on this dataset
+    if opts.post != "default" and spec.output.kind != "heatmaps":
+        raise UserError(f"--post {opts.post} applies to heatmap models; {Path(opts.model).name} outputs "
+                        f"{spec.output.kind}")
+    if family == "onestage":
+        if opts.boxes is not None:
+            raise UserError(f"{Path(opts.model).name} is a one-stage model (it finds the persons itself): --boxes "
+                            "applies to top-down models only")
+        if opts.flip:
+            raise UserError(f"--flip: {Path(opts.model).name} is a one-stage model; the flip test applies to "
+                            "top-down models (run with --no-flip or without --flip)")
+        flip, files = False, ds.onestage_images()
+        instances = None
+        boxes = boxes_prov = None
+    else:
+        if opts.boxes not in (None, "gt") and not ds.supports_boxes:
+            ds.topdown_instances(1.0, opts.boxes)  # raises the dataset's reason
+        flip = True if opts.flip is None else bool(opts.flip)
+        instances = ds.topdown_instances(spec.input.width / spec.input.height, opts.boxes or "gt")
+        files = instances.groups()[0]
+        boxes = {k: instances.source[k] for k in ("source", "sha256")}
+        boxes_prov = dict(instances.source)
+    batch = opts.batch or DEFAULT_BATCH[family]
+    all_keys = [c.key for c in conds]
+    conds = shard_slice(conds, shard)
+    for cond in conds:  # check every condition up front: fail before hours of inference, not after
+        check_condition_files(cond, files)
+
+    # (3) the predictions folder
+    pred_dir = Path(opts.predictions_out) if opts.predictions_out else Path(opts.output).parent / "predictions"
+    _check_outputs(opts, ds, pred_dir, Path(opts.data) / opts.dataset if opts.data else None, all_keys)
+    post = opts.post if spec.output.kind == "heatmaps" else None
+    store = PredictionStore(pred_dir, _identity(opts, model, ds, boxes, manifest_sha, layout, flip, post, thresholds))
+    store.claim(overwrite=opts.overwrite)
+
+    # (4) every condition: finished ones are kept, the rest predicted here or on dask workers; the
+    # driver formats, scores and saves each as it arrives
+    job = PredictJob(model=str(Path(opts.model).resolve()), spec=spec.to_json(), device=opts.device, post=opts.post,
+                     intra_op_threads=opts.intra_op_threads, family=family, kp_set=ds.keypoint_set, flip=flip,
+                     batch=batch, workers=opts.workers, instances=instances,
+                     files=tuple(files) if family == "onestage" else ())
+    worker_model(job, loaded=model)
+    rows_by_key: dict[str, list[dict]] = {}
+    pred_files: dict[str, str] = {}
+    pending: list[Condition] = []
+    for cond in conds:
+        done = store.done(cond.key)
+        if done is None:
+            pending.append(cond)
+        else:
+            rows_by_key[cond.key] = done
+            pred_files[cond.key] = sha256_file(store.prediction_path(cond.key))
+    devices = {(model.device, model.provider)}
+    client = connect(opts.scheduler) if opts.backend == "dask" and pending else None
+    unit_name = "crops" if family == "topdown" else "images"
+    per_condition = len(instances) if instances is not None else len(files)
+    desc = "conditions" if shard is None else f"shard {shard[0]}/{shard[1]}"
+    t_start, computed = time.perf_counter(), 0
+    with tqdm(total=len(conds), initial=len(conds) - len(pending), desc=desc, unit="cond", file=sys.stderr,
+              disable=not opts.progress) as outer:
+        try:
+            source = (run_dask(job, pending, client, store.run_id) if client is not None
+                      else run_local(job, pending, opts.progress))
+            for cond, (raw, device, provider) in source:
+                payload = (ds.format_topdown(instances, raw) if family == "topdown"
+                           else ds.format_onestage(files, raw))
+                path = store.prediction_path(cond.key)
+                cond_rows = condition_rows(opts.dataset, cond.corruption, cond.severity,
+                                           ds.score(payload, source=str(path)))
+                pred_files[cond.key] = store.save(cond.key, payload, cond_rows)
+                rows_by_key[cond.key] = cond_rows
+                devices.add((device, provider))
+                computed += 1
+                rate = computed * per_condition / max(time.perf_counter() - t_start, 1e-9)
+                outer.set_postfix_str(f"{cond.key}, {rate:.0f} {unit_name}/s")
+                outer.update()
+        finally:
+            if client is not None:
+                client.close()
+    rows = [r for c in conds for r in rows_by_key[c.key]]
+
+    # (5) results.json
+    non_standard = thresholds.changed() if family == "topdown" and ds.supports_boxes else []
+    provenance = {
+        "model": model.provenance(),
+        "manifest_sha256": manifest_sha,
+        "boxes": boxes_prov if boxes_prov is not None else {"source": "model", "sha256": None},
+        "device": model.device,
+        "execution_provider": model.provider,
+        "flip": flip,
+        "seeds": ({"master_seed": manifest.get("master_seed"), "seed_rule": manifest.get("seed_rule")}
+                  if manifest else None),
+        "scorer": ds.scorer_provenance(),
+        **({"devices": [{"device": d, "execution_provider": p} for d, p in sorted(devices)]}
+           if len(devices) > 1 else {}),
+        **({"backend": {"kind": "dask", "scheduler": opts.scheduler}} if opts.backend == "dask" else {}),
+        "predictions": {"dir": str(pred_dir), "files": pred_files, "run_id": store.run_id},
+        "data": {"dir": str(opts.data) if opts.data else None, "source_images": str(ds.source.image_dir),
+                 "annotations": str(ds.source.ann_path), "annotations_sha256": store.identity["annotations_sha256"],
+                 "skipped_conditions": skipped, "layout": layout,
+                 "num_images": ds.counts()["images"], "num_persons": ds.counts()["persons"]},
+    }
+    config = {
+        "method": opts.method or spec.name,
+        "backbone": opts.backbone,
+        "pipeline": family,
+        "input_size": f"{spec.input.height}x{spec.input.width}",
+        "batch": batch, "flip": flip,
+        "post_processing": post,
+        "boxes": "model" if family == "onestage" else ("gt" if opts.boxes in (None, "gt") else boxes["source"]),
+        "det_thre": thresholds.det if family == "topdown" and ds.supports_boxes else None,
+        "oks_nms": thresholds.oks_nms if family == "topdown" and ds.supports_boxes else None,
+        "in_vis_thre": thresholds.in_vis if family == "topdown" and ds.supports_boxes else None,
+        "non_standard": non_standard,
+        "device_requested": opts.device,
+        "conditions": [c.key for c in conds],
+    }
+    if shard is not None:  # `merge` checks and joins shards into the single-process results
+        config["shard"] = {"index": shard[0], "count": shard[1], "conditions": all_keys}
+    results = make_results(opts.dataset, rows, partial=opts.partial or shard is not None,
+                           provenance=provenance, config=config)
+    write_results(opts.output, results)
+    return results
+
+
+__all__ = ["CLEAN", "DEFAULT_BATCH", "EvalOptions", "run_eval"]

@@ -1,0 +1,103 @@
+"""Letterbox resizing for one-stage models, and its exact inverse, in the two conventions in use.
+
+A one-stage model takes the whole image at a fixed input size: the image is resized keeping its
+aspect ratio and padded with a grey value (114). Two conventions differ in rounding, placement and
+inversion, and a pose's pixels move by up to a few pixels between them, so each is reproduced as its
+reference does it:
+
+- ``center`` (ultralytics ``LetterBox`` + ``ops.scale_boxes`` / ``ops.scale_coords``): the resized
+  size is ``round(side * r)`` (Python's round, half to even), at least 1 px; the padding is split
+  ``round(d - 0.1)`` before and ``round(d + 0.1)`` after; the inverse subtracts the padding, divides
+  by the per-axis gain ``new_size / old_size`` and clips to ``[0, w]`` x ``[0, h]``.
+- ``top-left`` (rtmlib's RTMO, mmdet/YOLOX style): the resized size is ``int(side * r)``
+  (truncated); the image sits at the top-left corner; the inverse divides by ``r`` and does not clip.
+  An image that already has the input size is used as is.
+
+Resizing is ``cv2.INTER_LINEAR`` in both. Everything here is numpy and OpenCV; no library offers
+these conventions outside the frameworks themselves, hence this module (docs/model_spec.md).
+Arithmetic on coordinates is float32, as the references do it on float32 tensors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+ALIGNS = ("center", "top-left")
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """The geometry of one letterbox: source (h, w) -> input (h, w), and back."""
+
+    align: str
+    src_hw: tuple[int, int]
+    dst_hw: tuple[int, int]
+    new_wh: tuple[int, int]     # the resized image inside the input, (w, h)
+    left: int
+    top: int
+    right: int
+    bottom: int
+    ratio: float                # min(dst_h / src_h, dst_w / src_w)
+
+    def apply(self, image: np.ndarray, pad_value: int) -> np.ndarray:
+        """(h, w, 3) uint8 image -> (H, W, 3) uint8 letterboxed input."""
+        h, w = image.shape[:2]
+        if (h, w) != self.src_hw:
+            raise ValueError(f"letterbox made for a {self.src_hw} image, got {(h, w)}")
+        if self.align == "top-left":
+            if (h, w) == self.dst_hw:
+                return image.copy()
+            out = np.full((*self.dst_hw, 3), pad_value, np.uint8)
+            resized = cv2.resize(image, self.new_wh, interpolation=cv2.INTER_LINEAR)
+            out[: self.new_wh[1], : self.new_wh[0]] = resized
+            return out
+        img = image if (w, h) == self.new_wh else cv2.resize(image, self.new_wh, interpolation=cv2.INTER_LINEAR)
+        return cv2.copyMakeBorder(img, self.top, self.bottom, self.left, self.right, cv2.BORDER_CONSTANT,
+                                  value=(pad_value,) * 3)
+
+    def _gains(self) -> tuple[np.float32, np.float32]:
+        """Per-axis (x, y) scale from image to input pixels, as the inverse uses it."""
+        if self.align == "top-left":
+            r = np.float32(self.ratio)
+            return r, r
+        h, w = self.src_hw
+        return np.float32(self.new_wh[0] / w), np.float32(self.new_wh[1] / h)
+
+    def points_to_image(self, xy: np.ndarray, clip: bool | None = None) -> np.ndarray:
+        """(..., 2) input-pixel points -> image pixels (float32). ``clip`` defaults to the convention's."""
+        out = np.array(xy, dtype=np.float32, copy=True)
+        gx, gy = self._gains()
+        if self.align == "center":
+            out[..., 0] -= np.float32(self.left)
+            out[..., 1] -= np.float32(self.top)
+        out[..., 0] /= gx
+        out[..., 1] /= gy
+        if clip if clip is not None else self.align == "center":
+            h, w = self.src_hw
+            out[..., 0] = out[..., 0].clip(0, w)
+            out[..., 1] = out[..., 1].clip(0, h)
+        return out
+
+    def boxes_to_image(self, boxes_xyxy: np.ndarray) -> np.ndarray:
+        """(N, 4) input-pixel boxes -> image pixels (clipped as the convention does)."""
+        b = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 2, 2)
+        return self.points_to_image(b).reshape(-1, 4)
+
+
+def make_letterbox(src_hw: tuple[int, int], dst_hw: tuple[int, int], align: str) -> Letterbox:
+    """The letterbox of a ``src_hw`` image into a ``dst_hw`` input with ``align`` ('center' / 'top-left')."""
+    if align not in ALIGNS:
+        raise ValueError(f"align must be one of {', '.join(ALIGNS)}, got {align!r}")
+    h, w = int(src_hw[0]), int(src_hw[1])
+    H, W = int(dst_hw[0]), int(dst_hw[1])
+    r = min(H / h, W / w)
+    if align == "top-left":
+        nw, nh = (w, h) if (h, w) == (H, W) else (int(w * r), int(h * r))
+        return Letterbox(align, (h, w), (H, W), (nw, nh), 0, 0, W - nw, H - nh, r)
+    nw, nh = max(round(w * r), 1), max(round(h * r), 1)
+    dw, dh = (W - nw) / 2, (H - nh) / 2
+    top, bottom = round(dh - 0.1), round(dh + 0.1)
+    left, right = round(dw - 0.1), round(dw + 0.1)
+    return Letterbox(align, (h, w), (H, W), (nw, nh), left, top, right, bottom, r)
