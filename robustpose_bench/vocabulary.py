@@ -34,6 +34,7 @@ METRIC_UNIT: dict[str, str] = {"AP": "AP (%)", "PCKh": "PCKh@0.5 (%)"}
 GT_BOXES = "GT boxes"
 GT_CENTRE_SCALE = "GT centre and scale"
 NO_BOXES = "none (bottom-up)"
+ONE_STAGE = "none (one-stage)"
 DETECTIONS = "detections: "
 
 
@@ -55,9 +56,10 @@ def is_path_like(text: str) -> bool:
 
 
 def box_source_label(source: str | None) -> str | None:
-    """The box source by name: 'GT boxes', 'GT centre and scale', 'none (bottom-up)' or
-    'detections: <file name>'. ``source`` is what a results file records (``gt``, ``mpii-annotation``,
-    ``none``, a detection file's path or name) or an already-named label, which is returned as is.
+    """The box source by name: 'GT boxes', 'GT centre and scale', 'none (bottom-up)', 'none
+    (one-stage)' or 'detections: <file name>'. ``source`` is what a results file records (``gt``,
+    ``mpii-annotation``, ``none``, ``model``, a detection file's path or name) or an already-named
+    label, which is returned as is.
     """
     if source is None:
         return None
@@ -69,6 +71,8 @@ def box_source_label(source: str | None) -> str | None:
         return GT_CENTRE_SCALE
     if lowered in ("none", "bottom-up", "none (bottom-up)"):
         return NO_BOXES
+    if lowered in ("model", "one-stage", "none (one-stage)"):  # the model finds the persons itself
+        return ONE_STAGE
     if text.startswith(DETECTIONS):
         text = text[len(DETECTIONS):].strip()
     elif not (is_path_like(text) or lowered.endswith(".json")):
