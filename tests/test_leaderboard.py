@@ -564,6 +564,12 @@ def test_mpii_and_unknown_sample_sizes(tmp_path):
     assert load_entry(submit(unknown, "Unknown", board, subset=True)).data["origin"]["sample"] == {
         "images": None, "persons": None}
     assert check_dir(board).ok
+    # a dataset holding subset entries only still gets its own section, with the subset table under it
+    render(board, tmp_path / "site")
+    md = (tmp_path / "site" / "LEADERBOARD.md").read_text("utf-8")
+    assert "## COCO-C\n\n### COCO-C: subset runs" in md and "sample size unknown" in md
+    html = (tmp_path / "site" / "index.html").read_text("utf-8")
+    assert "<h2>COCO-C</h2><h3>COCO-C: subset runs</h3>" in html.replace("\n", "")
 
 
 def test_sample_size_is_counted_from_the_ground_truth_when_not_recorded(tmp_path, shared_dir):

@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Generate the procedural synth data, build synth-C, train a small model with standard "
                     "training and fine-tune it with standard training and with AdvMix, export both to ONNX, "
                     "evaluate them on clean + 75 conditions, then print the table, draw the figures and render "
-                    "a leaderboard. Offline, seeded, a few minutes on 2 CPU cores; everything is written under "
+                    "a leaderboard. Offline and seeded; everything is written under "
                     "--out.",
     )
     p.add_argument("--out", default="robustpose-demo", help="output folder (default: ./robustpose-demo)")

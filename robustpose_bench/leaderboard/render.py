@@ -152,9 +152,10 @@ def render_markdown(df: Any) -> str:
     for dataset, metric, subset, sub in _groups(df):
         rows = sub.to_dict("records")
         marks = _footnotes(rows)
-        out += [f"{'###' if subset else '##'} {_heading(dataset, subset)}", ""]
+        if not subset or f"## {_heading(dataset, False)}" not in out:
+            out += [f"## {_heading(dataset, False)}", ""]  # every dataset's section, also one of subsets only
         if subset:
-            out += [SUBSET_NOTE.format(full=describe_full(dataset)), ""]
+            out += [f"### {_heading(dataset, True)}", "", SUBSET_NOTE.format(full=describe_full(dataset)), ""]
         header = _header(metric, subset)
         cells = [[escape.md(c) for c in [*_cells(r, subset), r["name"]]] for r in rows]
         for r, row in zip(rows, cells):
@@ -287,10 +288,10 @@ def render_html(df: Any, entries: list[Entry], out_dir: Path) -> str:
         for dataset, metric, subset, sub in groups:
             if dataset != d:
                 continue
+            if f"<h2>{h(_heading(d, False))}</h2>" not in parts:
+                parts.append(f"<h2>{h(_heading(d, False))}</h2>")
             if subset:
                 parts.append(f"<h3>{h(_heading(d, True))}</h3><p>{h(SUBSET_NOTE.format(full=describe_full(d)))}</p>")
-            else:
-                parts.append(f"<h2>{h(_heading(d, False))}</h2>")
             parts += _html_table(dataset, metric, subset, sub.to_dict("records"), by_key, out_dir, provenance)
         parts.append(f'<div class="provenance"><h3>Provenance of measured {h(DATASET_TITLE.get(d, d))} entries</h3>')
         parts += provenance or ["<p>No measured entries yet: submit one with <code>robustpose-bench submit</code>.</p>"]
@@ -304,7 +305,7 @@ def _provenance_block(entry: Entry, anchor: str, out_dir: Path) -> str:
     d = entry.data
     o = d["origin"]
     sample = o.get("sample") or {}
-    rows = [("dataset", d["dataset"]), ("boxes", d["box_source"]), ("box file sha256", o.get("box_sha256")),
+    rows = [("dataset", d["dataset"]), ("boxes", d["box_source"]), ("boxes sha256", o.get("box_sha256")),
             ("sample", sample_text(sample.get("images"), sample.get("persons"))),
             ("subset", "yes" if d.get("subset") else None),
             ("results sha256", o["results_sha256"]), ("model sha256", o["model_sha256"]),
