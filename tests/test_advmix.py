@@ -324,7 +324,7 @@ def test_shipped_configs_load_and_unknown_keys_fail(tmp_path):
 def test_cli_train_resume_advmix(tmp_path, tiny_data, capsys):
     images, ann = tiny_data
     common = ["--arch", "simplebaseline_r18_small", "--dataset", "coco", "--images", str(images), "--ann", str(ann),
-              "--image-size", str(W), str(H), "--batch-size", "2", "--epochs", "2", "--no-progress"]
+              "--image-size", f"{H}x{W}", "--batch-size", "2", "--epochs", "2", "--no-progress"]
     std = tmp_path / "std"
     assert main(["train", "--method", "standard", "--out", str(std), "--max-iters", "2", *common]) == 0
     first = torch.load(std / "last.pth", weights_only=True)
