@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from . import escape
 from .errors import UserError
-from .vocabulary import CORRUPTION_TITLE, MISSING, box_source_label, clean_title, disambiguate
+from .vocabulary import CORRUPTION_TITLE, MISSING, box_source_label, clean_title, disambiguate, non_standard_text
 
 FORMATS: tuple[str, ...] = ("md", "csv", "latex", "json")
 ID_COLUMNS: tuple[str, ...] = ("Model", "Backbone", "Input size", "Boxes")
@@ -155,7 +155,8 @@ def results_frame(results: Sequence[Mapping], names: Sequence[str] | None = None
     for label, r in zip(labels, results):
         cfg = r.get("config") or {}
         rec: dict[str, Any] = {
-            "Model": label + (" (partial)" if r["summary"].get("partial") else ""),
+            "Model": label + (" (partial)" if r["summary"].get("partial") else "")
+            + (f" ({non_standard_text(cfg)})" if non_standard_text(cfg) else ""),
             "Backbone": cfg.get("backbone") or None,
             "Input size": _input_size(r),
             "Boxes": _boxes(r),

@@ -82,6 +82,24 @@ def box_source_label(source: str | None) -> str | None:
     return f"{DETECTIONS}{text}"
 
 
+#: eval's post-processing thresholds (config keys) and their names in tables; HRNet's values are standard
+THRESHOLD_NAMES = {"det_thre": "detection threshold", "in_vis_thre": "keypoint threshold", "oks_nms": "OKS-NMS"}
+_THRESHOLD_OF = {"det": "det_thre", "in_vis": "in_vis_thre", "oks_nms": "oks_nms"}
+
+
+def non_standard_text(config: dict | None) -> str | None:
+    """'non-standard: OKS-NMS 0.5' when eval ran with thresholds other than HRNet's, else None."""
+    changed = (config or {}).get("non_standard") or []
+    if not changed:
+        return None
+    parts = []
+    for name in changed:
+        key = _THRESHOLD_OF.get(name, name)
+        value = (config or {}).get(key)
+        parts.append(f"{THRESHOLD_NAMES.get(key, key)} {value:g}" if isinstance(value, (int, float)) else str(name))
+    return "non-standard: " + ", ".join(parts)
+
+
 def sample_text(images: int | None, persons: int | None) -> str:
     """'4 images, 14 persons' (either part left out when unknown)."""
     parts = []

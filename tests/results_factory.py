@@ -40,7 +40,7 @@ def write_fake_results(path: Path, dataset: str = "coco-c", clean: float | None 
                        robustness: float = 0.7, seed: int = 0, method: str = "ToyNet",
                        drop: tuple[tuple[str, int], ...] = (), model_byte: str = "a",
                        sample: tuple[int | None, int | None] | None = None,
-                       boxes: dict | None = None) -> Path:
+                       boxes: dict | None = None, config: dict | None = None) -> Path:
     """A complete (or, with ``drop``, partial) results.json; ``sample`` = (images, persons) evaluated."""
     metric = PRIMARY_METRIC[dataset]
     images, persons = FULL_SAMPLE[dataset] if sample is None else sample
@@ -56,7 +56,7 @@ def write_fake_results(path: Path, dataset: str = "coco-c", clean: float | None 
             "data": {"num_images": images, "num_persons": persons},
             "device": "cpu", "execution_provider": "CPUExecutionProvider", "flip": True,
         },
-        config={"method": method, "backbone": "ResNet-18", "input_size": "256x192"},
+        config={"method": method, "backbone": "ResNet-18", "input_size": "256x192", **(config or {})},
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     write_results(path, obj)

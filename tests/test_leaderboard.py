@@ -666,3 +666,20 @@ def test_rendered_outputs_escape_hostile_names(board, tmp_path):
 
     tex = (out / "leaderboard.tex").read_text("utf-8")
     assert "\\input{" not in tex and r"\textbackslash{}input\{/etc/passwd\} 100\% \$x\$" in tex
+
+
+def test_non_standard_thresholds_are_marked_in_entries_and_checked(tmp_path):
+    """eval run with a threshold other than HRNet's: the entry says so beside its name, on every page."""
+    board = tmp_path / "board"
+    res = write_fake_results(tmp_path / "r.json", config={"non_standard": ["oks_nms"], "oks_nms": 0.5})
+    loose = submit(res, "Loose NMS", board)
+    entry = load_entry(loose).data
+    assert entry["non_standard"] == "non-standard: OKS-NMS 0.5"
+    std = load_entry(submit(write_fake_results(tmp_path / "s.json", model_byte="c"), "Standard", board)).data
+    assert "non_standard" not in std
+    assert check_dir(board).ok
+    render(board)
+    page = (board / "LEADERBOARD.md").read_text()
+    assert "ToyNet (non-standard: OKS-NMS 0.5)" in page and page.count("non-standard") == 1
+    _edit(loose, lambda e: e.pop("non_standard"))
+    assert "non_standard" in {p.field for p in check_dir(board).problems}

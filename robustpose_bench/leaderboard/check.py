@@ -169,6 +169,11 @@ def check_against_results(path: Path, data: dict[str, Any]) -> tuple[list[Proble
     for fld, value in (("dataset", view.dataset), ("metric", view.metric), ("box_source", box_source)):
         if value is not None and data[fld] != value:
             problems.append(Problem(path, fld, f"{data[fld]!r} but the results file says {value!r}"))
+    from ..vocabulary import non_standard_text
+
+    if data.get("non_standard") != non_standard_text(view.config):
+        problems.append(Problem(path, "non_standard", f"{data.get('non_standard')!r} but the results file says "
+                                                      f"{non_standard_text(view.config)!r}"))
     images, persons = recorded_sample(view)
     for key, value in (("images", images), ("persons", persons)):
         if value is not None and origin["sample"][key] != value:

@@ -53,7 +53,10 @@ def entries_frame(entries: list[Entry]) -> Any:
         o = d["origin"]
         sample = o.get("sample") or {}
         rows.append({
-            "dataset": d["dataset"], "name": d["name"], "model": model_label(d["architecture"], d["method"]), "method": d["method"],
+            "dataset": d["dataset"], "name": d["name"],
+            "model": model_label(d["architecture"], d["method"])
+            + (f" ({d['non_standard']})" if d.get("non_standard") else ""),  # thresholds other than HRNet's
+            "method": d["method"],
             "architecture": d["architecture"], "paradigm": d.get("paradigm"), "backbone": d["backbone"],
             "input_size": d["input_size"], "box_source": d["box_source"], "source": _source(d),
             "subset": bool(d.get("subset", False)), "images": sample.get("images"),

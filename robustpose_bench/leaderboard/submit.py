@@ -19,7 +19,7 @@ from ..atomic import atomic_write_bytes, sha256_bytes, sha256_file
 from ..errors import UserError
 from ..provenance import utc_now
 from ..splits import describe_full, is_full_split
-from ..vocabulary import box_source_label, is_path_like, sample_text
+from ..vocabulary import non_standard_text, box_source_label, is_path_like, sample_text
 from .entries import BENCHMARK_ORDER, SCHEMA_VERSION, ensure_new, entry_path, safe_filename, write_entry
 from ..metrics.robustness import describe_missing
 from .results_view import (ResultsView, box_source_of, display_name, input_size_of, provenance_field,
@@ -95,6 +95,9 @@ def entry_from_results(
         },
         "origin": origin,
     }
+    non_standard = non_standard_text(view.config)
+    if non_standard:  # eval ran with post-processing thresholds other than HRNet's
+        entry["non_standard"] = non_standard
     if notes:
         entry["notes"] = notes
     return entry
