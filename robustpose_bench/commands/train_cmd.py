@@ -26,8 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-kd", action="store_true", help="AdvMix without knowledge distillation")
     p.add_argument("--alpha", type=float, help="KD weight (default 0.1)")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--batch-size", type=int, help="images per forward pass")
+    p.add_argument("--grad-accum", type=int, help="forward passes per optimiser step (effective batch = "
+                                                  "batch size x this; the paper configs use 8 x 32 = 256)")
     p.add_argument("--lr", type=float)
+    p.add_argument("--generator-lr", type=float, help="AdvMix generator learning rate (default 1e-3)")
     p.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"), help="input size (heatmaps are W/4 x H/4)")
     p.add_argument("--max-iters", type=int, help="stop after this many iterations in all")
     p.add_argument("--workers", type=int, help="data loader processes")
@@ -54,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = {
         "method": args.method, "arch": args.arch, "dataset_format": args.dataset, "images": args.images,
         "ann": args.ann, "pretrained": args.pretrained, "mix": args.mix, "alpha": args.alpha,
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "max_iters": args.max_iters,
+        "epochs": args.epochs, "batch_size": args.batch_size, "grad_accum": args.grad_accum, "lr": args.lr,
+        "generator_lr": args.generator_lr, "max_iters": args.max_iters,
         "workers": args.workers, "seed": args.seed,
     }
     if args.dataset == "mpii":
