@@ -63,10 +63,11 @@ class Settings:
     test_images: int = 200
     batch_size: int = 32
     image_size: tuple[int, int] = (96, 128)      # (w, h)
-    base_chunk_epochs: int = 6
-    base_max_chunks: int = 6
+    base_chunk_epochs: int = 9
+    base_min_chunks: int = 3                     # an untrained net gains nothing at first: not a plateau
+    base_max_chunks: int = 5
     plateau_ap: float = 1.0                      # AP points a chunk must gain to go on
-    base_final_epochs: int = 2                   # at lr / 10 after the plateau
+    base_final_epochs: int = 3                   # at lr / 10 after the plateau
     finetune_epochs: int = 4
     finetune_drop_epoch: int = 3                 # lr and generator lr / 10 from this epoch
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -75,7 +76,7 @@ class Settings:
 
 FULL = Settings()
 TINY = Settings(train_images=6, val_images=2, test_images=2, batch_size=4, base_chunk_epochs=1,
-                base_max_chunks=2, base_final_epochs=1, finetune_epochs=2, finetune_drop_epoch=1, seeds=(0, 1))
+                base_min_chunks=1, base_max_chunks=2, base_final_epochs=1, finetune_epochs=2, finetune_drop_epoch=1, seeds=(0, 1))
 
 
 def _common_config(s: Settings, out: Path) -> dict[str, Any]:
@@ -136,7 +137,7 @@ class Pilot:
         results = self.out / "results" / f"{name}.{tag}.json"
         if not results.exists():
             self.cli(f"eval-{name}-{tag}", "eval", model, *dataset_args, "--device", "cpu",
-                     "--intra-op-threads", self.threads, "--workers", 1, "-o", results,
+                     "--intra-op-threads", self.threads, "--workers", 1, "--no-flip", "-o", results,
                      "--predictions-out", self.out / "predictions" / f"{name}.{tag}", "--no-progress")
         summary = json.loads(results.read_text())["summary"]
         return {"clean": 100 * summary["clean"], "mPC": _pct(summary.get("mPC")), "rPC": _pct(summary.get("rPC")),
@@ -173,7 +174,7 @@ class Pilot:
                 chunks.append({"chunk": k, "epochs": epochs, "lr": 1e-3, "val_clean_ap": row["clean"]})
                 curve = list(chunks)
                 atomic_write_json(curve_file, curve)
-            plateaued = k >= 1 and chunks[k]["val_clean_ap"] - chunks[k - 1]["val_clean_ap"] < s.plateau_ap
+            plateaued = k + 1 >= s.base_min_chunks and k >= 1 and chunks[k]["val_clean_ap"] - chunks[k - 1]["val_clean_ap"] < s.plateau_ap
             if plateaued or k + 1 >= s.base_max_chunks:
                 break
             k += 1
