@@ -349,6 +349,8 @@ def cpu_numerics() -> dict[str, Any]:
     """What decides CPU floating-point results besides the code and the seed (docs/advmix.md, Determinism)."""
     import platform
 
+    import os
+
     info: dict[str, Any] = {"torch_threads": torch.get_num_threads(),
                             "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
                             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
@@ -358,6 +360,8 @@ def cpu_numerics() -> dict[str, Any]:
             info["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), None)
     except OSError:
         info["cpu_model"] = None
+    info["env"] = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ATEN_CPU_CAPABILITY",
+                                              "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_CBWR") if k in os.environ}
     return info
 
 

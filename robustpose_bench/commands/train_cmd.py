@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-iters", type=int, help="stop after this many iterations in all")
     p.add_argument("--workers", type=int, help="data loader processes")
     p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int, help="CPU threads for training (default: PyTorch's, the usable cores). "
+                                               "CPU results depend on it: fix it to repeat a run bit for bit elsewhere")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -46,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..advmix.config import TrainConfig, read_config_values, shipped_config, update_config
     from ..advmix.trainer import train
+    from ..errors import UserError
 
     cfg, origins = TrainConfig(), {}
     if args.config:
@@ -76,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
     for key in given:
         origins.pop(key, None)
     cfg.validate(origins=origins)  # before anything is written
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UserError(f"--threads must be at least 1, got {args.threads}")
+        import torch
+        torch.set_num_threads(args.threads)   # recorded in run.json (torch_threads)
     summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     last = summary["history"][-1] if summary["history"] else {}
     print(json.dumps({"checkpoint": summary["checkpoint"], "iterations": summary["global_iter"],
