@@ -58,18 +58,18 @@ REFERENCE_ARM = "standard"
 class Settings:
     """The pilot's size. ``FULL`` is what docs/advmix.md reports; ``TINY`` is for the tests."""
 
-    train_images: int = 400
+    train_images: int = 600
     val_images: int = 100
     test_images: int = 200
     batch_size: int = 32
     image_size: tuple[int, int] = (96, 128)      # (w, h)
-    base_chunk_epochs: int = 9
+    base_chunk_epochs: int = 8
     base_min_chunks: int = 3                     # an untrained net gains nothing at first: not a plateau
-    base_max_chunks: int = 5
+    base_max_chunks: int = 8
     plateau_ap: float = 1.0                      # AP points a chunk must gain to go on
     base_final_epochs: int = 3                   # at lr / 10 after the plateau
-    finetune_epochs: int = 4
-    finetune_drop_epoch: int = 3                 # lr and generator lr / 10 from this epoch
+    finetune_epochs: int = 6
+    finetune_drop_epoch: int = 4                 # lr and generator lr / 10 from this epoch
     seeds: tuple[int, ...] = (0, 1, 2)
     arms: tuple[str, ...] = tuple(ARMS)
 
@@ -85,17 +85,19 @@ def _common_config(s: Settings, out: Path) -> dict[str, Any]:
         "arch": "simplebaseline_r18_small", "dataset_format": "coco", "keypoints": "coco",
         "images": str(out / "synth-train" / "images"),
         "ann": str(out / "synth-train" / "annotations" / "person_keypoints_synth.json"),
-        "image_size": [w, h], "heatmap_size": [w // 4, h // 4], "batch_size": s.batch_size, "workers": 0,
-        "lr": 1e-3, "lr_factor": 0.1, "generator_ngf": 16, "alpha": 0.1, "generator_lr": 1e-3,
+        "image_size": [w, h], "heatmap_size": [w // 4, h // 4], "batch_size": s.batch_size,
+        "deterministic": True, "lr": 1e-3, "lr_factor": 0.1, "generator_ngf": 16, "alpha": 0.1, "generator_lr": 1e-3,
     }
 
 
 class Pilot:
     """The stages above over one output folder; each one skips what is already complete."""
 
-    def __init__(self, out: Path, settings: Settings, jobs: int, threads: int, progress: bool = True):
+    def __init__(self, out: Path, settings: Settings, jobs: int, threads: int, progress: bool = True,
+                 workers: int = 0):
         out = out.resolve()
         self.out, self.s, self.jobs, self.threads, self.progress = out, settings, jobs, threads, progress
+        self.workers = workers   # data loader processes per run: the data do not depend on it
         self.logs = out / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
 
@@ -121,7 +123,8 @@ class Pilot:
         cfg_file.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(cfg_file, yaml.safe_dump(fields, sort_keys=True))
         resume = ["--resume"] if (run / "last.pth").exists() else []
-        self.cli(f"train-{name}", "train", "--config", cfg_file, "--out", run, *resume, "--no-progress")
+        self.cli(f"train-{name}", "train", "--config", cfg_file, "--out", run, *resume, "--no-progress",
+                 "--workers", self.workers, "--threads", self.threads)
         return run / "last.pth"
 
     def evaluate(self, name: str, checkpoint: Path, dataset_args: Sequence[str], tag: str) -> dict[str, Any]:
@@ -139,9 +142,7 @@ class Pilot:
             self.cli(f"eval-{name}-{tag}", "eval", model, *dataset_args, "--device", "cpu",
                      "--intra-op-threads", self.threads, "--workers", 1, "--no-flip", "-o", results,
                      "--predictions-out", self.out / "predictions" / f"{name}.{tag}", "--no-progress")
-        summary = json.loads(results.read_text())["summary"]
-        return {"clean": 100 * summary["clean"], "mPC": _pct(summary.get("mPC")), "rPC": _pct(summary.get("rPC")),
-                "checkpoint_sha256": ckpt_sha}
+        return {**metrics(results), "checkpoint_sha256": ckpt_sha}
 
     # -- stages -----------------------------------------------------------------------------------
     def data(self) -> None:
@@ -226,9 +227,43 @@ class Pilot:
         atomic_write_json(self.out / "timings.json", timings)   # wall times: not part of the reproduced outputs
         return report(self.out, rows, self.s)
 
+    def verify(self, names: Sequence[str]) -> dict[str, Any]:
+        """Retrain finished fine-tunes from scratch in verify/NAME and compare the checkpoints' sha256."""
+        rows = {r["run"]: r for r in json.loads((self.out / "report.json").read_text())["runs"]}
+        base_ckpt = self.out / "runs" / "base" / "last.pth"
+        out = {}
+        for name in names:
+            if name not in rows or rows[name]["seed"] is None:
+                raise UserError(f"--verify: no fine-tune {name!r} in {self.out / 'report.json'}")
+            arm, seed = rows[name]["arm"], int(rows[name]["seed"])
+            again = Pilot(self.out / "verify", self.s, 1, self.threads, False, self.workers)
+            ckpt = again.train(name, self.finetune_fields(arm, seed, base_ckpt))
+            sha = sha256_file(ckpt)
+            out[name] = {"recorded": rows[name]["checkpoint_sha256"], "again": sha,
+                         "identical": sha == rows[name]["checkpoint_sha256"]}
+        atomic_write_json(self.out / "verify.json", out)
+        return out
 
-def _pct(v: float | None) -> float | None:
-    return None if v is None else 100 * v
+
+def metrics(results: Path) -> dict[str, float | None]:
+    """Clean AP, mPC (AP in %) and rPC (already a percentage) from a results file's summary."""
+    summary = json.loads(results.read_text())["summary"]
+    pct = (lambda v: None if v is None else 100 * v)
+    return {"clean": pct(summary["clean"]), "mPC": pct(summary.get("mPC")), "rPC": summary.get("rPC")}
+
+
+def rebuild_report(out: Path, s: Settings) -> dict[str, Any]:
+    """The report again from a finished pilot folder's own files: each run's metrics from its results
+    file, its mixing weights from its history, its checkpoint hash from the previous report."""
+    previous = json.loads((out / "report.json").read_text())["runs"]
+    rows = []
+    for r in previous:
+        row = {k: r[k] for k in ("run", "arm", "seed", "checkpoint_sha256")}
+        row.update(metrics(out / "results" / f"{r['run']}.test.json"))
+        if r["arm"] != "base":
+            row.update(_mix_weights(out / "runs" / r["run"]))
+        rows.append(row)
+    return report(out, rows, s)
 
 
 def _mix_weights(run: Path) -> dict[str, Any]:
@@ -326,7 +361,7 @@ def report(out: Path, rows: list[dict[str, Any]], s: Settings) -> dict[str, Any]
              + markdown_table(summary, arms))
     atomic_write_text(out / "table.md", table)
     figure(runs, out / "mpc_vs_clean.png", arms)
-    rep = {"settings": dataclasses.asdict(s), "runs": json.loads(runs.to_json(orient="records")),
+    rep = {"settings": dataclasses.asdict(s), "arms": ARMS, "runs": json.loads(runs.to_json(orient="records")),
            "base_curve": json.loads((out / "base_curve.json").read_text())}
     atomic_write_json(out / "report.json", rep)
     return rep
@@ -338,13 +373,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--tiny", action="store_true", help="a few images and iterations (tests, smoke runs)")
     p.add_argument("--jobs", type=int, default=2, help="runs in parallel (each on --threads threads)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads per run (fixed: results depend on it)")
+    p.add_argument("--workers", type=int, default=0, help="data loader processes per training run "
+                                                          "(speed only: the data do not depend on it)")
+    p.add_argument("--verify", nargs="+", metavar="RUN", help="after the pilot, retrain these fine-tunes "
+                   "(e.g. adv-s0) from scratch and compare checkpoints bit for bit (verify.json)")
+    p.add_argument("--report-only", action="store_true",
+                   help="rebuild the report of a finished pilot folder from its results and histories")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     if args.jobs < 1 or args.threads < 1:
         print("advmix_pilot: --jobs and --threads must be at least 1", file=sys.stderr)
         return 2
     try:
-        Pilot(args.out, TINY if args.tiny else FULL, args.jobs, args.threads, not args.no_progress).run()
+        settings = TINY if args.tiny else FULL
+        if args.report_only:
+            rebuild_report(args.out, settings)
+            print((args.out / "table.md").read_text())
+            return 0
+        pilot = Pilot(args.out, settings, args.jobs, args.threads, not args.no_progress, args.workers)
+        pilot.run()
+        if args.verify:
+            print(json.dumps(pilot.verify(args.verify), indent=1), file=sys.stderr)
     except UserError as exc:
         print(f"advmix_pilot: {exc}", file=sys.stderr)
         return 2

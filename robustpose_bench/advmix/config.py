@@ -51,6 +51,7 @@ class TrainConfig:
     workers: int = 0
     seed: int = 0
     amp: bool = True                        # mixed precision, used only on CUDA
+    deterministic: bool = False             # CUDA: deterministic kernels, no cuDNN autotuning (CPU: no effect)
     # AdvMix
     mix: str = "adv"
     kd: bool = True

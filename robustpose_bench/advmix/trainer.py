@@ -345,6 +345,18 @@ def _grouped(loader: Any, n: int, drop_last: bool) -> Iterator[list[Batch]]:
         yield group
 
 
+def use_deterministic_kernels() -> None:
+    """Deterministic CUDA kernels and no cuDNN autotuning, so that a CUDA run repeats on the same GPU
+    model and software; a no-op for CPU results, whose kernels are deterministic already (docs/advmix.md,
+    Determinism). cuBLAS needs its workspace fixed before its first use, hence the variable."""
+    import os
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+
+
 def cpu_numerics() -> dict[str, Any]:
     """What decides CPU floating-point results besides the code and the seed (docs/advmix.md, Determinism)."""
     import platform
@@ -456,6 +468,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
         raise UserError(f"--resume: no checkpoint {ckpt_path}")
     torch.manual_seed(cfg.seed)
     device = pick_device()
+    if cfg.deterministic:
+        use_deterministic_kernels()
     num_joints = KEYPOINT_SETS[cfg.keypoints].num_joints
     if model is None:
         model = build_net(cfg.arch, num_joints)
@@ -491,6 +505,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
         "pretrained_sha256": sha256_file(cfg.pretrained) if cfg.pretrained else None,
         "num_persons": len(dataset), "iters_per_epoch": iters_per_epoch,
         "effective_batch": step_batch, **cpu_numerics(),
+        "cuda_device": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
     })
     atomic_write_json(out / "run.json", meta)
 
