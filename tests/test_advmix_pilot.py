@@ -85,3 +85,20 @@ def test_tiny_pilot_resumes_and_reproduces(pilot, tmp_path):
     assert pilot.main(["--tiny", "--out", str(second), "--jobs", "1", "--no-progress"]) == 0
     for name in ("runs.csv", "summary.csv", "table.md", "base_curve.json"):
         assert (second / name).read_bytes() == before[name], name
+
+
+def test_docs_show_the_pilot_table_the_code_computes(pilot):
+    """docs/advmix.md shows the committed pilot table, and that table is what the code computes from
+    the committed per-run numbers (report.json): the docs cannot drift from the results."""
+    results = ROOT / "experiments" / "advmix_pilot_results"
+    report = json.loads((results / "report.json").read_text())
+    runs = pd.DataFrame(report["runs"])
+    assert len(runs) == 1 + 3 * len(pilot.ARMS) and runs.groupby("arm").size().drop("base").eq(3).all()
+    table = (results / "table.md").read_text()
+    computed = pilot.markdown_table(pilot.paired_summary(runs), list(pilot.ARMS))
+    assert table.endswith(computed)
+    docs = (ROOT / "docs" / "advmix.md").read_text()
+    assert table.strip() in docs
+    assert (ROOT / "docs" / "figures" / "advmix_pilot_mpc_vs_clean.png").stat().st_size > 10_000
+    verify = json.loads((results / "verify.json").read_text())
+    assert all(v["identical"] for v in verify.values())
