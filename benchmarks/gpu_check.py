@@ -22,7 +22,6 @@ import contextlib
 import copy
 import io
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -36,7 +35,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-from robustpose_bench import topdown as td  # noqa: E402
 from robustpose_bench.advmix.config import TrainConfig  # noqa: E402
 from robustpose_bench.advmix.data import gaussian_targets  # noqa: E402
 from robustpose_bench.advmix.nets import build_net  # noqa: E402

@@ -1,9 +1,10 @@
-"""Letterbox resizing for one-stage models, and its exact inverse, in the two conventions in use.
+"""The input geometries of one-stage models, and their exact inverses, in the conventions in use.
 
-A one-stage model takes the whole image at a fixed input size: the image is resized keeping its
-aspect ratio and padded with a grey value (114). Two conventions differ in rounding, placement and
-inversion, and a pose's pixels move by up to a few pixels between them, so each is reproduced as its
-reference does it:
+A one-stage model takes the whole image: resized keeping its aspect ratio, then padded. The
+conventions differ in rounding, placement and inversion, and a pose's pixels move by up to a few
+pixels between them, so each is reproduced as its reference does it.
+
+Letterboxes to a fixed input size (``input.resize: letterbox``):
 
 - ``center`` (ultralytics ``LetterBox`` + ``ops.scale_boxes`` / ``ops.scale_coords``): the resized
   size is ``round(side * r)`` (Python's round, half to even), at least 1 px; the padding is split
@@ -13,9 +14,17 @@ reference does it:
   (truncated); the image sits at the top-left corner; the inverse divides by ``r`` and does not clip.
   An image that already has the input size is used as is.
 
-Resizing is ``cv2.INTER_LINEAR`` in both. Everything here is numpy and OpenCV; no library offers
-these conventions outside the frameworks themselves, hence this module (docs/model_spec.md).
-Arithmetic on coordinates is float32, as the references do it on float32 tensors.
+Resizing is ``cv2.INTER_LINEAR`` in both. Arithmetic on coordinates is float32, as the references
+do it on float32 tensors.
+
+A size of its own per image (``input.resize: short-side-align64``, :class:`AlignedResize`):
+HigherHRNet's ``get_multi_scale_size`` / ``resize_align_multi_scale`` at scale 1: the short side
+becomes the model's size, the long side the scaled length made a multiple of 64, through
+HRNet's centre/scale affine (``cv2.warpAffine``, bilinear, black outside); the inverse is
+``get_final_preds`` (``topdown.transform_preds``).
+
+Everything here is numpy and OpenCV; no library offers these conventions outside the frameworks
+themselves, hence this module (docs/model_spec.md).
 """
 from __future__ import annotations
 
@@ -23,6 +32,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from . import topdown
 
 ALIGNS = ("center", "top-left")
 
@@ -101,3 +112,53 @@ def make_letterbox(src_hw: tuple[int, int], dst_hw: tuple[int, int], align: str)
     top, bottom = round(dh - 0.1), round(dh + 0.1)
     left, right = round(dw - 0.1), round(dw + 0.1)
     return Letterbox(align, (h, w), (H, W), (nw, nh), left, top, right, bottom, r)
+
+
+@dataclass(frozen=True)
+class AlignedResize:
+    """HigherHRNet's test-time resize of one image, and back (``lib/utils/transforms.py``).
+
+    ``center`` (int, the image centre rounded half up) and ``scale`` (float64, units of 200 px) are
+    the values the official code passes to ``get_final_preds``; ``size_wh`` is the input (and
+    projected heatmap) size.
+    """
+
+    src_hw: tuple[int, int]
+    size_wh: tuple[int, int]
+    center: np.ndarray
+    scale: np.ndarray
+
+    @property
+    def dst_hw(self) -> tuple[int, int]:
+        return self.size_wh[1], self.size_wh[0]
+
+    def apply(self, image: np.ndarray, pad_value: int = 0) -> np.ndarray:
+        """(h, w, 3) uint8 image -> the resized input, ``pad_value`` outside the image (official: 0)."""
+        if image.shape[:2] != self.src_hw:
+            raise ValueError(f"resize made for a {self.src_hw} image, got {image.shape[:2]}")
+        t = topdown.get_affine_transform(self.center, self.scale, self.size_wh)
+        return cv2.warpAffine(image, t, self.size_wh, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=(pad_value,) * 3)
+
+    def points_to_image(self, xy: np.ndarray) -> np.ndarray:
+        """(..., 2) input (= projected heatmap) pixels -> image pixels, float32 (``get_final_preds``)."""
+        pts = np.asarray(xy, dtype=np.float32)
+        out = topdown.transform_preds(pts.reshape(-1, 2), self.center, self.scale, self.size_wh)
+        return out.astype(np.float32).reshape(pts.shape)
+
+
+def make_aligned_resize(src_hw: tuple[int, int], input_size: int) -> AlignedResize:
+    """``get_multi_scale_size(image, input_size, 1.0, 1.0)``: the short side becomes ``input_size``
+    (itself first made a multiple of 64), the long side keeps the aspect ratio as
+    ``(input_size * long / short + 63) // 64 * 64`` (so 768.5 gives 768, not 832). Python float
+    arithmetic in the official order, so sizes and scale match."""
+    h, w = int(src_hw[0]), int(src_hw[1])
+    center = np.array([int(w / 2.0 + 0.5), int(h / 2.0 + 0.5)])
+    short = int((1.0 * input_size + 63) // 64 * 64)
+    if w < h:
+        w_resized, h_resized = short, int((short / w * h + 63) // 64 * 64)
+        scale = np.array([w / 200.0, h_resized / w_resized * w / 200.0])
+    else:
+        h_resized, w_resized = short, int((short / h * w + 63) // 64 * 64)
+        scale = np.array([w_resized / h_resized * h / 200.0, h / 200.0])
+    return AlignedResize((h, w), (w_resized, h_resized), center, scale)

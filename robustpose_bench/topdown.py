@@ -92,20 +92,22 @@ def get_affine_transform(center: np.ndarray, scale: np.ndarray, output_size: Seq
     """HRNet's 2x3 affine: box of width ``scale[0]*200`` centred at ``center`` -> ``output_size`` (w, h).
 
     Only the width of the scale is used, as in HRNet: the caller makes the box match the output's
-    aspect ratio first.
+    aspect ratio first. The scale keeps its dtype (HRNet's boxes give float32, HigherHRNet's
+    ``get_multi_scale_size`` float64) and the second point is summed in float64 and stored as
+    float32, as the official code does; for float32 inputs this equals a float32 sum.
     """
-    scale_px = np.asarray(scale, dtype=np.float32) * PIXEL_STD
+    scale_px = np.asarray(scale) * PIXEL_STD
     src_w = scale_px[0]
     dst_w, dst_h = float(output_size[0]), float(output_size[1])
     r = np.pi * rot / 180.0
     sn, cs = np.sin(r), np.cos(r)
     # direction of the point half a box width "up" from the centre, rotated by rot
-    src_dir = np.array([-(src_w * -0.5) * sn, (src_w * -0.5) * cs], dtype=np.float32)
+    src_dir = np.array([-(src_w * -0.5) * sn, (src_w * -0.5) * cs], dtype=np.float64)
     dst_dir = np.array([0.0, dst_w * -0.5], dtype=np.float32)
     src = np.zeros((3, 2), dtype=np.float32)
     dst = np.zeros((3, 2), dtype=np.float32)
     src[0] = center
-    src[1] = np.asarray(center, dtype=np.float32) + src_dir
+    src[1] = np.asarray(center, dtype=np.float64) + src_dir
     dst[0] = [dst_w * 0.5, dst_h * 0.5]
     dst[1] = dst[0] + dst_dir
     src[2] = _third_point(src[0], src[1])

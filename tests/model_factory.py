@@ -9,6 +9,8 @@ other predictions.
 - ``yolo_pose``: ultralytics YOLO-pose ONNX export: ``images`` [1,3,640,640] -> ``output0`` [1,56,8400]
   (decoded boxes xywh in input pixels, class score after sigmoid, 17 x (x, y, visibility after sigmoid))
 - ``rtmo``: RTMO end-to-end export: ``input`` [1,3,640,640] -> ``dets`` [1,P,5] + ``keypoints`` [1,P,17,3]
+- ``higherhrnet``: an official HigherHRNet export with dynamic H and W: ``input`` [1,3,H,W] ->
+  ``output_low`` [1,34,H/4,W/4] (17 heatmaps + 17 tags), ``output_high`` [1,17,H/2,W/2] (17 heatmaps)
 
 Also used by benchmarks/bench_onestage.py.
 """
@@ -100,6 +102,26 @@ class TinyRTMO(nn.Module):
         return dets, torch.stack([kx, ky, torch.sigmoid(k[..., 2])], dim=-1)
 
 
+class TinyHigherHRNet(nn.Module):
+    """Stride-2 and stride-4 features; heatmaps squashed to [0, 1) with sparse peaks, tags spread over
+    a few units, so the grouping sees several candidates per joint and several persons."""
+
+    def __init__(self, k: int = 17) -> None:
+        super().__init__()
+        self.k = k
+        self.c2 = nn.Conv2d(3, 8, 5, stride=2, padding=2)
+        self.c4 = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.low = nn.Conv2d(8, 2 * k, 3, padding=1)
+        self.high = nn.Conv2d(8, k, 3, padding=1)
+
+    def forward(self, x):
+        f2 = torch.relu(self.c2(x))
+        f4 = torch.relu(self.c4(f2))
+        low = self.low(f4)
+        heat_low = torch.sigmoid(low[:, : self.k] * 4 - 5)
+        return torch.cat([heat_low, low[:, self.k:] * 3], dim=1), torch.sigmoid(self.high(f2) * 4 - 5)
+
+
 def _export(net: nn.Module, x: torch.Tensor, path: Path, inputs: list[str], outputs: list[str],
             dynamic: dict | None = None) -> Path:
     with warnings.catch_warnings():
@@ -134,3 +156,13 @@ def export_rtmo(folder: Path, seed: int = 0, size: int = 640, torchscript: bool 
         return path
     name = f"rtmo_tiny{'' if channels == 8 else channels}.onnx"
     return _export(net, torch.zeros(1, 3, size, size), folder / name, ["input"], ["dets", "keypoints"])
+
+
+def export_higherhrnet(folder: Path, seed: int = 0, dynamic: bool = True) -> Path:
+    """``dynamic``: H and W as dynamic axes, as the official models must be exported (else 512x512)."""
+    torch.manual_seed(seed)
+    net = TinyHigherHRNet().eval()
+    axes = {"input": {2: "h", 3: "w"}, "output_low": {2: "h4", 3: "w4"}, "output_high": {2: "h2", 3: "w2"}}
+    name = "higherhrnet_tiny.onnx" if dynamic else "higherhrnet_tiny_static.onnx"
+    return _export(net, torch.zeros(1, 3, 512, 512), folder / name, ["input"], ["output_low", "output_high"],
+                   axes if dynamic else None)

@@ -15,19 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli
+from test_models import export_tiny
 
 from robustpose_bench.cli import main
-from test_models import export_tiny
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 CORRUPTIONS = "gaussian_noise,motion_blur,fog"
 
 
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main([str(a) for a in argv])
-    return rc, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ def _fake_eval(tmp_path: Path, fail: bool = False):
 
 @pytest.mark.parametrize("fail", [False, True])
 def test_verify_removes_its_temporary_folder(entry, temp_root, tmp_path, monkeypatch, fail):
-    import robustpose_bench.evaluate as evaluate
+    import robustpose_bench.evaluation as evaluate
     from robustpose_bench.leaderboard.verify import verify_entry
 
     monkeypatch.setattr(evaluate, "run_eval", _fake_eval(tmp_path, fail))
@@ -71,7 +71,7 @@ def test_verify_removes_its_temporary_folder(entry, temp_root, tmp_path, monkeyp
 
 
 def test_verify_keeps_the_folder_the_user_asked_for(entry, temp_root, tmp_path, monkeypatch):
-    import robustpose_bench.evaluate as evaluate
+    import robustpose_bench.evaluation as evaluate
     from robustpose_bench.leaderboard.verify import verify_entry
 
     monkeypatch.setattr(evaluate, "run_eval", _fake_eval(tmp_path))

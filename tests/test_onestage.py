@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
+from cli_helpers import run_cli
 from model_factory import export_rtmo, export_rtmpose, export_yolo_pose
-from robustpose_bench.cli import main
+
 from robustpose_bench.errors import UserError
 from robustpose_bench.models.loader import load_model
 
@@ -25,13 +25,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 def models(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("models")
     return {"yolo-pose": export_yolo_pose(d), "rtmo": export_rtmo(d), "rtmpose": export_rtmpose(d)}
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(list(argv))
-    return rc, out.getvalue(), err.getvalue()
 
 
 def cocoeval_direct(ann: Path, preds: list) -> float:

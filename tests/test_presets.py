@@ -5,28 +5,21 @@ A preset is a family's conventions plus sizes read off the model's shapes; on th
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import warnings
 from pathlib import Path
 
 import pytest
-
+from cli_helpers import run_cli
 from model_factory import export_rtmo, export_rtmpose, export_yolo_pose
-from robustpose_bench.cli import main
+from test_models import doc_specs, export_tiny
+
 from robustpose_bench.models.loader import load_model
 from robustpose_bench.models.presets import PRESETS
-from test_models import doc_specs, export_tiny
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 
 
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main([str(a) for a in argv])
-    return rc, out.getvalue(), err.getvalue()
 
 
 def without(d: dict, *keys: str) -> dict:

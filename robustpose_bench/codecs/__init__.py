@@ -5,8 +5,9 @@ A codec knows how to check a model's output shapes against the spec and how to d
 - top-down codecs (``heatmaps``, ``keypoints``, ``simcc``) turn a batch of crop outputs (and, for
   the flip test, the outputs of the mirrored crops) into keypoints in a coordinate frame of known
   size, which the top-down predictor maps back into the image;
-- one-stage codecs (``yolo-pose``, ``persons``) turn one image's outputs into a list of persons,
-  using the letterbox's inverse to reach image pixels.
+- one-stage codecs (``yolo-pose``, ``persons``, ``associative-embedding``) turn one image's outputs
+  (and, for a family whose protocol has a flip test, the mirrored image's) into a list of persons,
+  using the input geometry's inverse to reach image pixels.
 
 ``make_codec`` picks the codec for a spec; ``CODECS`` is the explicit registry.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .associative_embedding import AssociativeEmbeddingCodec
 from .base import OneStageCodec, Persons, TopDownCodec, fmt_shape
 from .heatmap import HeatmapCodec
 from .persons import PersonsCodec
@@ -27,6 +29,7 @@ CODECS: dict[str, type] = {
     "simcc": SimCCCodec,
     "yolo-pose": YoloPoseCodec,
     "persons": PersonsCodec,
+    "associative-embedding": AssociativeEmbeddingCodec,
 }
 
 

@@ -47,10 +47,16 @@ class TopDownCodec(Protocol):
 
 
 class OneStageCodec(Protocol):
-    """One image's outputs (batch index ``b``) -> its persons in image pixels."""
+    """One image's outputs (batch index ``b``) -> its persons in image pixels.
+
+    ``flip_test``: the family's own test protocol runs the mirrored image too (HigherHRNet); the
+    runner then defaults to it, and ``outs_flip`` holds the mirrored input's outputs (else None).
+    """
 
     names: tuple[str, ...]
+    flip_test: bool
 
     def check_shapes(self, shapes: dict[str, tuple]) -> None: ...
 
-    def decode(self, outs: dict[str, np.ndarray], b: int, to_image: ToImage) -> Persons: ...
+    def decode(self, outs: dict[str, np.ndarray], b: int, to_image: ToImage,
+               outs_flip: dict[str, np.ndarray] | None = None) -> Persons: ...

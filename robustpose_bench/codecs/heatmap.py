@@ -6,7 +6,6 @@ argmax and its quarter-pixel (or DARK) refinement.
 """
 from __future__ import annotations
 
-import numpy as np
 
 from .. import topdown
 from ..errors import UserError

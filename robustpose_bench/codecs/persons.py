@@ -17,6 +17,8 @@ from .base import Persons, ToImage, fmt_shape
 
 
 class PersonsCodec:
+    flip_test = False  # no flip test in the family's protocol
+
     def __init__(self, spec, names: tuple[str, ...], **_: object) -> None:
         self.spec, self.names = spec, names
         self.k = spec.keypoints.num
@@ -34,7 +36,7 @@ class PersonsCodec:
             raise UserError(f"model outputs '{dname}' {fmt_shape(d)} and '{kname}' {fmt_shape(k)} disagree on the "
                             "number of persons")
 
-    def decode(self, outs, b: int, to_image: ToImage) -> Persons:
+    def decode(self, outs, b: int, to_image: ToImage, outs_flip=None) -> Persons:
         o = self.spec.output
         dets = np.asarray(outs[self.names[0]][b], dtype=np.float32)
         kps = np.asarray(outs[self.names[1]][b], dtype=np.float32)

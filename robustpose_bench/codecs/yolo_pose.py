@@ -26,6 +26,8 @@ MAX_WH = 7680
 
 
 class YoloPoseCodec:
+    flip_test = False  # no flip test in the family's protocol
+
     def __init__(self, spec, names: tuple[str, ...], **_: object) -> None:
         self.spec, self.names = spec, names
         o = spec.output
@@ -43,7 +45,7 @@ class YoloPoseCodec:
                             f"class + {self.k}x{self.vpk} keypoint values), but model output '{name}' has shape "
                             f"{fmt_shape(shape)}")
 
-    def decode(self, outs, b: int, to_image: ToImage) -> Persons:
+    def decode(self, outs, b: int, to_image: ToImage, outs_flip=None) -> Persons:
         o = self.spec.output
         x = np.asarray(outs[self.names[0]][b], dtype=np.float32).T  # (A, C)
         cls = x[:, 4:4 + self.nc]
@@ -57,7 +59,7 @@ class YoloPoseCodec:
             top = np.argsort(-conf, kind="stable")[: o.max_nms]
             x, conf, j, boxes = x[top], conf[top], j[top], boxes[top]
         offset = (j.astype(np.float32) * np.float32(MAX_WH))[:, None]
-        keep = nms(boxes + offset, conf, o.iou)[: o.max_det]
+        keep = nms(boxes + offset, conf, o.iou, max_keep=o.max_det)
         kp = x[keep, 4 + self.nc:].reshape(len(keep), self.k, self.vpk)
         kscores = kp[..., 2] if self.vpk == 3 else np.ones(kp.shape[:2], np.float32)
         return Persons(to_image(boxes[keep].reshape(-1, 2, 2)).reshape(-1, 4), conf[keep],

@@ -36,6 +36,49 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("model", help="model file (.onnx, or a TorchScript archive)")
+    add_data_arguments(p)
+    p.add_argument("--spec", default=None, metavar="FILE|PRESET",
+                   help="model spec JSON, or a built-in preset read off the model's shapes (yolo-pose, rtmo, "
+                        "rtmpose, hrnet, simplebaseline, movenet, blazepose, higherhrnet; `robustpose-bench list specs`); "
+                        "default: "
+                        "the spec embedded in the model, else MODEL.spec.json beside it")
+    p.add_argument("--boxes", default=None,
+                   help="top-down models: 'gt' (ground-truth boxes, the default) or a person detection file in the "
+                        "format of COCO_val2017_detections_AP_H_56_person.json (made on clean images, reused for "
+                        "every condition); COCO-format datasets only. One-stage models take no boxes")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--batch", type=int, default=None,
+                   help="crops (top-down, default 32; the flip test adds their mirrors to the same pass) or images "
+                        "(one-stage, default 8) per forward pass")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="flip test, averaging with the mirrored input (default: the model family's protocol: on for "
+                        "top-down models and HigherHRNet, as in the paper; YOLO-pose and RTMO have none)")
+    p.add_argument("--post", default="default", choices=("default", "dark", "none"),
+                   help="heatmap decoding: HRNet's quarter-pixel shift (default), DARK, or plain argmax")
+    thr = p.add_argument_group("top-down COCO-style post-processing (HRNet's defaults; changing one marks the run "
+                               "non-standard)")
+    thr.add_argument("--det-thre", type=float, default=0.0, help="keep detections scoring >= this (TEST.IMAGE_THRE, 0.0)")
+    thr.add_argument("--in-vis-thre", type=float, default=0.2,
+                     help="keypoints above this score count in the rescoring (TEST.IN_VIS_THRE, 0.2)")
+    thr.add_argument("--oks-thre", type=float, default=0.9, help="per-image OKS-NMS threshold (TEST.OKS_THRE, 0.9)")
+    add_run_arguments(p)
+    p.add_argument("--workers", type=int, default=None, help="image loading / decoding threads (default min(4, CPUs))")
+    p.add_argument("--intra-op-threads", type=int, default=None,
+                   help="onnxruntime CPU threads per model (default: one per core)")
+    scale = p.add_argument_group("at scale (docs/scale.md)")
+    scale.add_argument("--shard", default=None, metavar="I/N",
+                       help="evaluate shard I of N: conditions I-1, I-1+N, ... of the full list; join the shards' "
+                            "results with `robustpose-bench merge`")
+    scale.add_argument("--backend", default="local", choices=("local", "dask"),
+                       help="predict the conditions here (default) or on dask workers (one per GPU, started with "
+                            "--resources eval=1); this process scores and writes")
+    scale.add_argument("--scheduler", default=None, metavar="ADDR",
+                       help="dask scheduler address (tcp://HOST:8786), or local:N for N local worker processes")
+    p.set_defaults(func=run)
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """--dataset, --data and the clean source: shared by ``eval`` and ``eval-external``."""
     p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--data", type=Path, default=None,
                    help=f"the folder `robustpose-bench build` wrote (OUT, holding OUT/<dataset>/...); default "
@@ -47,29 +90,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--ann", type=Path, default=None, help="annotation file (overrides the layout)")
     src.add_argument("--gt-mat", type=Path, default=None,
                      help="MPII: HRNet's gt_valid.mat (default: gt_valid.mat beside the annotation file)")
-    p.add_argument("--spec", default=None, metavar="FILE|PRESET",
-                   help="model spec JSON, or a built-in preset read off the model's shapes (yolo-pose, rtmo, "
-                        "rtmpose, hrnet, simplebaseline, movenet, blazepose; `robustpose-bench list specs`); default: "
-                        "the spec embedded in the model, else MODEL.spec.json beside it")
-    p.add_argument("--boxes", default=None,
-                   help="top-down models: 'gt' (ground-truth boxes, the default) or a person detection file in the "
-                        "format of COCO_val2017_detections_AP_H_56_person.json (made on clean images, reused for "
-                        "every condition); COCO-format datasets only. One-stage models take no boxes")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--batch", type=int, default=None,
-                   help="crops (top-down, default 32; the flip test adds their mirrors to the same pass) or images "
-                        "(one-stage, default 8) per forward pass")
-    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
-                   help="flip test, averaging with the mirrored crop (top-down default on, as in the paper; "
-                        "one-stage models have none)")
-    p.add_argument("--post", default="default", choices=("default", "dark", "none"),
-                   help="heatmap decoding: HRNet's quarter-pixel shift (default), DARK, or plain argmax")
-    thr = p.add_argument_group("top-down COCO-style post-processing (HRNet's defaults; changing one marks the run "
-                               "non-standard)")
-    thr.add_argument("--det-thre", type=float, default=0.0, help="keep detections scoring >= this (TEST.IMAGE_THRE, 0.0)")
-    thr.add_argument("--in-vis-thre", type=float, default=0.2,
-                     help="keypoints above this score count in the rescoring (TEST.IN_VIS_THRE, 0.2)")
-    thr.add_argument("--oks-thre", type=float, default=0.9, help="per-image OKS-NMS threshold (TEST.OKS_THRE, 0.9)")
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """Which conditions, and where results and predictions go: shared by ``eval`` and ``eval-external``."""
     p.add_argument("--corruptions", nargs="+", default=None, metavar="NAME",
                    help="only these corruptions (default: all the build holds)")
     p.add_argument("--severities", type=_severities, default=None, metavar="LIST",
@@ -83,22 +107,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where the per-condition predictions go (default: 'predictions' beside the results file)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace another run's predictions in the predictions folder (default: refuse)")
-    p.add_argument("--workers", type=int, default=None, help="image loading / decoding threads (default min(4, CPUs))")
-    p.add_argument("--intra-op-threads", type=int, default=None,
-                   help="onnxruntime CPU threads per model (default: one per core)")
-    scale = p.add_argument_group("at scale (docs/scale.md)")
-    scale.add_argument("--shard", default=None, metavar="I/N",
-                       help="evaluate shard I of N: conditions I-1, I-1+N, ... of the full list; join the shards' "
-                            "results with `robustpose-bench merge`")
-    scale.add_argument("--backend", default="local", choices=("local", "dask"),
-                       help="predict the conditions here (default) or on dask workers (one per GPU, started with "
-                            "--resources eval=1); this process scores and writes")
-    scale.add_argument("--scheduler", default=None, metavar="ADDR",
-                       help="dask scheduler address (tcp://HOST:8786), or local:N for N local worker processes")
     p.add_argument("--method", default=None, help="method name for tables (default: the spec's name)")
     p.add_argument("--backbone", default=None, help="backbone name for tables")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    p.set_defaults(func=run)
+
+
+def resolve_data(args: argparse.Namespace) -> Path | None:
+    """--data, or ./out when it holds the dataset."""
+    if args.data is None and (DEFAULT_DATA / args.dataset).is_dir():
+        return DEFAULT_DATA
+    return args.data
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,9 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.severities is not None and not args.severities:
         raise UserError("--severities: give at least one severity in 1..5")
-    data = args.data
-    if data is None and (DEFAULT_DATA / args.dataset).is_dir():
-        data = DEFAULT_DATA
+    data = resolve_data(args)
     opts = EvalOptions(
         model=args.model, dataset=args.dataset, data=data, root=args.root, images=args.images,
         ann=args.ann, gt_mat=args.gt_mat, spec=args.spec, boxes=args.boxes, device=args.device,

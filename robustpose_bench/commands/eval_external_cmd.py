@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from .eval_cmd import DATASETS, _severities
+from .eval_cmd import add_data_arguments, add_run_arguments, resolve_data
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,27 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "conditions. Example: robustpose-bench eval-external --dataset ochuman-c --root data/ochuman --data "
             "out -- python my_predict.py {images} {ann} {out}"),
     )
-    p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--data", type=Path, default=None, help="the folder `robustpose-bench build` wrote (OUT)")
-    src = p.add_argument_group("clean source (the builder's layouts)")
-    src.add_argument("--root", type=Path, default=None)
-    src.add_argument("--images", type=Path, default=None)
-    src.add_argument("--ann", type=Path, default=None)
-    src.add_argument("--gt-mat", type=Path, default=None, help="MPII: HRNet's gt_valid.mat")
-    p.add_argument("--corruptions", nargs="+", default=None, metavar="NAME")
-    p.add_argument("--severities", type=_severities, default=None, metavar="LIST")
-    p.add_argument("--partial", action="store_true", help="evaluate what exists even if the 15 x 5 grid is incomplete")
-    p.add_argument("--layout", default="auto", choices=("auto", "default", "advmix"))
-    p.add_argument("-o", "--output", type=Path, default=Path("results.json"))
-    p.add_argument("--predictions-out", type=Path, default=None,
-                   help="where the per-condition predictions go (default: 'predictions' beside the results file)")
-    p.add_argument("--overwrite", action="store_true", help="replace another run's predictions in that folder")
+    add_data_arguments(p)
+    add_run_arguments(p)
     p.add_argument("--keep-going", action="store_true",
                    help="after a failing condition, run the others (the results are then partial); default: stop")
     p.add_argument("--timeout", type=float, default=None, help="seconds one condition's command may run")
-    p.add_argument("--method", default=None)
-    p.add_argument("--backbone", default=None)
-    p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("predict_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...",
                    help="the prediction command and its arguments, after --")
     p.set_defaults(func=run)
@@ -53,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     command = args.predict_command[1:] if args.predict_command[:1] == ["--"] else args.predict_command
     results = run_external(ExternalOptions(
-        command=command, dataset=args.dataset, data=args.data, root=args.root, images=args.images, ann=args.ann,
+        command=command, dataset=args.dataset, data=resolve_data(args), root=args.root, images=args.images, ann=args.ann,
         gt_mat=args.gt_mat, corruptions=args.corruptions, severities=args.severities, partial=args.partial,
         layout=args.layout, output=args.output, predictions_out=args.predictions_out, overwrite=args.overwrite,
         keep_going=args.keep_going, timeout=args.timeout, progress=args.progress, method=args.method,

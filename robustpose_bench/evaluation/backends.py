@@ -76,8 +76,8 @@ def predict_condition(job: PredictJob, cond: Condition, progress: bool | str = F
         raw = predict_topdown(model, job.instances, cond.path, job.kp_set, flip=job.flip, batch=job.batch,
                               workers=job.workers, progress=progress)
     else:
-        raw = predict_onestage(model, list(job.files), cond.path, job.kp_set, batch=job.batch, workers=job.workers,
-                               progress=progress)
+        raw = predict_onestage(model, list(job.files), cond.path, job.kp_set, batch=job.batch, flip=job.flip,
+                               workers=job.workers, progress=progress)
     return raw, model.device, model.provider
 
 

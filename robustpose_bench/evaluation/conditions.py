@@ -18,6 +18,33 @@ SEVERITIES = (1, 2, 3, 4, 5)
 LAYOUTS = ("auto", "default", "advmix")
 
 
+@dataclass(kw_only=True)
+class RunOptions:
+    """What every evaluation run takes to find its data and where to write (``eval``, ``eval-external``)."""
+
+    dataset: str
+    data: Path | None = None
+    root: Path | None = None
+    images: Path | None = None
+    ann: Path | None = None
+    gt_mat: Path | None = None
+    corruptions: Sequence[str] | None = None
+    severities: Sequence[int] | None = None
+    partial: bool = False
+    layout: str = "auto"
+    output: Path = Path("results.json")
+    predictions_out: Path | None = None
+    overwrite: bool = False
+    progress: bool = True
+    method: str | None = None
+    backbone: str | None = None
+
+    @property
+    def prediction_dir(self) -> Path:
+        """``--predictions-out``, or ``predictions/`` beside the results file."""
+        return Path(self.predictions_out) if self.predictions_out else Path(self.output).parent / "predictions"
+
+
 @dataclass(frozen=True)
 class Condition:
     corruption: str            # "clean" or a corruption name
@@ -177,5 +204,5 @@ def check_grid(conds: list[Condition], partial: bool) -> list[str]:
     return missing
 
 
-__all__ = ["CLEAN", "SEVERITIES", "Condition", "check_condition_files", "check_grid", "find_conditions",
+__all__ = ["CLEAN", "SEVERITIES", "Condition", "RunOptions", "check_condition_files", "check_grid", "find_conditions",
            "read_manifest"]

@@ -24,41 +24,24 @@ import string
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 from .. import __version__
 from ..atomic import sha256_file
 from ..datasets import eval_dataset
 from ..errors import UserError
-from .conditions import Condition, check_grid, find_conditions
+from .conditions import Condition, RunOptions, check_grid, find_conditions
 from .store import PREDICTION_FILE, PredictionStore
 
 PLACEHOLDERS = ("images", "ann", "out", "condition", "corruption", "severity")
 REQUIRED = ("images", "out")
 
 
-@dataclass
-class ExternalOptions:
+@dataclass(kw_only=True)
+class ExternalOptions(RunOptions):
     command: Sequence[str]
-    dataset: str
-    data: Path | None = None
-    root: Path | None = None
-    images: Path | None = None
-    ann: Path | None = None
-    gt_mat: Path | None = None
-    corruptions: Sequence[str] | None = None
-    severities: Sequence[int] | None = None
-    partial: bool = False
-    layout: str = "auto"
-    output: Path = Path("results.json")
-    predictions_out: Path | None = None
-    overwrite: bool = False
     keep_going: bool = False
     timeout: float | None = None
-    progress: bool = True
-    method: str | None = None
-    backbone: str | None = None
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -123,7 +106,7 @@ def run_external(opts: ExternalOptions) -> dict:
         opts.data, opts.dataset, ds.source.image_dir, opts.corruptions, opts.severities, opts.partial,
         layout=opts.layout)
     check_grid(conds, opts.partial)
-    pred_dir = Path(opts.predictions_out) if opts.predictions_out else Path(opts.output).parent / "predictions"
+    pred_dir = opts.prediction_dir
     identity = {"package": __version__, "dataset": opts.dataset, "external_command": list(opts.command),
                 "annotations_sha256": sha256_file(ds.source.ann_path), "manifest_sha256": manifest_sha}
     store = PredictionStore(pred_dir, identity)

@@ -1,8 +1,10 @@
 """One-stage models: the whole image in, a list of persons out; no boxes are involved.
 
-Each image is letterboxed to the model's input (``robustpose_bench.letterbox``, in the convention
-the spec names), preprocessed as the spec says, run, and decoded by the output kind's codec, which
-maps boxes and keypoints back to the image through the letterbox's exact inverse.
+Each image is letterboxed to the model's input, or resized to a size of its own (HigherHRNet's
+``short-side-align64``; ``robustpose_bench.letterbox``, in the convention the spec names),
+preprocessed as the spec says, run, and decoded by the output kind's codec, which maps boxes and
+keypoints back to the image through the geometry's exact inverse. A family whose protocol has a
+flip test (the codec's ``flip_test``) also runs the mirrored input when ``flip`` is on.
 """
 from __future__ import annotations
 
@@ -14,16 +16,20 @@ import numpy as np
 
 from .. import topdown
 from ..codecs import Persons
-from ..letterbox import Letterbox, make_letterbox
+from ..letterbox import AlignedResize, Letterbox, make_aligned_resize, make_letterbox
 from ..models.loader import LoadedModel
 from .images import SWAP_ORDER, read_image_bgr
 from .pipeline import run_batched
+from .topdown_predictor import flip_input
 
 
-def letterbox_input(image_bgr: np.ndarray, spec) -> tuple[np.ndarray, Letterbox]:
-    """(1, ...) model input of one BGR image, and the letterbox that made it."""
+def letterbox_input(image_bgr: np.ndarray, spec) -> tuple[np.ndarray, Letterbox | AlignedResize]:
+    """(1, ...) model input of one BGR image, and the geometry (letterbox or aligned resize) that made it."""
     inp = spec.input
-    lb = make_letterbox(image_bgr.shape[:2], (inp.height, inp.width), inp.align)
+    if inp.resize == "short-side-align64":
+        lb: Letterbox | AlignedResize = make_aligned_resize(image_bgr.shape[:2], inp.height)
+    else:
+        lb = make_letterbox(image_bgr.shape[:2], (inp.height, inp.width), inp.align)
     padded = lb.apply(image_bgr, inp.pad_value)
     x = topdown.preprocess(padded[None], inp.layout, inp.dtype, SWAP_ORDER[inp.channel_order], inp.mean, inp.std)
     return x, lb
@@ -36,11 +42,15 @@ def predict_onestage(
     kp_set: str,
     *,
     batch: int = 1,
+    flip: bool = False,
     workers: int | None = None,
     prefetch: int | None = None,
     progress: bool | str = False,
 ) -> list[Persons]:
-    """The persons of every image, in the dataset's keypoints, in ``files`` order."""
+    """The persons of every image, in the dataset's keypoints, in ``files`` order.
+
+    ``flip`` runs the mirrored input too, for codecs whose family has a flip test (``flip_test``).
+    """
     from tqdm import tqdm
 
     from ..errors import UserError
@@ -48,8 +58,10 @@ def predict_onestage(
     if batch < 1:
         raise UserError(f"--batch must be at least 1, got {batch}")
     spec, codec = model.spec, model.codec
+    if flip and not codec.flip_test:
+        raise UserError(f"output.kind={spec.output.kind} has no flip test")
     ds_idx = np.asarray(spec.dataset_indices(kp_set), dtype=np.int64)
-    boxes: list[Letterbox | None] = [None] * len(files)
+    boxes: list[Letterbox | AlignedResize | None] = [None] * len(files)
     results: list[Persons | None] = [None] * len(files)
 
     def load(i: int) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -57,12 +69,14 @@ def predict_onestage(
         boxes[i] = lb
         return np.array([i]), [x]
 
-    def infer(arrays: list[np.ndarray]) -> dict:
-        return model.run(arrays[0])
+    def infer(arrays: list[np.ndarray]) -> tuple[dict, dict | None]:
+        x = arrays[0]
+        return model.run(x), (model.run(flip_input(x, spec.input.layout)) if flip else None)
 
-    def decode(ids: np.ndarray, outs: dict) -> None:
+    def decode(ids: np.ndarray, outs_pair: tuple[dict, dict | None]) -> None:
+        outs, outs_flip = outs_pair
         for b, i in enumerate(ids):
-            p = codec.decode(outs, b, boxes[i].points_to_image)
+            p = codec.decode(outs, b, boxes[i].points_to_image, outs_flip)
             results[i] = Persons(p.boxes, p.scores, p.keypoints[:, ds_idx], p.keypoint_scores[:, ds_idx])
 
     desc = progress if isinstance(progress, str) else "predict"

@@ -24,45 +24,30 @@ from ..atomic import sha256_file
 from ..datasets import EvalDataset, Thresholds, eval_dataset
 from ..errors import UserError
 from .backends import BACKENDS, PredictJob, connect, run_dask, run_local, worker_model
-from .conditions import CLEAN, Condition, check_condition_files, check_grid, find_conditions
+from .conditions import CLEAN, Condition, RunOptions, check_condition_files, check_grid, find_conditions
 from .store import PredictionStore
 
 #: Default --batch per model family: crops for top-down models, whole images for one-stage ones.
 DEFAULT_BATCH = {"topdown": 32, "onestage": 8}
 
 
-@dataclass
-class EvalOptions:
+@dataclass(kw_only=True)
+class EvalOptions(RunOptions):
     """Everything ``robustpose-bench eval`` takes (see ``commands/eval_cmd.py`` for the meaning).
 
     ``boxes``, ``flip`` and ``batch`` default to the model family's: ground-truth boxes, the flip test
-    and 32 crops per batch for top-down models; no boxes, no flip and 8 images for one-stage ones.
+    and 32 crops per batch for top-down models; no boxes, no flip (unless the family's protocol has one,
+    the codec's ``flip_test``: HigherHRNet) and 8 images for one-stage ones.
     """
 
     model: str | os.PathLike
-    dataset: str
-    data: Path | None = None
-    root: Path | None = None
-    images: Path | None = None
-    ann: Path | None = None
-    gt_mat: Path | None = None
     spec: str | os.PathLike | None = None
     boxes: str | None = None
     device: str = "auto"
     batch: int | None = None
     flip: bool | None = None
     post: str = "default"
-    corruptions: Sequence[str] | None = None
-    severities: Sequence[int] | None = None
-    partial: bool = False
-    layout: str = "auto"
-    output: Path = Path("results.json")
-    predictions_out: Path | None = None
-    overwrite: bool = False
     workers: int | None = None
-    progress: bool = True
-    method: str | None = None
-    backbone: str | None = None
     det_thre: float = Thresholds.det
     in_vis_thre: float = Thresholds.in_vis
     oks_thre: float = Thresholds.oks_nms
@@ -190,10 +175,11 @@ def run_eval(opts: EvalOptions) -> dict:
         if opts.boxes is not None:
             raise UserError(f"{Path(opts.model).name} is a one-stage model (it finds the persons itself): --boxes "
                             "applies to top-down models only")
-        if opts.flip:
-            raise UserError(f"--flip: {Path(opts.model).name} is a one-stage model; the flip test applies to "
-                            "top-down models (run with --no-flip or without --flip)")
-        flip, files = False, ds.onestage_images()
+        if opts.flip and not model.codec.flip_test:
+            raise UserError(f"--flip: {Path(opts.model).name} is a one-stage model whose family has no flip test "
+                            "(run with --no-flip or without --flip)")
+        flip = model.codec.flip_test if opts.flip is None else bool(opts.flip)
+        files = ds.onestage_images()
         instances = None
         boxes = boxes_prov = None
     else:
@@ -211,7 +197,7 @@ def run_eval(opts: EvalOptions) -> dict:
         check_condition_files(cond, files)
 
     # (3) the predictions folder
-    pred_dir = Path(opts.predictions_out) if opts.predictions_out else Path(opts.output).parent / "predictions"
+    pred_dir = opts.prediction_dir
     _check_outputs(opts, ds, pred_dir, Path(opts.data) / opts.dataset if opts.data else None, all_keys)
     post = opts.post if spec.output.kind == "heatmaps" else None
     store = PredictionStore(pred_dir, _identity(opts, model, ds, boxes, manifest_sha, layout, flip, post, thresholds))

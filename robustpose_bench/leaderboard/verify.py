@@ -17,7 +17,6 @@ float differences between execution providers (CPU vs CUDA), which can move a he
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import tempfile
 from dataclasses import dataclass, field

@@ -17,6 +17,12 @@ Conventions, from each family's official code:
 - ``hrnet`` / ``simplebaseline``: HRNet's repository feeds RGB to its HRNet configs
   (``COLOR_RGB: true``) and BGR to its ResNet (SimpleBaseline) configs (``COLOR_RGB: false``); both
   ImageNet mean/std; heatmaps at stride 4.
+- ``higherhrnet`` / ``higherhrnet-640``: HigherHRNet's ``tools/valid.py`` feeds RGB with ImageNet
+  mean/std, each image resized so its short side is the config's ``INPUT_SIZE`` (512 for W32-512,
+  640 for W32-640 and W48-640) and its long side a multiple of 64; the model's two outputs are
+  ``[N, 34, H/4, W/4]`` (17 heatmaps + 17 tags) and ``[N, 17, H/2, W/2]``; the grouping settings are
+  its COCO test config's. The input must have dynamic H and W; the size is the preset's, because a
+  dynamic export does not record it.
 - ``movenet``, ``blazepose``: the two models in ../shared (docs/model_spec.md worked examples 1 and 2).
 """
 from __future__ import annotations
@@ -291,3 +297,43 @@ def _blazepose(io: ModelIO, name: str) -> dict:
                   "score_index": 3, "score_activation": "sigmoid"},
                  {"keypoints": {"num": 39, "names": None, "dataset_map": {"coco": _BLAZEPOSE_COCO}},
                   "flip_pairs": _BLAZEPOSE_PAIRS})
+
+
+
+def _higherhrnet_preset(preset: str, size: int) -> Callable[[ModelIO, str], dict]:
+    def build(io: ModelIO, name: str) -> dict:
+        if io.format != "onnx" or not io.inputs:
+            raise UserError(f"preset {preset} reads the model's outputs from its declared shapes, which a "
+                            f"{io.format} file does not declare; write a spec file instead (`robustpose-bench inspect "
+                            "MODEL` prints a skeleton)")
+        in_name, shape, dt = io.inputs[0]
+        if len(shape) != 4 or shape[1] not in (3, None) or shape[2] is not None or shape[3] is not None:
+            raise _fail(preset, "an input with dynamic height and width (each image gets its own size)",
+                        "[N,3,?,?]", in_name, shape)
+        if dt is not None and dt != "float32":
+            raise UserError(f"preset {preset}: expected a float32 input, but the model's '{in_name}' is {dt}")
+        maps = [o for o in io.outputs if len(o[1]) == 4]
+        by_channels = {o[1][1]: o for o in maps}
+        if 34 in by_channels and 17 in by_channels:
+            low, high = by_channels[34], by_channels[17]
+        elif len(maps) >= 2 and maps[0][1][1] is None and maps[1][1][1] is None:
+            low, high = maps[0], maps[1]  # channels not declared: the official forward's order (low, high)
+        else:
+            shapes = ", ".join(f"'{n}' {_fmt(s)}" for n, s in io.outputs)
+            raise UserError(f"preset {preset}: expected two outputs, [N,34,H/4,W/4] (17 heatmaps + 17 tags) and "
+                            f"[N,17,H/2,W/2] (17 heatmaps), but the model's outputs are {shapes}")
+        return _spec(name, preset, "onestage",
+                     {"name": in_name, "height": size, "width": size, "layout": "NCHW", "dtype": "float32",
+                      "channel_order": "RGB", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+                      "resize": "short-side-align64", "pad_value": 0},
+                     {"kind": "associative-embedding", "low_name": low[0], "high_name": high[0],
+                      "detection_threshold": 0.1, "tag_threshold": 1.0, "max_people": 30, "nms_kernel": 5},
+                     _coco_keypoints(17, preset, "the model"))
+    return build
+
+
+_register("higherhrnet", "one-stage", "HigherHRNet W32-512 (official, dynamic H/W export): input [1,3,H,W] RGB, "
+          "ImageNet mean/std, short side 512, long side a multiple of 64 -> [1,34,H/4,W/4] heatmaps + tags, "
+          "[1,17,H/2,W/2] heatmaps; flip test, associative-embedding grouping")(_higherhrnet_preset("higherhrnet", 512))
+_register("higherhrnet-640", "one-stage", "HigherHRNet W32-640 / W48-640: as higherhrnet, short side "
+          "640")(_higherhrnet_preset("higherhrnet-640", 640))

@@ -10,9 +10,10 @@ Two pipelines:
 
 - ``topdown`` (the default): one crop per person box; output kinds ``heatmaps``, ``keypoints``
   (coordinate regression) and ``simcc`` (RTMPose-style 1-D classification vectors);
-- ``onestage``: the whole image in (letterboxed), a list of persons out; output kinds ``yolo-pose``
-  (ultralytics' raw head output, decoded with confidence filter and NMS) and ``persons``
-  (end-to-end ``dets`` + ``keypoints`` tensors, as RTMO and mmdeploy's end2end exports give).
+- ``onestage``: the whole image in (letterboxed, or resized to a size of its own), a list of persons
+  out; output kinds ``yolo-pose`` (ultralytics' raw head output, decoded with confidence filter and
+  NMS), ``persons`` (end-to-end ``dets`` + ``keypoints`` tensors, as RTMO and mmdeploy's end2end
+  exports give) and ``associative-embedding`` (HigherHRNet's heatmaps and tags, grouped into persons).
 
 Each output kind has its own field table (``OUTPUT_KINDS``); a field of another kind is accepted
 and ignored (so one example can show several), an unknown field is an error.
@@ -65,7 +66,9 @@ PIPELINES = ("topdown", "onestage")
 _LAYOUTS_IN = ("NCHW", "NHWC")
 _DTYPES = ("uint8", "float32")
 _CHANNEL_ORDERS = ("RGB", "BGR")
-_RESIZES = ("letterbox",)
+#: One-stage resizes: a letterbox to the fixed input size, or HigherHRNet's per-image size (the short
+#: side becomes the model's size, the long side a multiple of 64; ``letterbox.AlignedResize``).
+_RESIZES = ("letterbox", "short-side-align64")
 _CROPS = ("hrnet", "mmpose")
 _ALIGNS = ("center", "top-left")
 
@@ -79,6 +82,8 @@ class InputSpec:
     ``resize``/``align``/``pad_value`` apply to one-stage models: ``letterbox`` keeps the aspect
     ratio and pads with ``pad_value``; ``align`` ``center`` is ultralytics' convention (centred,
     its rounding), ``top-left`` mmdet/rtmlib's (image at the top-left corner, sizes truncated).
+    ``short-side-align64`` (HigherHRNet) gives every image its own input size: ``height`` and
+    ``width`` are both the model's size (the short side), ``pad_value`` fills the rest (0, black).
     """
 
     height: int
@@ -130,6 +135,13 @@ class OutputSpec:
     score_thr: float | None = None
     nms_iou: float | None = None
     nms_pixel_offset: int | None = None
+    # associative-embedding (HigherHRNet)
+    low_name: str | None = None
+    high_name: str | None = None
+    detection_threshold: float | None = None
+    tag_threshold: float | None = None
+    max_people: int | None = None
+    nms_kernel: int | None = None
 
     @property
     def pipeline(self) -> str:
@@ -323,6 +335,17 @@ def _p_vpk23(v: Any, where: str, f: str) -> int:
     return int(v)
 
 
+def _p_odd_kernel(v: Any, where: str, f: str) -> int:
+    n = _posint(v, where, f, maximum=99)
+    if n % 2 == 0:
+        raise _err(where, f, f"must be an odd window size (padded by (k - 1) / 2 on each side), got {n}")
+    return n
+
+
+def _p_positive(v: Any, where: str, f: str) -> float:
+    return _number(v, where, f, lo=0.0, lo_open=True)
+
+
 def _p_offset(v: Any, where: str, f: str) -> int:
     if v not in (0, 1) or isinstance(v, bool):
         raise _err(where, f, f"must be 0 or 1, got {v!r}")
@@ -372,6 +395,15 @@ OUTPUT_KINDS: dict[str, OutputKind] = {
         "nms_iou": (False, None, _p_optprob),
         "nms_pixel_offset": (False, 0, _p_offset),
     }),
+    # HigherHRNet's official test settings (TEST.* and DATASET.MAX_NUM_PEOPLE of its COCO configs)
+    "associative-embedding": OutputKind("onestage", ("low_name", "high_name"), {
+        "low_name": (False, None, _p_optname),
+        "high_name": (False, None, _p_optname),
+        "detection_threshold": (False, 0.1, _p_prob),
+        "tag_threshold": (False, 1.0, _p_positive),
+        "max_people": (False, 30, _p_posint),
+        "nms_kernel": (False, 5, _p_odd_kernel),
+    }),
 }
 _ALL_OUTPUT_FIELDS = {"name", "kind"} | {f for k in OUTPUT_KINDS.values() for f in k.fields}
 
@@ -408,8 +440,15 @@ def _parse_input(i: Any, where: str, pipeline: str) -> InputSpec:
         if "crop" in i:
             raise _err(where, "input.crop", "applies to top-down models (pipeline 'topdown') only")
         resize = _choice(i.get("resize", "letterbox"), _RESIZES, where, "input.resize")
-        align = _choice(_get(i, "align", where, "input.", required=True), _ALIGNS, where, "input.align")
-        pad = _posint(i.get("pad_value", 114), where, "input.pad_value", allow_zero=True, maximum=255)
+        if resize == "letterbox":
+            align = _choice(_get(i, "align", where, "input.", required=True), _ALIGNS, where, "input.align")
+        elif "align" in i:
+            raise _err(where, "input.align", f"applies to resize 'letterbox' only (resize is {resize!r})")
+        elif i.get("height") != i.get("width"):
+            raise _err(where, "input.height", f"and input.width must both be the model's size (the short side) "
+                                              f"with resize {resize!r}, got {i.get('height')!r} x {i.get('width')!r}")
+        pad = _posint(i.get("pad_value", 114 if resize == "letterbox" else 0), where, "input.pad_value",
+                      allow_zero=True, maximum=255)
     else:
         crop = _choice(i.get("crop", "hrnet"), _CROPS, where, "input.crop")
         for k in ("resize", "align", "pad_value"):
