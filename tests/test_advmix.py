@@ -476,3 +476,16 @@ def test_grad_accum_counts_steps_and_resumes_bit_identically(tmp_path, tiny_data
         cfg = _cfg(tiny_data, method="advmix", mix="equal", kd=False, batch_size=2, grad_accum=1, epochs=3,
                    max_iters=6)
         train(cfg, tmp_path / "a", resume=True, progress=False)
+
+
+def test_cli_train_threads_is_recorded_and_restored(tmp_path, tiny_data, capsys):
+    images, ann = tiny_data
+    common = ["--arch", "simplebaseline_r18_small", "--dataset", "coco", "--images", str(images), "--ann", str(ann),
+              "--image-size", str(W), str(H), "--batch-size", "2", "--max-iters", "1", "--no-progress"]
+    before = torch.get_num_threads()
+    assert main(["train", "--out", str(tmp_path / "t"), "--threads", "1", *common]) == 0
+    meta = json.loads((tmp_path / "t" / "run.json").read_text())
+    assert meta["torch_threads"] == 1 and meta["effective_batch"] == 2 and "cpu_capability" in meta
+    assert torch.get_num_threads() == before          # in-process callers keep their setting
+    assert main(["train", "--out", str(tmp_path / "u"), "--threads", "0", *common]) == 2
+    assert "--threads" in capsys.readouterr().err

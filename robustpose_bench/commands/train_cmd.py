@@ -79,12 +79,17 @@ def run(args: argparse.Namespace) -> int:
     for key in given:
         origins.pop(key, None)
     cfg.validate(origins=origins)  # before anything is written
+    import torch
+
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be at least 1, got {args.threads}")
+    threads = torch.get_num_threads()
     if args.threads is not None:
-        if args.threads < 1:
-            raise UserError(f"--threads must be at least 1, got {args.threads}")
-        import torch
         torch.set_num_threads(args.threads)   # recorded in run.json (torch_threads)
-    summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    try:
+        summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    finally:
+        torch.set_num_threads(threads)        # the demo and tests call this in-process
     last = summary["history"][-1] if summary["history"] else {}
     print(json.dumps({"checkpoint": summary["checkpoint"], "iterations": summary["global_iter"],
                       "device": summary["device"], "last_loss": last.get("last_loss")}, sort_keys=True))
