@@ -12,7 +12,8 @@ script answers with a paired, seeded, resumable experiment (docs/advmix.md, "Pil
    augmentation): standard, AdvMix with equal weights, AdvMix (adversarial generator), and AdvMix with
    a weaker generator (generator lr 1e-4), all for the same iterations and lr schedule;
 4. **eval** of each on synth-c (clean + 15 corruptions x 5 severities) with the project's ``eval``;
-5. **report**: ``runs.csv`` (one keyed row per run), ``summary.csv``, ``table.md`` (mean ± std over
+5. **report**: ``runs.csv`` (one keyed row per run; ``checkpoint_sha256`` hashes the checkpoint file,
+   which also stores the run's config and so its paths: compare weights across folders), ``summary.csv``, ``table.md`` (mean ± std over
    seeds, paired difference against standard with its 95% t-interval) and ``mpc_vs_clean.png``.
 
 Every step is a subprocess of the ``robustpose-bench`` CLI with a fixed thread count (``--threads``,
