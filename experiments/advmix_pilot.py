@@ -348,8 +348,41 @@ def figure(runs: "Any", path: Path, arms: Sequence[str]) -> None:
     os.replace(tmp, path)
 
 
+def per_corruption_table(out: Path, runs: "Any", arms: Sequence[str]) -> str:
+    """Mean AP per corruption (over severities, then seeds) of the reference arm, and each other arm's
+    change against it: where a method helps and where it hurts."""
+    import pandas as pd
+
+    rows = []
+    for r in runs.itertuples():
+        per = json.loads((out / "results" / f"{r.run}.test.json").read_text())["summary"]["per_corruption"]
+        rows += [{"arm": r.arm, "corruption": c, "ap": 100 * v} for c, v in per.items()]
+    mean = pd.DataFrame(rows).groupby(["corruption", "arm"])["ap"].mean().unstack("arm")
+    ref = mean[REFERENCE_ARM]
+    lines = ["| corruption | " + " | ".join(arms) + " |", "|---" * (len(arms) + 1) + "|"]
+    for corruption, row in mean.iterrows():
+        cells = [f"{ref[corruption]:.1f}" if a == REFERENCE_ARM else f"{row[a] - ref[corruption]:+.1f}" for a in arms]
+        lines.append(f"| {corruption} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def mix_weight_table(out: Path, runs: "Any") -> "Any":
+    """Per fine-tune and epoch: the mean mixing weight of each proposal (clean, AutoAugment, GridMask)."""
+    import pandas as pd
+
+    rows = []
+    for r in runs[runs["arm"] != "base"].itertuples():
+        for h in json.loads((out / "runs" / r.run / "history.json").read_text()):
+            if h.get("mix_weight_sum"):
+                w = [v / h["iters"] for v in h["mix_weight_sum"]]
+                rows.append({"run": r.run, "epoch": h["epoch"], "w_clean": w[0], "w_autoaugment": w[1],
+                             "w_gridmask": w[2]})
+    return pd.DataFrame(rows, columns=["run", "epoch", "w_clean", "w_autoaugment", "w_gridmask"])
+
+
 def report(out: Path, rows: list[dict[str, Any]], s: Settings) -> dict[str, Any]:
-    """Write runs.csv, summary.csv, table.md, mpc_vs_clean.png and report.json from the keyed run rows."""
+    """Write runs.csv, summary.csv, table.md, mpc_vs_clean.png, per_corruption.md, mix_weights.csv and
+    report.json from the keyed run rows."""
     import pandas as pd
 
     runs = pd.DataFrame(rows).sort_values(["arm", "seed"], na_position="first", kind="stable")
@@ -362,6 +395,8 @@ def report(out: Path, rows: list[dict[str, Any]], s: Settings) -> dict[str, Any]
              + markdown_table(summary, arms))
     atomic_write_text(out / "table.md", table)
     figure(runs, out / "mpc_vs_clean.png", arms)
+    atomic_write_text(out / "per_corruption.md", per_corruption_table(out, runs, arms))
+    atomic_write_text(out / "mix_weights.csv", mix_weight_table(out, runs).to_csv(index=False, float_format="%.4f"))
     rep = {"settings": dataclasses.asdict(s), "arms": ARMS, "runs": json.loads(runs.to_json(orient="records")),
            "base_curve": json.loads((out / "base_curve.json").read_text())}
     atomic_write_json(out / "report.json", rep)

@@ -63,7 +63,8 @@ def test_paired_summary_drops_unpaired_seeds(pilot):
 @pytest.mark.slow
 def test_tiny_pilot_resumes_and_reproduces(pilot, tmp_path):
     """Two runs from scratch give the same checkpoints and numbers; a re-run retrains nothing."""
-    outputs = ("runs.csv", "summary.csv", "table.md", "mpc_vs_clean.png", "base_curve.json")
+    outputs = ("runs.csv", "summary.csv", "table.md", "mpc_vs_clean.png", "base_curve.json", "per_corruption.md",
+               "mix_weights.csv")
     first = tmp_path / "a"
     assert pilot.main(["--tiny", "--out", str(first), "--jobs", "2", "--no-progress"]) == 0
     report = json.loads((first / "report.json").read_text())
@@ -107,6 +108,7 @@ def test_docs_show_the_pilot_table_the_code_computes(pilot):
     assert table.endswith(computed)
     docs = (ROOT / "docs" / "advmix.md").read_text()
     assert table.strip() in docs
+    assert (results / "per_corruption.md").read_text().strip() in docs
     assert (ROOT / "docs" / "figures" / "advmix_pilot_mpc_vs_clean.png").stat().st_size > 10_000
     verify = json.loads((results / "verify.json").read_text())
     assert all(v["identical"] for v in verify.values())
