@@ -117,8 +117,10 @@ def main() -> int:
             (tmp / str(channels)).mkdir()
             onnx = export_rtmo(tmp / str(channels), channels=channels)
             rows.append(run_case(label, onnx, tmp, names, args.batch, args.repeats))
+    from importlib.metadata import version
+
     print(f"CPU cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; onnxruntime threads: default; "
-          f"peer: rtmlib {__import__('rtmlib').__version__ if hasattr(__import__('rtmlib'), '__version__') else ''}")
+          f"peer: rtmlib {version('rtmlib')}")
     print(f"{'model':<30} {'images':>6} {'persons':>7} {'peer img/s':>10} {'ours img/s':>10} {'ours/peer':>9} "
           f"{'max diff px':>11}")
     for r in rows:

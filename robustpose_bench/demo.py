@@ -1,7 +1,7 @@
 """The one-command demo: the whole pipeline on the embedded procedural data, offline, on a CPU.
 
-It runs the real subcommands (through ``cli.main``) in the order a user would, so the demo
-exercises exactly what the README documents:
+It calls the library functions behind each command, in the order a user would run them, so the
+demo exercises exactly what the README documents:
 
 1. generate a ``synth`` training set and build ``synth-c`` from a disjoint evaluation set;
 2. train a small heatmap model with standard training, then fine-tune it twice from the same
@@ -10,14 +10,14 @@ exercises exactly what the README documents:
 4. print the robustness table, draw the figures, submit both models to a leaderboard inside the
    output folder and render it.
 
-The grid is the full 15 corruptions × 5 severities, on a reduced number of images (``--images``).
+The grid is the full 15 corruptions × 5 severities, on a reduced number of images (``--images``), so
+the leaderboard lists the two models as subset entries. Everything is written under ``cfg.out``.
 """
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from .errors import UserError
 
@@ -27,6 +27,7 @@ TRAIN_SYNTH_SEED = 7
 # Shipped training config: SimpleBaseline ResNet-18 at width 16, 128×96, AdvMix generator with 16 base
 # channels (robustpose_bench/configs/demo_synth_r18small_128x96.yaml).
 TRAIN_CONFIG = "demo_synth_r18small_128x96"
+ARCHITECTURE = "SimpleBaseline"
 BACKBONE = "ResNet-18 (width 16)"
 # Training threads, fixed: CPU results depend on the thread count (docs/advmix.md, Determinism), so a
 # fixed count makes the demo repeat bit for bit on any machine with the same CPU kernels.
@@ -34,6 +35,12 @@ TRAIN_THREADS = 2
 # Printed under the table: what these numbers are, and where the AdvMix question is answered.
 CAVEAT = ("A pipeline check, not a finding: these models are tiny and trained for minutes. Whether AdvMix "
           "helps: the paired pilot in docs/advmix.md (at its scale it did not).")
+METHODS = ("standard", "advmix")
+# Where each output goes under --out (the README's table lists the same).
+LAYOUT = {
+    "train_data": "synth-train", "data": "data", "runs": "runs", "models": "models", "results": "results",
+    "predictions": "predictions", "figures": "figures", "leaderboard": "leaderboard",
+}
 
 
 @dataclass(frozen=True)
@@ -52,62 +59,119 @@ def _step(title: str) -> None:
     print(f"\n== {title}", file=sys.stderr, flush=True)
 
 
-def run_demo(cfg: DemoConfig, cli: Callable[[Sequence[str]], int]) -> int:
-    """Run every stage; ``cli`` is ``robustpose_bench.cli.main``. Stops at the first failure."""
-    from . import synth
+def _label(method: str) -> str:
+    """The model's label everywhere (table, figures, leaderboard): 'SimpleBaseline + AdvMix'."""
+    from .vocabulary import model_label
 
-    out = cfg.out
+    return model_label(ARCHITECTURE, method)
+
+
+def build_data(cfg: DemoConfig) -> tuple[Path, Path, Path]:
+    """Generate the training set and build synth-c: (training images, training annotations, OUT of the build)."""
+    from . import synth
+    from .builder.runner import run_build
+    from .commands.build_cmd import make_config
+    from .datasets import resolve_sources
+    from .provenance import base_provenance
+
+    train_images, train_ann = synth.ensure_synth(cfg.out / LAYOUT["train_data"], count=cfg.train_images,
+                                                 seed=TRAIN_SYNTH_SEED)
+    data = cfg.out / LAYOUT["data"]
+    sources = resolve_sources("synth-c", synth_root=data / "synth", synth_count=cfg.images)
+    res = run_build(make_config("synth-c", sources), sources, data, jobs=cfg.jobs, progress=cfg.progress,
+                    provenance=base_provenance())
+    if res.failed:
+        raise UserError(f"demo stopped: {len(res.failed)} synth-c item(s) failed to build (see {res.manifest_path})")
+    return train_images, train_ann, data
+
+
+def train_models(cfg: DemoConfig, images: Path, ann: Path) -> dict[str, Path]:
+    """Pretrain, then fine-tune with each method; method -> its last checkpoint."""
+    from .advmix.config import load_config, shipped_config, update_config
+    from .advmix.trainer import fixed_threads, train
+
+    runs = cfg.out / LAYOUT["runs"]
+
+    def run(name: str, method: str, iters: int, pretrained: Path | None) -> Path:
+        tc = load_config(shipped_config(TRAIN_CONFIG))
+        values = {"method": method, "images": str(images), "ann": str(ann), "seed": cfg.seed, "workers": 0,
+                  "max_iters": iters}
+        if pretrained is not None:
+            values["pretrained"] = str(pretrained)
+        update_config(tc, values, "demo")
+        with fixed_threads(TRAIN_THREADS):
+            summary = train(tc, runs / name, progress=cfg.progress)
+        return Path(summary["checkpoint"])
+
+    teacher = run("pretrain", "standard", cfg.pretrain_iters, None)
+    return {m: run(m, m, cfg.finetune_iters, teacher) for m in METHODS}
+
+
+def export_and_evaluate(cfg: DemoConfig, checkpoints: dict[str, Path], data: Path) -> dict[str, Path]:
+    """ONNX export (spec embedded) and evaluation on clean + 75 conditions; method -> results.json."""
+    from .advmix.export import export, load_trained, spec_for
+    from .evaluation import EvalOptions, run_eval
+
+    results = {}
+    for method, checkpoint in checkpoints.items():
+        model_path = cfg.out / LAYOUT["models"] / f"{method}.onnx"
+        model, train_cfg = load_trained(checkpoint)
+        export(model, spec_for(f"synth-{method}", train_cfg, "onnx"), model_path, "onnx")
+        results[method] = cfg.out / LAYOUT["results"] / f"{method}.json"
+        run_eval(EvalOptions(model=model_path, dataset="synth-c", data=data, device="auto", method=_label(method),
+                             backbone=BACKBONE, output=results[method],
+                             predictions_out=cfg.out / LAYOUT["predictions"] / method, progress=cfg.progress))
+    return results
+
+
+def report(cfg: DemoConfig, results: dict[str, Path]) -> str:
+    """Figures (one shared scale), the leaderboard, and the table as Markdown."""
+    from .leaderboard.check import check_dir
+    from .leaderboard.render import render
+    from .leaderboard.results_view import read_results, sample_size
+    from .leaderboard.submit import submit
+    from .plots import plot_views
+    from .results import load_results
+    from .splits import is_full_split
+    from .tables import render_table, results_frame
+
+    views = {m: read_results(p) for m, p in results.items()}
+    figures = cfg.out / LAYOUT["figures"]
+    plot_views(list(views.values()), figures / "standard_vs_advmix.png")
+    # The single-model figures share one scale, so that they compare at a glance.
+    top = max([v.clean or 0.0 for v in views.values()] + [x for v in views.values() for x in v.per_corruption.values()])
+    for method, view in views.items():
+        plot_views([view], figures / f"{method}.png", ymax=max(1.0, top * 1.12))
+
+    board = cfg.out / LAYOUT["leaderboard"]
+    for method, view in views.items():
+        subset = is_full_split("synth-c", *sample_size(view)) is not True
+        submit(results[method], f"demo-{method}", board, method=method, architecture=ARCHITECTURE,
+               backbone=BACKBONE, subset=subset)
+    checked = check_dir(board)
+    if not checked.ok:
+        raise UserError(f"demo stopped: leaderboard check failed: {checked.problems[0]}")
+    render(board)
+    paths = list(results.values())
+    return render_table(results_frame([load_results(p) for p in paths], sources=[str(p) for p in paths]), "md")
+
+
+def run_demo(cfg: DemoConfig) -> int:
+    """Run every stage; the first failure stops the demo with its one-line error."""
     if cfg.images < 1 or cfg.train_images < 1 or cfg.pretrain_iters < 1 or cfg.finetune_iters < 1:
         raise UserError("--images, --train-images and the iteration counts must be at least 1")
-    quiet = [] if cfg.progress else ["--no-progress"]
-
-    def call(*argv: str) -> None:
-        code = cli([str(a) for a in argv])
-        if code != 0:
-            raise UserError(f"demo stopped: `robustpose-bench {' '.join(map(str, argv))}` exited with {code}")
 
     _step(f"1/4 data: synth training set ({cfg.train_images} images) and synth-c ({cfg.images} images × 15 × 5)")
-    train_images, train_ann = synth.ensure_synth(out / "synth-train", count=cfg.train_images, seed=TRAIN_SYNTH_SEED)
-    data = out / "data"
-    call("build", "synth-c", "--out", data, "--synth-count", cfg.images, "--jobs", cfg.jobs)
-
+    images, ann, data = build_data(cfg)
     _step("2/4 training: standard from scratch, then standard vs AdvMix fine-tuning from that checkpoint")
-    runs = out / "runs"
-    common = ["--config", TRAIN_CONFIG, "--images", train_images, "--ann", train_ann,
-              "--seed", cfg.seed, "--workers", 0, "--threads", TRAIN_THREADS, *quiet]
-    call("train", "--method", "standard", "--out", runs / "pretrain", "--max-iters", cfg.pretrain_iters, *common)
-    teacher = runs / "pretrain" / "last.pth"
-    for method in ("standard", "advmix"):
-        call("train", "--method", method, "--out", runs / method, "--pretrained", teacher,
-             "--max-iters", cfg.finetune_iters, *common)
-
+    checkpoints = train_models(cfg, images, ann)
     _step("3/4 export to ONNX (spec embedded) and evaluate on clean + 75 corrupted conditions")
-    results = {}
-    for method in ("standard", "advmix"):
-        model = out / "models" / f"{method}.onnx"
-        call("export", runs / method / "last.pth", "--format", "onnx", "-o", model, "--name", f"synth-{method}")
-        results[method] = out / "results" / f"{method}.json"
-        call("eval", model, "--dataset", "synth-c", "--data", data, "--device", "auto",
-             "--method", method, "--backbone", BACKBONE, "-o", results[method],
-             "--predictions-out", out / "predictions" / method, *quiet)
-
+    results = export_and_evaluate(cfg, checkpoints, data)
     _step("4/4 table, figures, leaderboard")
-    figures = out / "figures"
-    call("plot", results["standard"], results["advmix"], "--name", "standard", "--name", "AdvMix",
-         "-o", figures / "standard_vs_advmix.png")
-    for method in ("standard", "advmix"):
-        call("plot", results[method], "--name", method, "-o", figures / f"{method}.png")
-    board = out / "leaderboard"
-    board.mkdir(parents=True, exist_ok=True)
-    for method in ("standard", "advmix"):
-        call("submit", results[method], "--name", f"demo-{method}", "--method", method,
-             "--architecture", "SimpleBaseline", "--backbone", BACKBONE,
-             "--dir", board, "--copy-results")
-    call("leaderboard", "check", "--dir", board)
-    call("leaderboard", "render", "--dir", board)
-    print(f"\n# synth-c robustness (AP, %), {cfg.images} images × 15 corruptions × 5 severities", flush=True)
-    call("table", results["standard"], results["advmix"], "--format", "md")
+    table = report(cfg, results)
+    print(f"# synth-c robustness (AP, %), {cfg.images} images × 15 corruptions × 5 severities", flush=True)
+    sys.stdout.write(table)
     print(f"\n{CAVEAT}", flush=True)
-    print(f"\noutputs in {out}: results/*.json, predictions/, figures/*.png, models/*.onnx, "
-          f"leaderboard/LEADERBOARD.md and leaderboard/index.html", flush=True)
+    print(f"\noutputs in {cfg.out}: results/*.json, predictions/, figures/*.png, models/*.onnx, "
+          "leaderboard/LEADERBOARD.md and leaderboard/index.html", flush=True)
     return 0

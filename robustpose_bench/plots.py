@@ -1,11 +1,14 @@
 """Robustness figures from results.json files (matplotlib, no pyplot global state).
 
-- per-corruption bars against the clean score (the AdvMix paper's Figure 4a);
-- score against severity, one panel per corruption family (Figure 4b); clean is drawn at severity 0;
-- with two or more results, a side-by-side comparison of clean, mPC and rPC, and of each
-  corruption's change relative to the first result (e.g. AdvMix minus standard).
+- (a) per-corruption bars against the clean score (the AdvMix paper's Figure 4a);
+- (b) score against severity, one panel per corruption family (Figure 4b); clean is drawn at severity 0;
+- with two or more results, (c) clean and mPC on the metric's axis beside rPC on its own axis, and
+  (d) each corruption's change relative to the first result (e.g. AdvMix minus standard).
 
 All scores are in percent (AP x 100 or PCKh@0.5 in %), read through the leaderboard's results view.
+Score axes start at 0 (``ymax`` fixes their top, so that figures drawn separately compare); legends
+sit outside the data; the title gives the sample size and says "subset" for a run below the full
+split. Words follow ``robustpose_bench.vocabulary``.
 """
 from __future__ import annotations
 
@@ -14,18 +17,12 @@ from typing import Any, Sequence
 
 from .errors import UserError
 from .leaderboard.entries import BENCHMARK_ORDER
-from .leaderboard.results_view import ResultsView, display_name, read_results
+from .leaderboard.results_view import ResultsView, box_source_of, display_name, read_results, sample_size
+from .splits import is_full_split
+from .vocabulary import CORRUPTION_TITLE, DATASET_TITLE, METRIC_UNIT, disambiguate, sample_text
 
 FORMATS = (".png", ".svg", ".pdf")
 FAMILIES = ("noise", "blur", "weather", "digital")
-DATASET_TITLE = {"coco-c": "COCO-C", "mpii-c": "MPII-C", "ochuman-c": "OCHuman-C", "synth-c": "synth-C"}
-METRIC_LABEL = {"AP": "AP (%)", "PCKh": "PCKh@0.5 (%)"}
-SHORT = {
-    "gaussian_noise": "Gauss", "shot_noise": "Shot", "impulse_noise": "Impulse",
-    "defocus_blur": "Defocus", "glass_blur": "Glass", "motion_blur": "Motion", "zoom_blur": "Zoom",
-    "snow": "Snow", "frost": "Frost", "fog": "Fog", "brightness": "Bright",
-    "contrast": "Contrast", "elastic_transform": "Elastic", "pixelate": "Pixel", "jpeg_compression": "JPEG",
-}
 LINESTYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D", "v", "P")
 
@@ -33,37 +30,61 @@ MARKERS = ("o", "s", "^", "D", "v", "P")
 def _labels(views: Sequence[ResultsView], names: Sequence[str] | None) -> list[str]:
     if names is not None and len(names) != len(views):
         raise UserError(f"--name given {len(names)} time(s) for {len(views)} results file(s); give one per file")
-    labels = list(names) if names is not None else [display_name(v) for v in views]
-    out, seen = [], {}
-    for label, v in zip(labels, views):
-        seen[label] = seen.get(label, 0) + 1
-        label = label if seen[label] == 1 else f"{label} ({seen[label]})"
-        out.append(label + (" (partial)" if v.partial else ""))
-    return out
+    if names is not None:
+        labels = list(names)
+    else:
+        dates = [str(v.provenance.get("timestamp_utc") or "")[:19].replace("T", " ") or None for v in views]
+        labels = disambiguate([display_name(v) for v in views],
+                              [[box_source_of(v)[0] for v in views], dates, [str(v.path) for v in views]])
+    return [label + (" (partial)" if v.partial else "") for label, v in zip(labels, views)]
 
 
-def build_figure(views: Sequence[ResultsView], names: Sequence[str] | None = None) -> Any:
+def _sample_note(views: Sequence[ResultsView]) -> str:
+    """'4 images, 12 persons; subset' (one sample size for all), or per result when they differ."""
+    def one(v: ResultsView) -> str:
+        images, persons = sample_size(v)
+        full = is_full_split(v.dataset, images, persons)
+        return sample_text(images, persons) + ("; subset" if full is False else "")
+
+    notes = [one(v) for v in views]
+    return notes[0] if len(set(notes)) == 1 else "samples differ: " + " vs ".join(notes)
+
+
+def _top(values: list[float], ymax: float | None) -> float:
+    """Top of a score axis: ``ymax`` when given, else a margin above the largest value."""
+    if ymax is not None:
+        return ymax
+    return max(1.0, max(values, default=0.0) * 1.12)
+
+
+def build_figure(views: Sequence[ResultsView], names: Sequence[str] | None = None, ymax: float | None = None) -> Any:
     """The matplotlib Figure for ``views`` (one dataset); panels as in the module docstring."""
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     from corruptions import CORRUPTIONS
 
     if not views:
         raise UserError("no results to plot")
+    if ymax is not None and not ymax > 0:
+        raise UserError(f"--ymax must be above 0, got {ymax}")
     datasets = sorted({v.dataset for v in views})
     if len(datasets) > 1:
         raise UserError(f"results mix datasets {datasets}; plot one dataset per figure")
     dataset, metric = views[0].dataset, views[0].metric
-    title = DATASET_TITLE.get(dataset, dataset)
-    ylabel = METRIC_LABEL.get(metric, metric)
+    ylabel = METRIC_UNIT.get(metric, metric)
     labels = _labels(views, names)
     n = len(views)
     colors = [f"C{i}" for i in range(n)]
+    scores = [x for v in views for x in [v.clean or 0.0, *v.per_corruption.values(),
+                                         *(s for sev in v.by_severity.values() for s in sev.values())]]
+    top = _top(scores, ymax)
 
     rows = 3 if n >= 2 else 2
-    fig = Figure(figsize=(15, 4.2 * rows), layout="constrained")
+    fig = Figure(figsize=(16, 4.6 * rows), layout="constrained")
     grid = fig.add_gridspec(rows, 4)
-    fig.suptitle(f"Robustness on {title}: {ylabel} under the 15 benchmark corruptions", fontsize=14)
+    fig.suptitle(f"Robustness on {DATASET_TITLE.get(dataset, dataset)} ({_sample_note(views)}): {ylabel} under "
+                 "the 15 benchmark corruptions", fontsize=14)
 
     # (a) per-corruption bars (mean over severities 1-5), clean score as a dashed line per result.
     ax = fig.add_subplot(grid[0, :])
@@ -77,17 +98,17 @@ def build_figure(views: Sequence[ResultsView], names: Sequence[str] | None = Non
         if v.clean is not None:
             ax.axhline(v.clean, color=colors[i], linestyle="--", linewidth=1.4,
                        label=f"{label}: clean {v.clean:.1f}")
-    ax.set_xticks(list(xs), [SHORT[c] for c in BENCHMARK_ORDER], rotation=30, ha="right")
+    ax.set_xticks(list(xs), [CORRUPTION_TITLE[c] for c in BENCHMARK_ORDER], rotation=30, ha="right")
     ax.set_ylabel(ylabel)
     ax.set_xlabel("corruption (mean over severities 1–5)" if not any(v.partial for v in views)
                   else "corruption (mean over the severities evaluated: partial results)")
     ax.set_title(f"(a) Per-corruption {metric} against the clean {metric}")
-    top = max([v.clean or 0 for v in views] + [max(v.per_corruption.values(), default=0) for v in views])
-    ax.set_ylim(0, max(1.0, top * 1.15))
+    ax.set_ylim(0, top)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncols=min(4, 2 * n), loc="upper right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.005, 1.0), borderaxespad=0)
 
-    # (b) score against severity, one panel per family; clean at severity 0.
+    # (b) score against severity, one panel per family; clean at severity 0. Legends go below each
+    # panel, where no curve can be.
     family_axes = []
     for j, family in enumerate(FAMILIES):
         fax = fig.add_subplot(grid[1, j], sharey=family_axes[0] if family_axes else None)
@@ -95,70 +116,78 @@ def build_figure(views: Sequence[ResultsView], names: Sequence[str] | None = Non
         members = [c for c in BENCHMARK_ORDER if CORRUPTIONS[c].family == family]
         for k, c in enumerate(members):
             for i, v in enumerate(views):
-                sev = v.by_severity.get(c, {})
-                pts = sorted(sev.items())
+                pts = sorted(v.by_severity.get(c, {}).items())
                 if v.clean is not None:
                     pts = [(0, v.clean)] + pts
                 if not pts:
                     continue
                 fax.plot([p[0] for p in pts], [p[1] for p in pts], color=f"C{k}",
                          linestyle=LINESTYLES[i % len(LINESTYLES)], marker=MARKERS[i % len(MARKERS)],
-                         markersize=4, label=SHORT[c] if i == 0 else None)
+                         markersize=4, label=CORRUPTION_TITLE[c] if i == 0 else None)
         fax.set_title(f"(b) {family}")
         fax.set_xlabel("severity (0 = clean)")
         fax.set_xticks(range(6))
+        fax.set_ylim(0, top)
         fax.grid(alpha=0.3)
-        # Colours name the corruptions; with several results, line styles name the results (below).
-        fax.add_artist(fax.legend(fontsize=8, loc="lower left", title="corruption"))
+        fax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, title="corruption",
+                   title_fontsize=8)
         if j == 0:
             fax.set_ylabel(ylabel)
-    if n >= 2:
-        from matplotlib.lines import Line2D
+    if n < 2:
+        return fig
 
-        handles = [Line2D([], [], color="0.3", linestyle=LINESTYLES[i % len(LINESTYLES)],
-                          marker=MARKERS[i % len(MARKERS)], label=label) for i, label in enumerate(labels)]
-        family_axes[-1].legend(handles=handles, fontsize=8, loc="upper right", title="results")
+    # Colours name the corruptions; line styles name the results, in a legend of their own.
+    handles = [Line2D([], [], color="0.3", linestyle=LINESTYLES[i % len(LINESTYLES)],
+                      marker=MARKERS[i % len(MARKERS)], label=label) for i, label in enumerate(labels)]
+    family_axes[-1].add_artist(family_axes[-1].get_legend())
+    family_axes[-1].legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                           borderaxespad=0, title="results", title_fontsize=8)
 
-        # (c) side by side: clean, mPC, rPC.
-        cax = fig.add_subplot(grid[2, :2])
-        keys = ("clean", "mPC", "rPC")
+    # (c) clean and mPC share the metric's axis; rPC (a ratio) gets its own.
+    sub = grid[2, :2].subgridspec(1, 2, width_ratios=(2, 1))
+    cax, rax = fig.add_subplot(sub[0, 0]), fig.add_subplot(sub[0, 1])
+    for axis, keys, ticks in ((cax, ("clean", "mPC"), [f"clean {metric}", "mPC"]), (rax, ("rPC",), ["rPC"])):
         for i, (v, label) in enumerate(zip(views, labels)):
             vals = [getattr(v, k) for k in keys]
             pos = [x - 0.4 + width * (i + 0.5) for x in range(len(keys))]
-            bars = cax.bar(pos, [float("nan") if x is None else x for x in vals], width=width * 0.95,
-                           color=colors[i], label=label)
-            cax.bar_label(bars, fmt="%.1f", fontsize=8, padding=2)
-        cax.set_xticks(range(len(keys)), [f"clean {metric}", "mPC", "rPC"])
-        cax.set_ylabel("%  (clean and mPC in " + ylabel.split(" ")[0] + "; rPC = 100·mPC/clean)")
-        cax.set_title("(c) Side by side: clean, mPC and rPC")
-        cax.set_ylim(0, 115)
-        cax.grid(axis="y", alpha=0.3)
-        cax.legend(fontsize=8, loc="upper right")
+            bars = axis.bar(pos, [float("nan") if x is None else x for x in vals], width=width * 0.95,
+                            color=colors[i], label=label)
+            axis.bar_label(bars, fmt="%.1f", fontsize=8, padding=2)
+        axis.set_xticks(range(len(keys)), ticks)
+        axis.grid(axis="y", alpha=0.3)
+    cax.set_ylabel(ylabel)
+    cax.set_ylim(0, _top([x for v in views for x in (v.clean or 0.0, v.mPC or 0.0)], ymax) * 1.08)
+    cax.set_title("(c) Clean score and mPC")
+    rax.set_ylabel("rPC (%) = 100·mPC/clean")
+    rax.set_ylim(0, max(100.0, max((v.rPC or 0.0) for v in views)) * 1.12)
+    rax.set_title("(c) rPC")
+    rax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=min(n, 2))
 
-        # (d) change of each corruption's score relative to the first result.
-        dax = fig.add_subplot(grid[2, 2:])
-        base = views[0]
-        wd = 0.8 / (n - 1)
-        for i, (v, label) in enumerate(zip(views[1:], labels[1:]), start=1):
-            diffs = [v.per_corruption.get(c, float("nan")) - base.per_corruption.get(c, float("nan"))
-                     for c in BENCHMARK_ORDER]
-            pos = [x - 0.4 + wd * (i - 0.5) for x in xs]
-            dax.bar(pos, diffs, width=wd * 0.95, color=colors[i], label=f"{label} − {labels[0]}")
-        dax.axhline(0, color="0.2", linewidth=0.8)
-        dax.set_xticks(list(xs), [SHORT[c] for c in BENCHMARK_ORDER], rotation=30, ha="right")
-        dax.set_ylabel(f"Δ {ylabel}")
-        dax.set_title(f"(d) Per-corruption change relative to {labels[0]}")
-        dax.grid(axis="y", alpha=0.3)
-        dax.legend(fontsize=8)
+    # (d) change of each corruption's score relative to the first result.
+    dax = fig.add_subplot(grid[2, 2:])
+    base = views[0]
+    wd = 0.8 / (n - 1)
+    for i, (v, label) in enumerate(zip(views[1:], labels[1:]), start=1):
+        diffs = [v.per_corruption.get(c, float("nan")) - base.per_corruption.get(c, float("nan"))
+                 for c in BENCHMARK_ORDER]
+        pos = [x - 0.4 + wd * (i - 0.5) for x in xs]
+        dax.bar(pos, diffs, width=wd * 0.95, color=colors[i], label=f"{label} − {labels[0]}")
+    dax.axhline(0, color="0.2", linewidth=0.8)
+    dax.set_xticks(list(xs), [CORRUPTION_TITLE[c] for c in BENCHMARK_ORDER], rotation=30, ha="right")
+    dax.set_ylabel(f"Δ {ylabel}")
+    dax.set_title(f"(d) Per-corruption change relative to {labels[0]}")
+    dax.grid(axis="y", alpha=0.3)
+    dax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.005, 1.0), borderaxespad=0)
     return fig
 
 
-def plot_views(views: Sequence[ResultsView], out: str | Path, names: Sequence[str] | None = None) -> Path:
+def plot_views(views: Sequence[ResultsView], out: str | Path, names: Sequence[str] | None = None,
+               ymax: float | None = None) -> Path:
     """Draw the figure for ``views`` into ``out`` (.png, .svg or .pdf), atomically."""
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise UserError(f"-o {out}: the figure must end in {', '.join(FORMATS)}")
-    fig = build_figure(views, names)
+    fig = build_figure(views, names, ymax=ymax)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
     try:
@@ -169,6 +198,7 @@ def plot_views(views: Sequence[ResultsView], out: str | Path, names: Sequence[st
     return out
 
 
-def plot_results(paths: Sequence[str | Path], out: str | Path, names: Sequence[str] | None = None) -> Path:
+def plot_results(paths: Sequence[str | Path], out: str | Path, names: Sequence[str] | None = None,
+                 ymax: float | None = None) -> Path:
     """Read each results.json and draw the figure (see the module docstring)."""
-    return plot_views([read_results(p) for p in paths], out, names)
+    return plot_views([read_results(p) for p in paths], out, names, ymax=ymax)

@@ -1,17 +1,56 @@
-"""Tables in the AdvMix paper's layout, built with pandas from results.json objects.
+"""Tables from results.json objects, in the AdvMix paper's layout (pandas for the frame).
 
-Columns: Method, Backbone, Input size, ``<metric>*`` (clean), mPC, rPC, then the 15 benchmark
-corruptions in ``BENCHMARK_CORRUPTIONS`` order (the paper's order). One row per results file. Values
-are shown in percent (AP x 100, PCKh as is), as in the paper; rPC is already a percentage.
+Columns: Model, Backbone, Input size, Boxes, then the metric columns. With one metric (the primary
+one, AP or PCKh, by default) that is the paper's layout: ``<metric> (clean)``, mPC, rPC and the 15
+benchmark corruptions. ``metrics`` asks for other column sets (AP50, AP75, APM, APL, AR, ... on the
+COCO-style sets; PCKh@0.1 and HRNet's per-joint PCKh on MPII); with several, each gets its clean,
+mPC and rPC columns. Values are in percent (AP x 100, PCKh as is), as in the paper; rPC is already
+a percentage. Words follow ``robustpose_bench.vocabulary`` and each format escapes names its own way
+(``robustpose_bench.escape``).
 """
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from . import escape
 from .errors import UserError
+from .vocabulary import CORRUPTION_TITLE, MISSING, box_source_label, clean_title, disambiguate, non_standard_text
 
 FORMATS: tuple[str, ...] = ("md", "csv", "latex", "json")
-ID_COLUMNS: tuple[str, ...] = ("Method", "Backbone", "Input size")
+ID_COLUMNS: tuple[str, ...] = ("Model", "Backbone", "Input size", "Boxes")
+
+COCO_METRICS: tuple[str, ...] = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
+MPII_JOINT_GROUPS: tuple[str, ...] = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
+# --metrics names (case-insensitive) -> the results' row metrics they add, per kind of dataset.
+METRIC_SETS: dict[str, dict[str, tuple[str, ...]]] = {
+    "coco": {m.lower(): (m,) for m in COCO_METRICS},
+    "mpii": {"pckh": ("PCKh",), "pckh@0.1": ("PCKh@0.1",),
+             "joints": tuple(f"PCKh/{g}" for g in MPII_JOINT_GROUPS)},
+}
+
+
+def _kind(dataset: str) -> str:
+    return "mpii" if dataset == "mpii-c" else "coco"
+
+
+def parse_metrics(text: str | None, dataset: str, primary: str) -> list[str]:
+    """``'ap,ap50,ar'`` -> ['AP', 'AP50', 'AR'] for ``dataset``; None -> [primary]."""
+    if text is None:
+        return [primary]
+    sets = METRIC_SETS[_kind(dataset)]
+    out: list[str] = []
+    for name in (n.strip().lower() for n in text.split(",")):
+        if not name:
+            continue
+        if name not in sets:
+            raise UserError(f"--metrics: {name!r} is not a column set of {dataset}; expected some of "
+                            f"{', '.join(sets)}")
+        out += [m for m in sets[name] if m not in out]
+    if not out:
+        raise UserError("--metrics is empty")
+    return out
 
 
 def _input_size(results: Mapping) -> str | None:
@@ -25,7 +64,9 @@ def _input_size(results: Mapping) -> str | None:
     return None
 
 
-def _method(results: Mapping) -> str | None:
+def _model(results: Mapping) -> str | None:
+    """config.method (``eval`` / ``score`` ``--method``: the row label), else the spec's name, else the
+    model file's stem."""
     cfg = results.get("config") or {}
     if cfg.get("method"):
         return str(cfg["method"])
@@ -34,14 +75,66 @@ def _method(results: Mapping) -> str | None:
     if spec.get("name"):
         return str(spec["name"])
     if model.get("path"):
-        from pathlib import Path
-
         return Path(model["path"]).stem
     return None
 
 
-def results_frame(results: Sequence[Mapping], names: Sequence[str] | None = None):
-    """A pandas DataFrame in the paper's layout (numbers in percent, None where not available)."""
+def _boxes(results: Mapping) -> str | None:
+    boxes = (results.get("provenance") or {}).get("boxes") or {}
+    return box_source_label(boxes.get("source"))
+
+
+def _facts(results: Sequence[Mapping], sources: Sequence[str] | None) -> list[list[str | None]]:
+    """What can tell two results apart: box source, date and time, file."""
+    dates = [str((r.get("provenance") or {}).get("timestamp_utc") or "")[:19].replace("T", " ") or None
+             for r in results]
+    return [[_boxes(r) for r in results], dates, [str(s) for s in sources] if sources else [None] * len(results)]
+
+
+def _value(v: Any, factor: float) -> float | None:
+    """Percent, or None for a missing value and for COCOeval's -1 (no person in that area range)."""
+    if v is None or v < 0:
+        return None
+    return float(v) * factor
+
+
+def _summaries(r: Mapping, metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """clean, mPC, rPC and per-corruption means of each metric, in percent (None where undefined).
+
+    The primary metric's summary is the file's own (validated); another metric is summarised from the
+    rows the same way, with gaps (e.g. APM on a set without medium persons) left undefined.
+    """
+    from .metrics.robustness import summarize
+
+    f = float(r["percent_factor"])
+    out: dict[str, dict[str, Any]] = {}
+    for m in metrics:
+        if m == r["metric"]:
+            s = r["summary"]
+            out[m] = {"clean": _value(s["clean"], f), "mPC": _value(s["mPC"], f), "rPC": s["rPC"],
+                      "per_corruption": {c: _value(v, f) for c, v in s["per_corruption"].items()}}
+            continue
+        rows = [dict(row, value=None if row["value"] is None or row["value"] < 0 else row["value"])
+                for row in r["rows"] if row["metric"] == m]
+        if not rows:
+            out[m] = {"clean": None, "mPC": None, "rPC": None, "per_corruption": {}}
+            continue
+        s = summarize(rows, m, dataset=r["dataset"], partial=True)
+        gaps = bool(s.missing) and not r["summary"]["partial"]
+        per = {c: _value(v, f) for c, v in s.per_corruption.items()
+               if not gaps or not any(x.startswith(f"{c}/") for x in s.missing)}
+        out[m] = {"clean": _value(s.clean, f), "mPC": None if gaps else _value(s.mPC, f),
+                  "rPC": None if gaps else s.rPC, "per_corruption": per}
+    return out
+
+
+def results_frame(results: Sequence[Mapping], names: Sequence[str] | None = None,
+                  metrics: str | None = None, sources: Sequence[str] | None = None):
+    """A pandas DataFrame in the paper's layout (numbers in percent, None where not available).
+
+    ``metrics``: comma-separated column sets (``--metrics``); ``sources``: the files the results came
+    from, used to tell apart two runs that would otherwise get the same label.
+    """
     import pandas as pd
 
     from corruptions import BENCHMARK_CORRUPTIONS
@@ -50,50 +143,75 @@ def results_frame(results: Sequence[Mapping], names: Sequence[str] | None = None
         raise UserError("no results to tabulate")
     if names is not None and len(names) != len(results):
         raise UserError(f"--name given {len(names)} time(s) for {len(results)} results file(s); give one per file")
-    metrics = sorted({r["metric"] for r in results})
+    primaries = sorted({r["metric"] for r in results})
     datasets = sorted({r["dataset"] for r in results})
-    if len(metrics) > 1 or len(datasets) > 1:
+    if len(primaries) > 1 or len(datasets) > 1:
         raise UserError(f"results mix datasets {datasets}; make one table per dataset")
-    metric = metrics[0]
+    chosen = parse_metrics(metrics, datasets[0], primaries[0])
+    labels = [names[i] if names is not None else (_model(r) or f"results {i + 1}") for i, r in enumerate(results)]
+    if names is None:
+        labels = disambiguate(labels, _facts(results, sources))
     records = []
-    for i, r in enumerate(results):
-        f = float(r["percent_factor"])
-        s = r["summary"]
-
-        def pct(v: Any) -> float | None:
-            return None if v is None else float(v) * f
-
-        method = names[i] if names is not None else (_method(r) or f"results {i + 1}")
-        if s.get("partial"):
-            method += " (partial)"
+    for label, r in zip(labels, results):
         cfg = r.get("config") or {}
-        rec = {
-            "Method": method,
-            "Backbone": cfg.get("backbone") or "-",
-            "Input size": _input_size(r) or "-",
-            f"{metric}*": pct(s["clean"]),
-            "mPC": pct(s["mPC"]),
-            "rPC": s["rPC"],
+        rec: dict[str, Any] = {
+            "Model": label + (" (partial)" if r["summary"].get("partial") else "")
+            + (f" ({non_standard_text(cfg)})" if non_standard_text(cfg) else ""),
+            "Backbone": cfg.get("backbone") or None,
+            "Input size": _input_size(r),
+            "Boxes": _boxes(r),
         }
-        for c in BENCHMARK_CORRUPTIONS:
-            rec[c] = pct(s["per_corruption"].get(c))
+        summaries = _summaries(r, chosen)
+        if len(chosen) == 1:
+            s = summaries[chosen[0]]
+            rec.update({clean_title(chosen[0]): s["clean"], "mPC": s["mPC"], "rPC": s["rPC"]})
+            for c in BENCHMARK_CORRUPTIONS:
+                rec[c] = s["per_corruption"].get(c)
+        else:
+            for m in chosen:
+                s = summaries[m]
+                rec.update({clean_title(m): s["clean"], f"{m} mPC": s["mPC"], f"{m} rPC": s["rPC"]})
         records.append(rec)
     return pd.DataFrame.from_records(records, columns=list(records[0]))
 
 
+def _cell(v: Any, decimals: int) -> str:
+    if isinstance(v, str):
+        return v
+    return MISSING if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{decimals}f}"
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
+    """A GitHub Markdown table of already escaped cells; ``right`` marks the right-aligned (number)
+    columns."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def tex_tabular(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> list[str]:
+    """A booktabs tabular of already escaped cells (needs \\usepackage{booktabs})."""
+    return (["\\begin{tabular}{" + "".join("r" if r else "l" for r in right) + "}", "\\toprule",
+             " & ".join(header) + " \\\\", "\\midrule"]
+            + [" & ".join(r) + " \\\\" for r in rows] + ["\\bottomrule", "\\end{tabular}"])
+
+
 def render_table(frame, fmt: str, decimals: int = 1) -> str:
-    """``md`` / ``latex`` round to ``decimals`` like the paper; ``csv`` / ``json`` keep full precision."""
+    """``md`` / ``latex`` round to ``decimals`` like the paper; ``csv`` / ``json`` keep full precision.
+
+    md and LaTeX title the corruption columns with the paper's short names; csv and json keep the
+    engine's names as keys (docs/results.md, "Vocabulary").
+    """
     if fmt not in FORMATS:
         raise UserError(f"unknown table format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if fmt == "csv":
-        return frame.to_csv(index=False)
+        return escape.csv_frame(frame).to_csv(index=False)
     if fmt == "json":
         return frame.to_json(orient="records", indent=2, double_precision=15) + "\n"
-    numeric = [c for c in frame.columns if c not in ID_COLUMNS]
-    shown = frame.copy()
-    for c in numeric:
-        shown[c] = [("-" if v is None or v != v else f"{v:.{decimals}f}") for v in frame[c]]
+    header = [CORRUPTION_TITLE.get(c, c) for c in frame.columns]
+    right = [c not in ID_COLUMNS for c in frame.columns]
+    cells = [[_cell(v, decimals) for v in row] for row in frame.itertuples(index=False)]
     if fmt == "md":
-        return shown.to_markdown(index=False, disable_numparse=True) + "\n"
-    # escape=True turns the corruption names' underscores (and any in method names) into \_
-    return shown.to_latex(index=False, escape=True, column_format="lll" + "r" * len(numeric))
+        return md_table([escape.md(h) for h in header], [[escape.md(c) for c in r] for r in cells], right)
+    return "\n".join(tex_tabular([escape.tex(h) for h in header], [[escape.tex(c) for c in r] for r in cells],
+                                 right)) + "\n"

@@ -32,10 +32,18 @@ def make_rows(dataset: str, clean: float, robustness: float, seed: int,
     return rows
 
 
+# Full split sizes (robustpose_bench.splits): a fake run is a full benchmark run unless told otherwise.
+FULL_SAMPLE = {"coco-c": (5000, 6352), "ochuman-c": (2500, 4291), "mpii-c": (None, 2958), "synth-c": (300, 300)}
+
+
 def write_fake_results(path: Path, dataset: str = "coco-c", clean: float | None = None,
                        robustness: float = 0.7, seed: int = 0, method: str = "ToyNet",
-                       drop: tuple[tuple[str, int], ...] = (), model_byte: str = "a") -> Path:
+                       drop: tuple[tuple[str, int], ...] = (), model_byte: str = "a",
+                       sample: tuple[int | None, int | None] | None = None,
+                       boxes: dict | None = None, config: dict | None = None) -> Path:
+    """A complete (or, with ``drop``, partial) results.json; ``sample`` = (images, persons) evaluated."""
     metric = PRIMARY_METRIC[dataset]
+    images, persons = FULL_SAMPLE[dataset] if sample is None else sample
     if clean is None:
         clean = 0.70 if metric == "AP" else 88.0
     partial = bool(drop)
@@ -44,10 +52,11 @@ def write_fake_results(path: Path, dataset: str = "coco-c", clean: float | None 
         provenance={
             "model": {"path": f"{method}.onnx", "sha256": model_byte * 64, "spec": {"name": method}},
             "manifest_sha256": "b" * 64,
-            "boxes": {"source": "gt", "sha256": None},
+            "boxes": boxes if boxes is not None else {"source": "gt", "sha256": None},
+            "data": {"num_images": images, "num_persons": persons},
             "device": "cpu", "execution_provider": "CPUExecutionProvider", "flip": True,
         },
-        config={"method": method, "backbone": "ResNet-18", "input_size": "256x192"},
+        config={"method": method, "backbone": "ResNet-18", "input_size": "256x192", **(config or {})},
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     write_results(path, obj)

@@ -324,7 +324,7 @@ def test_shipped_configs_load_and_unknown_keys_fail(tmp_path):
 def test_cli_train_resume_advmix(tmp_path, tiny_data, capsys):
     images, ann = tiny_data
     common = ["--arch", "simplebaseline_r18_small", "--dataset", "coco", "--images", str(images), "--ann", str(ann),
-              "--image-size", str(W), str(H), "--batch-size", "2", "--epochs", "2", "--no-progress"]
+              "--image-size", f"{H}x{W}", "--batch-size", "2", "--epochs", "2", "--no-progress"]
     std = tmp_path / "std"
     assert main(["train", "--method", "standard", "--out", str(std), "--max-iters", "2", *common]) == 0
     first = torch.load(std / "last.pth", weights_only=True)
@@ -481,7 +481,7 @@ def test_grad_accum_counts_steps_and_resumes_bit_identically(tmp_path, tiny_data
 def test_cli_train_threads_is_recorded_and_restored(tmp_path, tiny_data, capsys):
     images, ann = tiny_data
     common = ["--arch", "simplebaseline_r18_small", "--dataset", "coco", "--images", str(images), "--ann", str(ann),
-              "--image-size", str(W), str(H), "--batch-size", "2", "--max-iters", "1", "--no-progress"]
+              "--image-size", f"{H}x{W}", "--batch-size", "2", "--max-iters", "1", "--no-progress"]
     before = torch.get_num_threads()
     assert main(["train", "--out", str(tmp_path / "t"), "--threads", "1", *common]) == 0
     meta = json.loads((tmp_path / "t" / "run.json").read_text())

@@ -1,6 +1,7 @@
 """The command line as a user meets it: help, version, listing, and one-line errors."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -98,3 +99,58 @@ def test_eval_arg_mistakes_in_leaderboard_verify_are_one_line():
     with pytest.raises(UserError, match="unrecognized arguments: --no-such-flag") as info:
         _eval_overrides(["--no-such-flag"])
     assert "\n" not in str(info.value)
+def _subparsers():
+    from robustpose_bench.cli import build_parser
+
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return action.choices
+
+
+PIPELINE = ("download", "build", "verify", "inspect", "eval", "eval-external", "merge", "score", "table", "plot",
+            "submit", "leaderboard", "train", "export", "demo", "list")
+
+
+def test_help_lists_commands_in_pipeline_order_and_each_has_a_description():
+    assert tuple(_subparsers()) == PIPELINE
+    out = subprocess.run([sys.executable, "-m", "robustpose_bench", "--help"], capture_output=True, text=True).stdout
+    positions = [re.search(rf"^    {re.escape(name)}(\s|$)", out, flags=re.M).start() for name in PIPELINE]
+    assert positions == sorted(positions)
+    for name, sub in _subparsers().items():
+        assert sub.description and len(sub.description) > 40, f"`{name} --help` has no description"
+    imp = next(a for a in _subparsers()["leaderboard"]._actions if a.dest == "leaderboard_command").choices
+    csv_help = next(a.help for a in imp["import-paper"]._actions if a.dest == "csv")
+    assert "columns" in csv_help and "paper" in csv_help  # says what the file is, not just a path
+    verify_dataset = next(a for a in _subparsers()["verify"]._actions if a.dest == "dataset")
+    assert verify_dataset.choices == ("coco-c", "mpii-c", "ochuman-c", "synth-c")
+
+
+def test_list_corruptions_with_no_match_says_so_and_suggests(capsys):
+    assert main(["list", "corruptions", "gausian*"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no empty table
+    assert captured.err.strip() == ("robustpose-bench list: no corruption matches 'gausian*'; "
+                                    "did you mean gaussian_noise, gaussian_blur?")
+    assert main(["list", "corruptions", "*blur", "--subset", "noise"]) == 1
+    assert "in subset noise" in capsys.readouterr().err
+
+
+def test_train_image_size_is_height_by_width_and_device_is_an_option(monkeypatch, tmp_path, capsys):
+    import torch
+
+    from robustpose_bench.advmix.trainer import pick_device
+    from robustpose_bench.commands.train_cmd import parse_hxw
+    from robustpose_bench.errors import UserError
+
+    assert parse_hxw("256x192") == (256, 192)
+    for bad in ("192 256", "256x190", "256", "x"):
+        with pytest.raises(UserError, match="--image-size"):
+            parse_hxw(bad)
+    train = _subparsers()["train"]
+    assert next(a for a in train._actions if a.dest == "image_size").metavar == "HxW"
+    assert next(a for a in train._actions if a.dest == "device").choices == ("auto", "cpu", "cuda")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device("auto").type == "cpu" and pick_device("cpu").type == "cpu"
+    with pytest.raises(UserError, match="no CUDA device"):
+        pick_device("cuda")

@@ -64,12 +64,13 @@ def argv(b: dict, work: Path, *extra, command=None) -> list:
 
 
 def test_all_76_conditions_scored_and_recorded(full_build, tmp_path):
-    rc, out, err = run_cli(*argv(full_build, tmp_path))
+    rc, out, err = run_cli(*argv(full_build, tmp_path, "--boxes", "gt"))
     assert rc == 0, err
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["summary"]["partial"] is False and len(res["config"]["conditions"]) == 76
     ap = {(r["corruption"], r["severity"]): r["value"] for r in res["rows"] if r["metric"] == "AP"}
     assert ap[("clean", 0)] > ap[("fog", 5)]  # the perturbation grows with the severity
+    assert res["provenance"]["boxes"]["source"] == "gt" and res["config"]["boxes"] == "gt"
     runs = res["provenance"]["external"]["runs"]
     assert set(runs) == set(res["config"]["conditions"]) and all(r["returncode"] == 0 for r in runs.values())
     assert runs["fog/3"]["command"].endswith(f"{full_build['data']}/coco-c/fog/3 {full_build['ann']} "

@@ -230,3 +230,19 @@ def test_training_checkpoint_and_non_torchscript_pt_are_named(tmp_path):
     bogus.write_bytes(b"\x01\x02 definitely not a model")
     with pytest.raises(UserError, match="not a TorchScript archive \\(not a zip file\\), and not an ONNX model either"):
         load_model(bogus, device="cpu")
+
+
+def test_changed_thresholds_mark_the_run_non_standard(built_samples, tiny_models, tmp_path):
+    sample = built_samples["coco-c"]
+    assert run_cli(*eval_argv(sample, tiny_models[0], tmp_path / "std" / "r.json"))[0] == 0
+    rc, _, err = run_cli(*eval_argv(sample, tiny_models[0], tmp_path / "nms" / "r.json", "--oks-thre", "0.5",
+                                    "--in-vis-thre", "0.3"))
+    assert rc == 0, err
+    std, nms = (json.loads((tmp_path / d / "r.json").read_text())["config"] for d in ("std", "nms"))
+    assert std["non_standard"] == [] and std["oks_nms"] == 0.9 and std["det_thre"] == 0.0
+    assert nms["non_standard"] == ["in_vis", "oks_nms"] and nms["oks_nms"] == 0.5
+    rc, out, _ = run_cli("table", tmp_path / "std" / "r.json", tmp_path / "nms" / "r.json")
+    assert "(non-standard: keypoint threshold 0.3, OKS-NMS 0.5)" in out
+    assert out.count("non-standard") == 1
+    rc, _, err = run_cli(*eval_argv(sample, tiny_models[0], tmp_path / "bad" / "r.json", "--oks-thre", "1.5"))
+    assert rc == 2 and "--oks-thre must be a number in 0..1" in err

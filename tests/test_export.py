@@ -79,7 +79,7 @@ def test_cli_train_then_export_loads_in_evaluator(tmp_path, capsys):
     images, ann = make_coco_dataset(tmp_path / "data", n_images=4)
     out = tmp_path / "run"
     assert main(["train", "--arch", "simplebaseline_r18_small", "--images", str(images), "--ann", str(ann),
-                 "--image-size", "32", "64", "--batch-size", "2", "--max-iters", "1", "--no-progress",
+                 "--image-size", "64x32", "--batch-size", "2", "--max-iters", "1", "--no-progress",
                  "--out", str(out)]) == 0
     capsys.readouterr()
     model, cfg = load_trained(out / "last.pth")

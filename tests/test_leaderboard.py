@@ -21,7 +21,7 @@ from robustpose_bench.leaderboard.entries import (
     load_entry,
     safe_filename,
 )
-from robustpose_bench.leaderboard.importer import import_paper, paper_entries
+from robustpose_bench.leaderboard.importer import import_paper, paper_entries, split_input_size
 from robustpose_bench.leaderboard.render import GENERATED, OUTPUTS, render
 from robustpose_bench.leaderboard.submit import submit
 
@@ -58,11 +58,12 @@ def test_import_keeps_every_paper_number(board, paper_csv):
     entries = [load_entry(p).data for p in entry_files(board)]
     assert len(entries) == len(rows) == 48
     by_key = {(e["dataset"], e["origin"]["source"], e["method"], e["architecture"], e["backbone"],
-               e["input_size"]): e for e in entries}
+               e["input_size"], e.get("notes")): e for e in entries}
     assert len(by_key) == 48
     for r in rows:
         arch = r["method"].replace("(bottom-up)", "").strip()
-        e = by_key[(r["dataset"], f"Table {r['table']}", r["training"], arch, r["backbone"], r["input_size"] or None)]
+        size, note = split_input_size(r["input_size"] or None, arch, r["backbone"], int(r["table"]))
+        e = by_key[(r["dataset"], f"Table {r['table']}", r["training"], arch, r["backbone"], size, note)]
         for col in ("clean", "mPC", "rPC"):
             assert e["scores"][col] == float(r[col]) and isinstance(e["scores"][col], float)
         if r["table"] == "1":
@@ -79,6 +80,25 @@ def test_import_keeps_every_paper_number(board, paper_csv):
     assert len(set(names)) == len(names)
     assert ("coco-c", "SimpleBaseline-ResNet-50-256x192 (paper, Table 1)") in names
     assert ("coco-c", "HRNet-W48-256x192+AdvMix (paper, Table 2)") in names
+
+
+def test_lost_input_sizes_become_sizes_and_footnotes(board):
+    """'first row' / 'second row' never shows up as an input size: the surviving size, or a footnote."""
+    entries = {e["name"]: e for e in (load_entry(p).data for p in entry_files(board)) if e["dataset"] == "coco-c"}
+    w32 = entries["HigherHRNet-HRNet-W32 [512 (first row)] (paper, Table 1)"]
+    assert w32["input_size"] == "512" and "first" in w32["notes"]
+    w48 = entries["HigherHRNet-HRNet-W48 [second row] (paper, Table 1)"]
+    assert w48["input_size"] is None and "second" in w48["notes"] and "lost its input size" in w48["notes"]
+    assert not [e for e in entries.values() if "row" in str(e["input_size"])]
+    out = render(board, board.parent / "site")
+    md = out[0].read_text("utf-8")
+    row = next(line for line in md.splitlines() if "W48 \\[second row\\]" in line)
+    cells = [c.strip() for c in row.strip("|").split(" | ")]
+    assert cells[1:3] == ["HRNet-W48", "–"] and cells[0].startswith("HigherHRNet [")
+    mark = cells[0].rsplit("[", 1)[1].rstrip("]")
+    note = md.split("## MPII-C")[0]
+    assert f"[{mark}] Table 1 lists two HigherHRNet HRNet-W48 rows; this is the second one." in note
+    assert "first row" not in "".join(line.split(" | ")[2] for line in md.splitlines() if line.startswith("| "))
 
 
 def test_check_passes_on_the_paper_rows_and_strict_mode_flags_rounding(board, paper_csv):
@@ -179,7 +199,7 @@ def test_check_catches_duplicate_names_and_misplaced_files(board):
 def test_submit_writes_a_valid_measured_entry_equal_to_its_results(board, tmp_path, capsys):
     res = write_fake_results(tmp_path / "runs" / "toy" / "results.json", method="ToyNet", robustness=0.7)
     assert main(["submit", str(res), "--name", "ToyNet R18 (ours)", "--method", "advmix",
-                 "--backbone", "ResNet-18", "--dir", str(board), "--copy-results"]) == 0
+                 "--backbone", "ResNet-18", "--dir", str(board)]) == 0
     path = Path(capsys.readouterr().out.strip())
     entry = load_entry(path).data
     raw = json.loads(res.read_text())
@@ -192,9 +212,10 @@ def test_submit_writes_a_valid_measured_entry_equal_to_its_results(board, tmp_pa
     assert entry["scores"]["per_corruption"] == {c: v * 100 for c, v in s["per_corruption"].items()}
     rows = {(r["corruption"], r["severity"]): r["value"] for r in raw["rows"] if r["metric"] == "AP"}
     assert entry["scores"]["per_severity"]["fog"]["4"] == rows[("fog", 4)] * 100
-    assert entry["input_size"] == "256x192" and entry["box_source"] == "gt"
-    copy = path.parent / entry["origin"]["results_path"]
-    assert copy.read_bytes() == res.read_bytes()
+    assert entry["input_size"] == "256x192" and entry["box_source"] == "GT boxes"
+    assert entry["subset"] is False and entry["origin"]["sample"] == {"images": 5000, "persons": 6352}
+    copy = path.parent / entry["origin"]["results_path"]  # always kept inside the leaderboard folder
+    assert copy.read_bytes() == res.read_bytes() and copy.resolve().is_relative_to(board.resolve())
 
     report = check_dir(board)
     assert report.ok and report.results_compared == 1
@@ -234,8 +255,12 @@ def test_submit_refuses_duplicates_and_partial_results(board, tmp_path, capsys):
                                         provenance={"manifest_sha256": "b" * 64}))
     with pytest.raises(UserError, match="no model sha256"):
         submit(nomodel, "No model", board)
+    dets = tmp_path / "detections.json"
+    dets.write_text("[]")
     with pytest.raises(UserError, match="contradicts"):
-        submit(res, "Other boxes", board, box_source="detections.json")
+        submit(res, "Other boxes", board, box_source=str(dets))
+    with pytest.raises(UserError, match="no such detection file"):
+        submit(res, "Other boxes", board, box_source=str(tmp_path / "missing.json"))
     assert sorted(entry_files(board)) == before
 
 
@@ -248,7 +273,8 @@ def test_submit_score_results_with_model_and_manifest_files(tmp_path, capsys):
     board = tmp_path / "board"
     board.mkdir()
     res = tmp_path / "scored.json"
-    write_results(res, make_results("coco-c", make_rows("coco-c", 0.7, 0.7, 0), provenance={}))
+    write_results(res, make_results("coco-c", make_rows("coco-c", 0.7, 0.7, 0),
+                                    provenance={"data": {"num_images": 5000, "num_persons": 6352}}))
     model, manifest = tmp_path / "model.bin", tmp_path / "manifest.json"
     model.write_bytes(b"weights of a bottom-up model")
     manifest.write_text("{}")
@@ -274,7 +300,7 @@ def test_clean_zero_has_undefined_rpc(tmp_path):
     board = tmp_path / "board"
     board.mkdir()
     res = write_fake_results(tmp_path / "zero.json", clean=0.0, robustness=0.0)
-    path = submit(res, "Untrained", board, box_source="gt", copy_results=True)
+    path = submit(res, "Untrained", board, box_source="gt")
     entry = json.loads(path.read_text())
     assert entry["scores"]["clean"] == 0 and entry["scores"]["rPC"] is None
     assert main(["leaderboard", "check", "--dir", str(board)]) == 0
@@ -302,17 +328,18 @@ def test_render_writes_all_four_outputs(board, tmp_path):
     assert md.count("\n## ") == 3 and "## COCO-C" in md and "## MPII-C" in md and "## OCHuman-C" in md
     coco = md.split("## COCO-C")[1].split("## ")[0]
     table_rows = [line for line in coco.splitlines() if line.startswith("| ") and "---" not in line][1:]
-    mpcs = [float(line.split(" | ")[4]) for line in table_rows]
+    mpcs = [float(line.split(" | ")[6]) for line in table_rows]
     assert mpcs == sorted(mpcs, reverse=True) and len(table_rows) == 32
-    assert "Robust\\|Toy & 100% [x]" in table_rows[0]  # a '|' in a name is escaped, the row stays intact
-    assert all(len(r.replace("\\|", "").split(" | ")) == 23 for r in table_rows)
+    assert "Robust\\|Toy &amp; 100% \\[x\\]" in table_rows[0]  # a '|' in a name is escaped, the row stays intact
+    assert all(len(r.replace("\\|", "").split(" | ")) == 24 for r in table_rows)
     assert "| PCKh (clean) |" in md.split("## MPII-C")[1]
 
     df = pd.read_csv(out / "leaderboard.csv", skiprows=1)
-    assert len(df) == 49 and list(df.columns[:3]) == ["dataset", "name", "method"]
+    assert len(df) == 49 and list(df.columns[:4]) == ["dataset", "name", "model", "method"]
+    assert "origin" not in df.columns and "training" not in df.columns  # one column per fact
     row = df[df["name"] == "SimpleBaseline-ResNet-50-256x192 (paper, Table 1)"].iloc[0]
     assert (row["clean"], row["mPC"], row["rPC"], row["zoom_blur"]) == (70.4, 47.8, 67.9, 16.3)
-    mine = df[df["origin"] == "measured"].iloc[0]
+    mine = df[df["source"] == "measured"].iloc[0]
     assert mine["mPC"] == load_entry(entry_files(board)[[p.stem for p in entry_files(board)].index(
         safe_filename("Robust|Toy & 100% [x]"))]).data["scores"]["mPC"]
 
@@ -322,7 +349,7 @@ def test_render_writes_all_four_outputs(board, tmp_path):
     # every table row has the header's number of cells
     for block in tex.split("\\midrule")[1:]:
         for line in block.split("\\bottomrule")[0].strip().splitlines():
-            assert line.count(" & ") == 20, line
+            assert line.count(" & ") == 22, line
 
     html = (out / "index.html").read_text("utf-8")
     # no network assets (links to the paper are links, not assets)
@@ -390,11 +417,12 @@ def test_verify_reevaluates_a_measured_entry(shared_dir, tmp_path):
     entry = {
         "schema_version": 1, "name": "MoveNet Lightning (quick)", "dataset": "coco-c", "metric": "AP",
         "method": "other", "architecture": "MoveNet", "backbone": "MobileNetV2", "input_size": "192x192",
-        "box_source": "gt",
+        "box_source": "GT boxes", "subset": True,
         "scores": {"clean": view.clean, "mPC": mpc, "rPC": 100 * mpc / view.clean, "per_corruption": per,
                    "per_severity": sev},
         "origin": {"kind": "measured", "results_sha256": view.sha256, "results_path": "../../first/results.json",
                    "model_sha256": sha256_file(model), "manifest_sha256": sha256_file(out / "coco-c" / "manifest.json"),
+                   "sample": {"images": 4, "persons": 12},
                    "package_version": "0.1.0", "date": "2026-01-01"},
     }
     board = tmp_path / "board"
@@ -419,3 +447,239 @@ def test_verify_reevaluates_a_measured_entry(shared_dir, tmp_path):
         verify_entry(path, shared_dir / "models" / "blazepose_landmark_lite.onnx", out, subset="quick")
     with pytest.raises(UserError, match="manifest.json"):
         verify_entry(path, model, tmp_path / "nowhere", subset="quick")
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 10, item 10: a forged measured entry cannot pass check
+
+
+def _raise_scores(entry: dict, by: float) -> None:
+    """Raise every number consistently, recomputing mPC and rPC, as a forger would."""
+    s = entry["scores"]
+    s["clean"] += by
+    for c in s["per_severity"]:
+        for k in s["per_severity"][c]:
+            s["per_severity"][c][k] += by
+        s["per_corruption"][c] = sum(s["per_severity"][c].values()) / 5
+    s["mPC"] = sum(s["per_corruption"].values()) / 15
+    s["rPC"] = 100 * s["mPC"] / s["clean"]
+
+
+@pytest.fixture
+def measured(tmp_path):
+    board = tmp_path / "board"
+    res = write_fake_results(tmp_path / "runs" / "results.json", robustness=0.7)
+    path = submit(res, "Honest", board, method="standard")
+    assert check_dir(board).ok
+    return board, path
+
+
+def test_forged_entry_without_its_results_file_fails_check(measured):
+    board, path = measured
+    _edit(path, lambda e: (_raise_scores(e, 5.0), e["origin"].pop("results_path")))
+    report = check_dir(board)
+    assert ("origin.results_path", "missing required field") in {(p.field, p.message) for p in report.problems}
+
+
+def test_forged_entry_whose_results_file_is_gone_or_differs_fails_check(measured, tmp_path):
+    board, path = measured
+    results = path.parent / load_entry(path).data["origin"]["results_path"]
+    _edit(path, lambda e: _raise_scores(e, 5.0))
+    fields = {p.field for p in check_dir(board).problems}
+    assert {"scores.clean", "scores.mPC"} <= fields  # the numbers no longer equal the file's
+
+    # the forger edits the results file too (summary recomputed): its sha256 is no longer the cited one
+    other = write_fake_results(tmp_path / "forged.json", clean=0.75, robustness=0.7)
+    shutil.copy(other, results)
+    assert "origin.results_sha256" in {p.field for p in check_dir(board).problems}
+
+    results.unlink()
+    problems = check_dir(board).problems
+    assert any(p.field == "origin.results_path" and "missing" in p.message for p in problems)
+
+
+def test_results_file_outside_the_leaderboard_folder_fails_check(measured, tmp_path):
+    board, path = measured
+    entry = load_entry(path).data
+    outside = tmp_path / "elsewhere.json"
+    shutil.copy(path.parent / entry["origin"]["results_path"], outside)
+    _edit(path, lambda e: e["origin"].__setitem__("results_path", "../../elsewhere.json"))
+    problems = check_dir(board).problems
+    assert any(p.field == "origin.results_path" and "outside the leaderboard folder" in p.message for p in problems)
+
+    # a symbolic link inside the folder that points outside is outside too
+    link = path.parent / "results" / "link.json"
+    link.symlink_to(outside)
+    _edit(path, lambda e: e["origin"].__setitem__("results_path", "results/link.json"))
+    assert any("outside the leaderboard folder" in p.message for p in check_dir(board).problems)
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 10, item 11: sample-sized runs are marked and kept apart; boxes by name
+
+
+def test_sample_sized_run_is_refused_unless_submitted_as_a_subset(board, tmp_path, capsys):
+    tiny = write_fake_results(tmp_path / "tiny.json", sample=(4, 12), robustness=0.99)  # rPC near 100
+    before = sorted(entry_files(board))
+    assert main(["submit", str(tiny), "--name", "Tiny", "--dir", str(board)]) == 2
+    err = capsys.readouterr().err
+    assert "evaluated 4 images, 12 persons, fewer than the full coco-c split (5,000 images (val2017))" in err
+    assert "--subset" in err and sorted(entry_files(board)) == before
+
+    assert main(["submit", str(tiny), "--name", "Tiny", "--dir", str(board), "--subset"]) == 0
+    entry = json.loads(Path(capsys.readouterr().out.strip()).read_text())
+    assert entry["subset"] is True and entry["origin"]["sample"] == {"images": 4, "persons": 12}
+    assert check_dir(board).ok
+
+    # a full run cannot pose as a subset, and an entry cannot drop its subset mark
+    full = write_fake_results(tmp_path / "full.json")
+    with pytest.raises(UserError, match="the full coco-c split; submit it without --subset"):
+        submit(full, "Full", board, subset=True)
+    tiny_entry = board / "coco-c" / "Tiny.json"
+    _edit(tiny_entry, lambda e: e.__setitem__("subset", False))
+    assert ("subset" in {p.field for p in check_dir(board).problems})
+    _edit(tiny_entry, lambda e: e.__setitem__("subset", True))
+
+    # rendered apart: not in the ranked COCO-C table, but in its own section with the sample size
+    out = tmp_path / "site"
+    render(board, out)
+    md = (out / "LEADERBOARD.md").read_text("utf-8")
+    ranked, rest = md.split("## COCO-C\n")[1].split("### COCO-C: subset runs")
+    assert "| Tiny |" not in ranked and "| Tiny |" in rest.split("## MPII-C")[0]
+    assert "4 images, 12 persons" in rest
+    html = (out / "index.html").read_text("utf-8")
+    assert html.count('data-name="Tiny"') == 1 and 'class="sortable subset"' in html
+
+
+def test_mpii_and_unknown_sample_sizes(tmp_path):
+    board = tmp_path / "board"
+    mpii = write_fake_results(tmp_path / "mpii.json", dataset="mpii-c", sample=(None, 2958))
+    assert load_entry(submit(mpii, "Full MPII", board)).data["subset"] is False
+    part = write_fake_results(tmp_path / "mpii5.json", dataset="mpii-c", sample=(None, 5))
+    with pytest.raises(UserError, match="5 persons, fewer than the full mpii-c split \\(2,958 persons"):
+        submit(part, "Five", board)
+    unknown = write_fake_results(tmp_path / "unknown.json", sample=(None, None))
+    with pytest.raises(UserError, match="record no sample size"):
+        submit(unknown, "Unknown", board)
+    assert load_entry(submit(unknown, "Unknown", board, subset=True)).data["origin"]["sample"] == {
+        "images": None, "persons": None}
+    assert check_dir(board).ok
+    # a dataset holding subset entries only still gets its own section, with the subset table under it
+    render(board, tmp_path / "site")
+    md = (tmp_path / "site" / "LEADERBOARD.md").read_text("utf-8")
+    assert "## COCO-C\n\n### COCO-C: subset runs" in md and "sample size unknown" in md
+    html = (tmp_path / "site" / "index.html").read_text("utf-8")
+    assert "<h2>COCO-C</h2><h3>COCO-C: subset runs</h3>" in html.replace("\n", "")
+
+
+def test_sample_size_is_counted_from_the_ground_truth_when_not_recorded(tmp_path, shared_dir):
+    # results written before the count was recorded: the annotation file they cite gives it
+    ann = shared_dir / "data/coco_sample/test_coco.json"
+    from robustpose_bench.results import make_results, write_results
+    from results_factory import make_rows
+
+    res = tmp_path / "old.json"
+    write_results(res, make_results("coco-c", make_rows("coco-c", 0.7, 0.7, 0), provenance={
+        "model": {"sha256": "a" * 64}, "manifest_sha256": "b" * 64, "boxes": {"source": "gt", "sha256": None},
+        "scorer": {"library": "pycocotools", "annotations": {"path": str(ann), "sha256": sha256_file(ann)}}}))
+    with pytest.raises(UserError, match="evaluated 4 images, 12 persons"):
+        submit(res, "Old", tmp_path / "board")
+
+
+def test_box_source_is_recorded_by_name_and_sha256_never_a_path(tmp_path):
+    board = tmp_path / "board"
+    dets = tmp_path / "private" / "home" / "COCO_val2017_detections_AP_H_56_person.json"
+    dets.parent.mkdir(parents=True)
+    dets.write_text("[]")
+    res = write_fake_results(tmp_path / "det.json", boxes={"source": str(dets), "sha256": sha256_file(dets)})
+    entry = load_entry(submit(res, "Detections", board)).data
+    assert entry["box_source"] == "detections: COCO_val2017_detections_AP_H_56_person.json"
+    assert entry["origin"]["box_sha256"] == sha256_file(dets)
+    assert str(tmp_path) not in (board / "coco-c" / "Detections.json").read_text()
+    assert check_dir(board).ok
+
+    # `score` results without boxes: --box-source names them, a file by its name and sha256
+    from robustpose_bench.results import make_results, write_results
+    from results_factory import make_rows
+
+    scored = tmp_path / "scored.json"
+    write_results(scored, make_results("coco-c", make_rows("coco-c", 0.7, 0.7, 0), provenance={
+        "model": {"sha256": "a" * 64}, "manifest_sha256": "b" * 64,
+        "data": {"num_images": 5000, "num_persons": 6352}}))
+    entry = load_entry(submit(scored, "Scored", board, box_source=str(dets))).data
+    assert entry["box_source"] == "detections: COCO_val2017_detections_AP_H_56_person.json"
+    assert entry["origin"]["box_sha256"] == sha256_file(dets)
+    assert load_entry(submit(scored, "Bottom-up", board, box_source="none (bottom-up)")).data[
+        "box_source"] == "none (bottom-up)"
+
+    # an entry holding a path is refused by the schema
+    _edit(board / "coco-c" / "Scored.json", lambda e: e.__setitem__("box_source", str(dets)))
+    assert "box_source" in {p.field for p in check_dir(board).problems}
+    (board / "coco-c" / "Scored.json").unlink()
+
+    # shown in every table and on the page
+    out = tmp_path / "site"
+    render(board, out)
+    md = (out / "LEADERBOARD.md").read_text("utf-8")
+    assert r"| detections: COCO\_val2017\_detections\_AP\_H\_56\_person.json |" in md
+    assert "| none (bottom-up) |" in md
+    html = (out / "index.html").read_text("utf-8")
+    assert ">detections: COCO_val2017_detections_AP_H_56_person.json<" in html
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 10, item 12: names are text in every output format
+
+HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "[click](javascript:alert(1))",
+           "=HYPERLINK(\"http://evil.example\",\"x\")", "@SUM(1+1)", "+1+cmd", "-1+cmd",
+           "\\input{/etc/passwd} 100% $x$"]
+
+
+def test_rendered_outputs_escape_hostile_names(board, tmp_path):
+    import csv as csvmod
+    import re
+
+    for i, name in enumerate(HOSTILE):
+        res = write_fake_results(tmp_path / f"r{i}.json", seed=i, method=name)
+        submit(res, name, board, backbone=name, architecture=name)
+    # a reported entry with a javascript: URL
+    _edit(board / "coco-c" / "HRNet-W32-256x192_paper_Table_1.json",
+          lambda e: e["origin"].__setitem__("url", "javascript:alert(1)"))
+    out = tmp_path / "site"
+    render(board, out)
+
+    md = (out / "LEADERBOARD.md").read_text("utf-8")
+    assert "<script" not in md and "<img" not in md
+    assert not re.search(r"(?<!\\)\]\(javascript:", md)
+
+    html = (out / "index.html").read_text("utf-8")
+    assert html.count("<script") == 1  # the page's own, inline script
+    assert "<img" not in html and "onerror=alert" not in html.replace("onerror=alert(1)&gt;", "")
+    assert not re.search(r"""href\s*=\s*["']?\s*javascript:""", html, re.I)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+    with open(out / "leaderboard.csv", newline="") as fh:
+        next(fh)  # the generated-by comment
+        cells = [c for row in csvmod.reader(fh) for c in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert "'=HYPERLINK(\"http://evil.example\",\"x\")" in cells and "'@SUM(1+1)" in cells
+
+    tex = (out / "leaderboard.tex").read_text("utf-8")
+    assert "\\input{" not in tex and r"\textbackslash{}input\{/etc/passwd\} 100\% \$x\$" in tex
+
+
+def test_non_standard_thresholds_are_marked_in_entries_and_checked(tmp_path):
+    """eval run with a threshold other than HRNet's: the entry says so beside its name, on every page."""
+    board = tmp_path / "board"
+    res = write_fake_results(tmp_path / "r.json", config={"non_standard": ["oks_nms"], "oks_nms": 0.5})
+    loose = submit(res, "Loose NMS", board)
+    entry = load_entry(loose).data
+    assert entry["non_standard"] == "non-standard: OKS-NMS 0.5"
+    std = load_entry(submit(write_fake_results(tmp_path / "s.json", model_byte="c"), "Standard", board)).data
+    assert "non_standard" not in std
+    assert check_dir(board).ok
+    render(board)
+    page = (board / "LEADERBOARD.md").read_text()
+    assert "ToyNet (non-standard: OKS-NMS 0.5)" in page and page.count("non-standard") == 1
+    _edit(loose, lambda e: e.pop("non_standard"))
+    assert "non_standard" in {p.field for p in check_dir(board).problems}

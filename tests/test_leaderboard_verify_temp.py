@@ -20,7 +20,7 @@ def entry(tmp_path, capsys) -> tuple[Path, Path, Path]:
     res = write_fake_results(tmp_path / "runs" / "results.json")
     board = tmp_path / "board"
     assert main(["submit", str(res), "--name", "Toy", "--method", "standard", "--backbone", "ResNet-18",
-                 "--dir", str(board), "--copy-results"]) == 0
+                 "--dir", str(board)]) == 0
     path = Path(capsys.readouterr().out.strip())
     model = tmp_path / "toy.onnx"
     model.write_bytes(b"not really a model")

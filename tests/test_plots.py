@@ -71,11 +71,14 @@ def test_figure_draws_the_results_numbers(two):
     expect = [views[0].clean] + [views[0].by_severity["gaussian_noise"][s] for s in range(1, 6)]
     assert list(first.get_ydata()) == pytest.approx(expect)
     assert [a.get_title() for a in axes[1:5]] == ["(b) noise", "(b) blur", "(b) weather", "(b) digital"]
-    # (c) side by side clean / mPC / rPC and (d) per-corruption difference
-    side = axes[5]
+    # (c) clean and mPC on the metric's axis, rPC on an axis of its own; (d) per-corruption difference
+    side, ratio = axes[5], axes[6]
     assert [p.get_height() for p in side.patches] == pytest.approx(
-        [views[0].clean, views[0].mPC, views[0].rPC, views[1].clean, views[1].mPC, views[1].rPC])
-    diff = axes[6]
+        [views[0].clean, views[0].mPC, views[1].clean, views[1].mPC])
+    assert side.get_ylabel() == "AP (%)" and "rPC" in ratio.get_ylabel()
+    assert [p.get_height() for p in ratio.patches] == pytest.approx([views[0].rPC, views[1].rPC])
+    assert side.get_ylim()[1] < 100 < ratio.get_ylim()[1]  # the AP bars are not squashed by rPC's scale
+    diff = axes[7]
     assert [p.get_height() for p in diff.patches] == pytest.approx(
         [views[1].per_corruption[c] - views[0].per_corruption[c] for c in BENCHMARK_ORDER])
 
@@ -99,3 +102,57 @@ def test_pckh_units_and_errors(tmp_path, two, capsys):
     assert ".png, .svg, .pdf" in capsys.readouterr().err
     assert main(["plot", str(two[0]), str(two[1]), "--name", "only-one", "-o", str(tmp_path / "f.png")]) == 2
     assert "--name given 1 time(s) for 2" in capsys.readouterr().err
+
+
+def _drawn(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    fig.draw_without_rendering()
+    return fig
+
+
+def test_legends_sit_outside_the_data_and_axes_start_at_zero(two, tmp_path):
+    views = [read_results(p) for p in two]
+    fig = _drawn(build_figure(views, names=["standard", "AdvMix"]))
+    from matplotlib.legend import Legend
+
+    legends = 0
+    for ax in fig.axes:
+        for legend in (c for c in ax.get_children() if isinstance(c, Legend)):
+            legends += 1
+            assert not legend.get_window_extent().overlaps(ax.get_window_extent()), ax.get_title()
+        if ax.get_title() != "(d) Per-corruption change relative to standard":
+            assert ax.get_ylim()[0] == 0, ax.get_title()
+    assert legends == 8  # (a), four corruption legends, the results' line styles, (c), (d)
+    # the MPII severity panels start at 0 like every other score axis
+    mpii = write_fake_results(tmp_path / "mpii.json", dataset="mpii-c", robustness=0.95)
+    fig = build_figure([read_results(mpii)])
+    assert [ax.get_ylim()[0] for ax in fig.axes] == [0] * 5
+
+
+def test_shared_scale_for_figures_drawn_apart(two, tmp_path, capsys):
+    low = write_fake_results(tmp_path / "low.json", clean=0.08, seed=4)
+    scales = {p: build_figure([read_results(p)], ymax=80).axes[0].get_ylim() for p in (two[0], low)}
+    assert set(scales.values()) == {(0, 80)}
+    assert build_figure([read_results(low)]).axes[0].get_ylim()[1] < 20  # fitted without --ymax
+    assert main(["plot", str(low), "-o", str(tmp_path / "f.png"), "--ymax", "0"]) == 2
+    assert "--ymax must be above 0" in capsys.readouterr().err
+
+
+def test_title_gives_the_sample_size_and_says_subset(two, tmp_path):
+    full = build_figure([read_results(two[0])])
+    assert "(5,000 images, 6,352 persons)" in full.get_suptitle()
+    tiny = write_fake_results(tmp_path / "tiny.json", sample=(4, 12))
+    assert "(4 images, 12 persons; subset)" in build_figure([read_results(tiny)]).get_suptitle()
+    mixed = build_figure([read_results(two[0]), read_results(tiny)]).get_suptitle()
+    assert "samples differ: 5,000 images, 6,352 persons vs 4 images, 12 persons; subset" in mixed
+
+
+def test_two_runs_of_one_model_get_telling_labels(tmp_path):
+    gt = write_fake_results(tmp_path / "gt.json", method="movenet")
+    det = write_fake_results(tmp_path / "det.json", method="movenet", seed=5,
+                             boxes={"source": "/data/dets.json", "sha256": "d" * 64})
+    fig = build_figure([read_results(gt), read_results(det)])
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "movenet (GT boxes): mPC" in " ".join(legend) and "movenet (detections: dets.json): mPC" in " ".join(legend)

@@ -5,6 +5,7 @@ import contextlib
 import copy
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from corruptions import BENCHMARK_CORRUPTIONS
 from robustpose_bench.atomic import sha256_file
 from robustpose_bench.cli import main
 from robustpose_bench.results import load_results
+from robustpose_bench.vocabulary import CORRUPTION_TITLE
 
 
 def _perturbed(ann: dict, noise: float, rng: np.random.Generator) -> list[dict]:
@@ -114,9 +116,9 @@ def test_score_to_stdout(coco_preds, coco_ann, capsys):
     root, _ = coco_preds
     rc, out, err = run_cli(["score", "--dataset", "coco-c", "--ann", coco_ann, "--predictions", root, "--jobs", "2"], capsys)
     assert rc == 0
-    res = json.loads(out)
+    res = json.loads(out)  # stdout holds the results JSON alone; the summary line is a note on stderr
     assert res["summary"]["mPC"] > 0
-    assert "robustpose-bench score: AP clean" in err
+    assert "robustpose-bench score: coco-c  AP clean" in err
 
 
 def test_table_formats(scored, capsys):
@@ -124,15 +126,18 @@ def test_table_formats(scored, capsys):
     assert rc == 0
     header = md.splitlines()[0]
     cols = [c.strip() for c in header.strip("|").split("|")]
-    assert cols == ["Method", "Backbone", "Input size", "AP*", "mPC", "rPC", *BENCHMARK_CORRUPTIONS]
+    assert cols == ["Model", "Backbone", "Input size", "Boxes", "AP (clean)", "mPC", "rPC",
+                    *[CORRUPTION_TITLE[c] for c in BENCHMARK_CORRUPTIONS]]
     assert len(md.strip().splitlines()) == 4  # header, rule, two rows
+    # text columns left-aligned, numbers right-aligned
+    assert md.splitlines()[1] == "|" + "|".join(["---"] * 4 + ["---:"] * 18) + "|"
 
     res = load_results(scored)
     rc, csv, _ = run_cli(["table", scored, "--format", "csv"], capsys)
     frame = pd.read_csv(io.StringIO(csv))
     row = frame.iloc[0]
-    assert row["Method"] == "SimpleBaseline" and row["Backbone"] == "ResNet-50" and row["Input size"] == "256x192"
-    assert row["AP*"] == pytest.approx(100 * res["summary"]["clean"])
+    assert row["Model"] == "SimpleBaseline" and row["Backbone"] == "ResNet-50" and row["Input size"] == "256x192"
+    assert row["AP (clean)"] == pytest.approx(100 * res["summary"]["clean"])
     assert row["mPC"] == pytest.approx(100 * res["summary"]["mPC"])
     assert row["rPC"] == pytest.approx(res["summary"]["rPC"])
     assert row["fog"] == pytest.approx(100 * res["summary"]["per_corruption"]["fog"])
@@ -142,7 +147,7 @@ def test_table_formats(scored, capsys):
     assert records[0]["mPC"] == pytest.approx(100 * res["summary"]["mPC"], rel=1e-12)
 
     rc, tex, _ = run_cli(["table", scored, "--format", "latex"], capsys)
-    assert rc == 0 and r"\begin{tabular}" in tex and r"gaussian\_noise" in tex
+    assert rc == 0 and r"\begin{tabular}" in tex and "& Gauss &" in tex  # the paper's short titles
     assert f"{100 * res['summary']['mPC']:.1f}" in tex
 
 
@@ -157,12 +162,13 @@ def test_partial_grid(tmp_path, coco_preds, coco_ann, capsys):
     assert err.startswith("robustpose-bench score: error: incomplete grid for AP on coco-c: missing gaussian_noise all severities;")
     assert "fog severities 2,3,4,5" in err
     out = tmp_path / "r.json"
-    rc, _, err = run_cli(["score", "--dataset", "coco-c", "--ann", coco_ann, "--predictions", small, "--partial", "-o", out], capsys)
-    assert rc == 0 and "(partial)" in err
+    rc, stdout, err = run_cli(["score", "--dataset", "coco-c", "--ann", coco_ann, "--predictions", small,
+                               "--partial", "-o", out], capsys)
+    assert rc == 0 and "(partial)" in stdout  # data (the summary line) on stdout, the progress bar on stderr
     res = load_results(out)
     assert res["summary"]["partial"] and res["summary"]["mPC"] == res["summary"]["per_corruption"]["fog"]
     rc, md, _ = run_cli(["table", out], capsys)
-    assert "(partial)" in md and "| -" in md
+    assert "(partial)" in md and "| –" in md
 
 
 def test_ochuman_and_mpii(tmp_path, shared_dir, capsys):
@@ -201,7 +207,7 @@ def test_ochuman_and_mpii(tmp_path, shared_dir, capsys):
     assert res["metric"] == "PCKh" and res["percent_factor"] == 1
     assert res["provenance"]["scorer"]["library"] == "hrnet-pckh"
     rc, csv, _ = run_cli(["table", out, "--format", "csv"], capsys)
-    assert "PCKh*" in csv.splitlines()[0]
+    assert "PCKh (clean)" in csv.splitlines()[0]
 
 
 def test_standard_root_layout(tmp_path, coco_preds, coco_ann, capsys):
@@ -297,7 +303,158 @@ def test_table_names_from_model_spec():
     res = make_results("coco-c", rows, provenance={"model": {"path": "x.onnx", "sha256": "a" * 64, "spec": spec}})
     frame = results_frame([res])
     row = frame.iloc[0]
-    assert (row["Method"], row["Backbone"], row["Input size"]) == ("movenet_lightning_int8", "-", "192x192")
-    assert (row["AP*"], row["mPC"], row["rPC"], row["snow"]) == (50.0, 25.0, 50.0, 25.0)
+    assert (row["Model"], row["Backbone"], row["Input size"]) == ("movenet_lightning_int8", None, "192x192")
+    assert (row["AP (clean)"], row["mPC"], row["rPC"], row["snow"]) == (50.0, 25.0, 50.0, 25.0)
     tex = render_table(frame, "latex")
-    assert r"movenet\_lightning\_int8 & - & 192x192 & 50.0 & 25.0 & 50.0" in tex
+    assert r"movenet\_lightning\_int8 & -- & 192x192 & -- & 50.0 & 25.0 & 50.0" in tex
+
+
+# ------------------------------------------------------------------------------------------------
+# sample size and box source recorded by `score`; what `table` shows of them
+
+
+def test_score_records_sample_size_and_box_source_by_name(scored, coco_preds, coco_ann, shared_dir, tmp_path, capsys):
+    from robustpose_bench.metrics.scoring import count_evaluated, load_ground_truth
+
+    # the 4-image sample: 4 images, 12 persons with keypoints (2 of its 14 annotations have none)
+    assert load_results(scored)["provenance"]["data"] == {"num_images": 4, "num_persons": 12}
+    assert count_evaluated("coco-c", load_ground_truth("coco-c", coco_ann)) == (4, 12)
+    och = shared_dir / "data/ochuman_sample/test_ochuman.json"
+    assert count_evaluated("ochuman-c", load_ground_truth("ochuman-c", och)) == (3, 5)
+    mpii = shared_dir / "data/mpii_val_gt/gt_valid.mat"
+    assert count_evaluated("mpii-c", load_ground_truth("mpii-c", mpii)) == (None, 2958)  # gt_valid.mat: no images
+
+    root, _ = coco_preds
+    dets = shared_dir / "data/coco_sample/test_coco_det_AP_H_56.json"
+    out = tmp_path / "det.json"
+    rc, stdout, _ = run_cli(["score", "--dataset", "coco-c", "--ann", coco_ann, "--predictions", root,
+                             "--boxes", dets, "-o", out, "--method", "SimpleBaseline"], capsys)
+    assert rc == 0 and stdout.startswith("coco-c  AP clean")
+    boxes = load_results(out)["provenance"]["boxes"]
+    assert boxes == {"source": dets.name, "sha256": sha256_file(dets)}  # the name, never the path
+    rc, md, _ = run_cli(["table", scored, out], capsys)
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in md.splitlines()[2:]]
+    assert [r[3] for r in rows] == ["–", r"detections: test\_coco\_det\_AP\_H\_56.json"]  # Markdown-escaped
+    assert str(dets.parent) not in md
+
+
+def _synthetic(dataset: str, metrics: dict[str, float], method: str = "Net", **prov):
+    from robustpose_bench.metrics.robustness import make_row
+    from robustpose_bench.results import make_results
+
+    rows = []
+    for m, clean in metrics.items():
+        rows.append(make_row(dataset, "clean", 0, m, clean))
+        rows += [make_row(dataset, c, s, m, clean - s * (1 + i % 3) * 0.01 * clean)
+                 for i, c in enumerate(BENCHMARK_CORRUPTIONS) for s in range(1, 6)]
+    return make_results(dataset, rows, provenance=prov, config={"method": method})
+
+
+def test_table_metric_sets(tmp_path, scored, capsys):
+    res = load_results(scored)
+    value = {(r["metric"], r["corruption"], r["severity"]): r["value"] for r in res["rows"]}
+
+    rc, csv, _ = run_cli(["table", scored, "--metrics", "ap,ap50,ar", "--format", "csv"], capsys)
+    frame = pd.read_csv(io.StringIO(csv))
+    assert list(frame.columns) == ["Model", "Backbone", "Input size", "Boxes",
+                                   "AP (clean)", "AP mPC", "AP rPC", "AP50 (clean)", "AP50 mPC", "AP50 rPC",
+                                   "AR (clean)", "AR mPC", "AR rPC"]
+    row = frame.iloc[0]
+    assert row["AP mPC"] == pytest.approx(100 * res["summary"]["mPC"])
+    ar = {c: np.mean([value[("AR", c, s)] for s in range(1, 6)]) for c in BENCHMARK_CORRUPTIONS}
+    assert row["AR (clean)"] == pytest.approx(100 * value[("AR", "clean", 0)])
+    assert row["AR mPC"] == pytest.approx(100 * np.mean(list(ar.values())))
+    assert row["AR rPC"] == pytest.approx(100 * np.mean(list(ar.values())) / value[("AR", "clean", 0)])
+
+    # one set: the paper's layout for that metric, per corruption
+    rc, md, _ = run_cli(["table", scored, "--metrics", "AP75"], capsys)
+    cols = [c.strip() for c in md.splitlines()[0].strip("|").split("|")]
+    assert cols[4:7] == ["AP75 (clean)", "mPC", "rPC"] and cols[7] == "Gauss"
+    cells = [c.strip() for c in md.splitlines()[2].strip("|").split("|")]
+    fog = 100 * np.mean([value[("AP75", "fog", s)] for s in range(1, 6)])
+    assert cells[cols.index("Fog")] == f"{fog:.1f}"
+
+    # MPII: PCKh@0.1 and HRNet's per-joint PCKh
+    groups = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
+    mpii = tmp_path / "mpii.json"
+    from robustpose_bench.results import write_results
+
+    write_results(mpii, _synthetic("mpii-c", {"PCKh": 90.0, "PCKh@0.1": 40.0,
+                                              **{f"PCKh/{g}": 80.0 + i for i, g in enumerate(groups)}}))
+    rc, csv, _ = run_cli(["table", mpii, "--metrics", "pckh@0.1,joints", "--format", "csv"], capsys)
+    frame = pd.read_csv(io.StringIO(csv))
+    assert [c for c in frame.columns if c.endswith("(clean)")] == ["PCKh@0.1 (clean)",
+                                                                   *[f"PCKh/{g} (clean)" for g in groups]]
+    assert frame.iloc[0]["PCKh/Wrist (clean)"] == 83.0 and frame.iloc[0]["PCKh@0.1 (clean)"] == 40.0
+
+    rc, _, err = run_cli(["table", mpii, "--metrics", "ap50"], capsys)
+    assert rc == 2 and "--metrics: 'ap50' is not a column set of mpii-c" in err
+
+
+def test_table_ap_by_area_undefined_is_a_dash(tmp_path, capsys):
+    # COCOeval reports -1 for APM when no medium-sized person exists: not a score, shown as unknown
+    from robustpose_bench.results import write_results
+
+    path = tmp_path / "r.json"
+    write_results(path, _synthetic("coco-c", {"AP": 0.5, "APM": -1.0}))
+    rc, md, _ = run_cli(["table", path, "--metrics", "ap,apm"], capsys)
+    cells = [c.strip() for c in md.splitlines()[2].strip("|").split("|")]
+    assert cells[4:7] == ["50.0", f"{100 * load_results(path)['summary']['mPC']:.1f}",
+                          f"{load_results(path)['summary']['rPC']:.1f}"]
+    assert cells[7:] == ["–", "–", "–"]
+
+
+def test_table_tells_equal_model_names_apart(tmp_path, capsys):
+    from robustpose_bench.results import write_results
+
+    gt = tmp_path / "gt.json"
+    det = tmp_path / "det.json"
+    write_results(gt, _synthetic("coco-c", {"AP": 0.5}, method="movenet", boxes={"source": "gt", "sha256": None}))
+    write_results(det, _synthetic("coco-c", {"AP": 0.4}, method="movenet",
+                                  boxes={"source": "/home/me/dets.json", "sha256": "c" * 64}))
+    rc, md, _ = run_cli(["table", gt, det], capsys)
+    models = [line.split("|")[1].strip() for line in md.splitlines()[2:]]
+    assert models == ["movenet (GT boxes)", "movenet (detections: dets.json)"]
+    from robustpose_bench.vocabulary import box_source_label
+
+    assert [box_source_label(s) for s in ("gt", "mpii-annotation", "none", "model", "C:\\data\\d.json")] == [
+        "GT boxes", "GT centre and scale", "none (bottom-up)", "none (one-stage)", "detections: d.json"]
+    assert "/home/me" not in md
+
+    # same boxes and the same time: the results file tells them apart
+    res = load_results(gt)
+    again = tmp_path / "again" / "gt.json"
+    again.parent.mkdir()
+    write_results(again, res)
+    rc, md, _ = run_cli(["table", gt, again], capsys)
+    models = [line.split("|")[1].strip() for line in md.splitlines()[2:]]
+    from robustpose_bench.escape import md as md_escaped
+
+    assert models == [md_escaped(f"movenet ({gt})"), md_escaped(f"movenet ({again})")]
+
+
+def test_table_names_are_text_in_every_format(tmp_path, capsys):
+    """Item 12: a model name is never markup, a link or a spreadsheet formula."""
+    from robustpose_bench.results import write_results
+
+    names = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "[x](javascript:alert(1))",
+             "=HYPERLINK(\"http://evil\",\"x\")", "@SUM(1+1)", "+cmd", "-2+3", "\\input{/etc/passwd} 100%"]
+    paths = []
+    for i, name in enumerate(names):
+        paths.append(tmp_path / f"r{i}.json")
+        write_results(paths[-1], _synthetic("coco-c", {"AP": 0.5}, method=name))
+    rc, md, _ = run_cli(["table", *paths], capsys)
+    assert rc == 0
+    assert "<script" not in md and "<img" not in md
+    assert not re.search(r"(?<!\\)\]\(javascript:", md)  # a link needs an unescaped [text](url)
+    assert "&lt;script&gt;" in md and r"\[x\](javascript:alert(1))" in md
+
+    rc, csv, _ = run_cli(["table", *paths, "--format", "csv"], capsys)
+    import csv as csvmod
+
+    cells = [c for row in csvmod.reader(io.StringIO(csv)) for c in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")]
+    assert "'=HYPERLINK(\"http://evil\",\"x\")" in cells and "'-2+3" in cells
+
+    rc, tex, _ = run_cli(["table", *paths, "--format", "latex"], capsys)
+    assert r"\input" not in tex and r"\textbackslash{}input\{/etc/passwd\} 100\%" in tex

@@ -22,7 +22,7 @@ def data(tmp_path_factory) -> tuple[Path, Path]:
 def _common(data) -> list[str]:
     images, ann = data
     return ["--arch", "simplebaseline_r18_small", "--images", str(images), "--ann", str(ann),
-            "--image-size", str(W), str(H), "--batch-size", "2", "--no-progress"]
+            "--image-size", f"{H}x{W}", "--batch-size", "2", "--no-progress"]
 
 
 def _one_line_error(capsys, command: str) -> str:

@@ -305,8 +305,18 @@ class Stepper:
 # full runs
 
 
-def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """``auto``: CUDA when present, else the CPU; ``cuda`` without a CUDA device is a user error."""
+    if requested not in DEVICES:
+        raise UserError(f"--device must be one of {', '.join(DEVICES)}, not {requested!r}")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(requested)
 
 
 def build_generator(cfg: TrainConfig) -> UnetGenerator:
@@ -343,6 +353,19 @@ def _grouped(loader: Any, n: int, drop_last: bool) -> Iterator[list[Batch]]:
             group = []
     if group and not drop_last:
         yield group
+
+
+@contextlib.contextmanager
+def fixed_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` CPU threads (None: unchanged), then restore the caller's count. CPU results depend
+    on the thread count, so a run that fixes it repeats on any machine with the same CPU kernels."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def use_deterministic_kernels() -> None:
@@ -446,10 +469,11 @@ def _resume(ckpt_path: Path, cfg: TrainConfig, model: nn.Module,
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model: nn.Module | None = None,
-          progress: bool = True) -> dict[str, Any]:
+          progress: bool = True, device: str = "auto") -> dict[str, Any]:
     """Train per ``cfg`` into ``out_dir`` (``last.pth``, ``config.yaml``, ``history.json``).
 
-    ``model`` overrides ``cfg.arch`` (any heatmap nn.Module). Returns the run summary.
+    ``model`` overrides ``cfg.arch`` (any heatmap nn.Module); ``device`` is auto, cpu or cuda (where the
+    run happens, not part of the recipe, so it is not in ``cfg``). Returns the run summary.
     """
     import yaml
     from tqdm import tqdm
@@ -466,8 +490,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
         raise UserError(f"{ckpt_path} exists: pass --resume to continue it, or choose another --out")
     if resume and not ckpt_path.exists():
         raise UserError(f"--resume: no checkpoint {ckpt_path}")
+    dev = pick_device(device)
     torch.manual_seed(cfg.seed)
-    device = pick_device()
     if cfg.deterministic:
         use_deterministic_kernels()
     num_joints = KEYPOINT_SETS[cfg.keypoints].num_joints
@@ -475,8 +499,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
         model = build_net(cfg.arch, num_joints)
     if cfg.pretrained:
         load_file_strict(model, cfg.pretrained)
-    model.to(device)
-    _check_output_shape(model, cfg, num_joints, device)
+    model.to(dev)
+    _check_output_shape(model, cfg, num_joints, dev)
     teacher = None
     if cfg.method == "advmix" and cfg.kd and cfg.alpha > 0:
         if not cfg.pretrained:
@@ -485,8 +509,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
         teacher = make_teacher(model)
     generator = None
     if cfg.method == "advmix" and cfg.mix in ("adv", "adv-image"):
-        generator = build_generator(cfg).to(device)
-    stepper = Stepper(model, cfg, device, teacher=teacher, generator=generator)
+        generator = build_generator(cfg).to(dev)
+    stepper = Stepper(model, cfg, dev, teacher=teacher, generator=generator)
 
     dataset = build_dataset(cfg)
     step_batch = cfg.batch_size * cfg.grad_accum   # images per optimiser step
@@ -500,12 +524,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
     atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=True))
     meta = base_provenance()
     meta.update({
-        "device": str(device), "amp": stepper.use_amp, "seed": cfg.seed,
+        "device": str(dev), "amp": stepper.use_amp, "seed": cfg.seed,
         "annotation_sha256": sha256_file(cfg.ann),
         "pretrained_sha256": sha256_file(cfg.pretrained) if cfg.pretrained else None,
         "num_persons": len(dataset), "iters_per_epoch": iters_per_epoch,
         "effective_batch": step_batch, **cpu_numerics(),
-        "cuda_device": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "cuda_device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
     })
     atomic_write_json(out / "run.json", meta)
 
@@ -545,7 +569,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
         first = start_iter if epoch == start_epoch else 0
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=cfg.batch_size, sampler=_OffsetSampler(order, first * step_batch),
-            num_workers=cfg.workers, drop_last=drop_last, pin_memory=device.type == "cuda",
+            num_workers=cfg.workers, drop_last=drop_last, pin_memory=dev.type == "cuda",
         )
         it = first
         for group in _grouped(loader, cfg.grad_accum, drop_last):
@@ -583,4 +607,4 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
     if not ckpt_path.exists():
         save(epoch, 0)
     return {"out_dir": str(out), "checkpoint": str(ckpt_path), "global_iter": global_iter,
-            "history": history, "device": str(device)}
+            "history": history, "device": str(dev)}

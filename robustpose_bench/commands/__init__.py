@@ -9,21 +9,23 @@ from . import export_cmd, train_cmd
 from . import leaderboard_cmd, plot_cmd, submit_cmd
 from . import demo_cmd
 
+# The order of `robustpose-bench --help`: the pipeline, from getting the data to the leaderboard, then
+# training, the demo that runs it all, and the listings.
 COMMANDS = (
-    list_cmd,
+    download_cmd,
+    build_cmd,
+    verify_cmd,
+    inspect_cmd,
     eval_cmd,
     eval_external_cmd,
     merge_cmd,
-    inspect_cmd,
     score_cmd,
     table_cmd,
-    build_cmd,
-    verify_cmd,
-    download_cmd,
-    train_cmd,
-    export_cmd,
+    plot_cmd,
     submit_cmd,
     leaderboard_cmd,
-    plot_cmd,
+    train_cmd,
+    export_cmd,
     demo_cmd,
+    list_cmd,
 )

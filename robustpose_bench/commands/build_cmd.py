@@ -81,17 +81,33 @@ def parse_corruptions(text: str) -> tuple[str, ...]:
     return tuple(n for n in CORRUPTIONS if n in names)
 
 
+def make_config(dataset: str, sources, corruptions: str | None = None, severities: str | None = None,
+                seed_rule: str = "hash", fmt: str | None = None, layout: str = "default"):
+    """The ``BuildConfig`` of a build: defaults from the shipped spec (data_manifests/<dataset>.json),
+    the single source of truth; ``corruptions`` / ``severities`` as ``--corruptions`` / ``--severities``
+    take them. Shared with the demo, so that both build exactly alike."""
+    from ..atomic import sha256_file
+    from ..builder.manifest import BuildConfig, data_manifest_dir, load_spec
+
+    spec = load_spec(dataset)
+    return BuildConfig(
+        dataset=dataset, source=sources.source, split=sources.split,
+        corruptions=parse_corruptions(corruptions or ",".join(spec["corruptions"])),
+        severities=parse_severities(severities or ",".join(str(s) for s in spec["severities"])),
+        master_seed=int(spec["master_seed"]), seed_rule=seed_rule, fmt=fmt or spec["format"],
+        jpeg_quality=int(spec["jpeg_quality"]), layout=layout,
+        spec_sha256=sha256_file(data_manifest_dir() / f"{dataset}.json"),
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..atomic import sha256_file
-    from ..builder.manifest import BuildConfig, data_manifest_dir, load_spec
     from ..builder.runner import parse_shard, run_build
     from ..datasets import resolve_sources
     from ..errors import UserError
     from ..provenance import base_provenance
 
-    spec = load_spec(args.dataset)
     shard = parse_shard(args.shard)
     if args.scheduler and args.backend != "dask":
         raise UserError("--scheduler is only used with --backend dask")
@@ -99,20 +115,17 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--synth-count only applies to synth-c")
     if args.synth_count is not None and args.synth_count < 1:
         raise UserError(f"--synth-count must be at least 1, got {args.synth_count}")
-    # Defaults come from the shipped spec (data_manifests/<dataset>.json), the single source of truth.
-    corruptions = parse_corruptions(args.corruptions or ",".join(spec["corruptions"]))
-    severities = parse_severities(args.severities or ",".join(str(s) for s in spec["severities"]))
+    # Checked before the sources are resolved (and synth generated): a bad list fails at once.
+    for text, parse in ((args.corruptions, parse_corruptions), (args.severities, parse_severities)):
+        if text is not None:
+            parse(text)
     out = Path(args.out)
     sources = resolve_sources(
         args.dataset, root=args.root, images=args.images, ann=args.ann, split=args.split,
         synth_root=out / "synth", synth_count=args.synth_count,
     )
-    config = BuildConfig(
-        dataset=args.dataset, source=sources.source, split=sources.split,
-        corruptions=corruptions, severities=severities, master_seed=int(spec["master_seed"]),
-        seed_rule=args.seed_rule, fmt=args.format or spec["format"], jpeg_quality=int(spec["jpeg_quality"]),
-        layout=args.layout, spec_sha256=sha256_file(data_manifest_dir() / f"{args.dataset}.json"),
-    )
+    config = make_config(args.dataset, sources, args.corruptions, args.severities, seed_rule=args.seed_rule,
+                         fmt=args.format, layout=args.layout)
     res = run_build(
         config, sources, out, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
         shard=shard, limit=args.limit, progress=not args.no_progress, provenance=base_provenance(),

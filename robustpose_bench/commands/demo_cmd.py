@@ -9,6 +9,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="run the whole pipeline offline on generated data: build synth-c, train standard vs AdvMix, "
              "evaluate, table, plots, leaderboard",
+        description="Generate the procedural synth data, build synth-C, train a small model with standard "
+                    "training and fine-tune it with standard training and with AdvMix, export both to ONNX, "
+                    "evaluate them on clean + 75 conditions, then print the table, draw the figures and render "
+                    "a leaderboard. Offline and seeded; everything is written under "
+                    "--out.",
     )
     p.add_argument("--out", default="robustpose-demo", help="output folder (default: ./robustpose-demo)")
     p.add_argument("--images", type=int, default=40, help="evaluation images built into synth-c (default 40)")
@@ -24,10 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..cli import main
     from ..demo import DemoConfig, run_demo
 
     cfg = DemoConfig(out=Path(args.out), images=args.images, train_images=args.train_images,
                      pretrain_iters=args.pretrain_iters, finetune_iters=args.finetune_iters,
                      jobs=args.jobs, progress=not args.no_progress)
-    return run_demo(cfg, main)
+    return run_demo(cfg)

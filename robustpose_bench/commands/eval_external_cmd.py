@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_data_arguments(p)
     add_run_arguments(p)
+    p.add_argument("--boxes", metavar="gt|none|FILE",
+                   help="where the command's person boxes came from, recorded by name and sha256 (as `score "
+                        "--boxes`): 'gt', 'none' (bottom-up), or the detection file (default: not recorded)")
     p.add_argument("--keep-going", action="store_true",
                    help="after a failing condition, run the others (the results are then partial); default: stop")
     p.add_argument("--timeout", type=float, default=None, help="seconds one condition's command may run")
@@ -31,12 +34,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..atomic import sha256_file
+    from ..datasets import eval_dataset
     from ..evaluation.external import ExternalOptions, run_external
     from ..metrics.scoring import summary_line
+    from .score_cmd import box_provenance
 
     command = args.predict_command[1:] if args.predict_command[:1] == ["--"] else args.predict_command
+    boxes = None
+    if args.boxes is not None:
+        ann = eval_dataset(args.dataset).open(root=args.root, images=args.images, ann=args.ann, gt_mat=args.gt_mat,
+                                              data=resolve_data(args)).source.ann_path
+        boxes = box_provenance(args.dataset, args.boxes, sha256_file(ann))
     results = run_external(ExternalOptions(
-        command=command, dataset=args.dataset, data=resolve_data(args), root=args.root, images=args.images, ann=args.ann,
+        command=command, boxes=boxes, dataset=args.dataset, data=resolve_data(args), root=args.root, images=args.images, ann=args.ann,
         gt_mat=args.gt_mat, corruptions=args.corruptions, severities=args.severities, partial=args.partial,
         layout=args.layout, output=args.output, predictions_out=args.predictions_out, overwrite=args.overwrite,
         keep_going=args.keep_going, timeout=args.timeout, progress=args.progress, method=args.method,

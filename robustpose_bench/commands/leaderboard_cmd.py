@@ -6,12 +6,21 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("leaderboard", help="check, verify and render the leaderboard (one JSON entry per model)")
+    p = sub.add_parser(
+        "leaderboard", help="check, verify and render the leaderboard (one JSON entry per model)",
+        description="The leaderboard is one JSON file per (dataset, model) under leaderboard/<dataset>/ "
+                    "(docs/leaderboard.md). check validates and recomputes every entry, verify re-evaluates a "
+                    "measured one, render writes LEADERBOARD.md, leaderboard.tex, leaderboard.csv and index.html, "
+                    "import-paper writes the AdvMix paper's rows.",
+    )
     lsub = p.add_subparsers(dest="leaderboard_command", metavar="SUBCOMMAND", required=True)
     dir_help = "leaderboard folder (default: the repository's leaderboard/)"
 
     imp = lsub.add_parser("import-paper", help="write the AdvMix paper's rows as 'reported' entries (run once)")
-    imp.add_argument("csv", help="../shared/reference/paper_results.csv")
+    imp.add_argument("csv", metavar="CSV",
+                     help="the paper's published numbers, one row per model and table (columns: table, dataset, "
+                          "method, training, backbone, input_size, clean, mPC, rPC and the 15 corruptions), "
+                          "e.g. ../shared/reference/paper_results.csv")
     imp.add_argument("--dir", help=dir_help)
     imp.add_argument("--overwrite", action="store_true", help="regenerate paper entries that already exist")
     imp.set_defaults(func=run_import)

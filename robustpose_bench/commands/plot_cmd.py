@@ -5,16 +5,25 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plot", help="robustness figures: per-corruption bars, score vs severity, comparisons")
+    p = sub.add_parser(
+        "plot", help="robustness figures: per-corruption bars, score vs severity, comparisons",
+        description="Draw one figure from results.json files of one dataset: (a) per-corruption bars against "
+                    "the clean score, (b) score against severity per corruption family and, for two or more "
+                    "files, (c) clean, mPC and rPC side by side and (d) each corruption's change against the "
+                    "first file. The title gives the number of images and persons evaluated.",
+    )
     p.add_argument("results", nargs="+", help="results.json files of one dataset (two or more: a comparison)")
     p.add_argument("-o", "--output", required=True, help="figure file: .png, .svg or .pdf")
     p.add_argument("--name", action="append", metavar="NAME",
                    help="legend name, once per results file in order (default: from each file's config or model)")
+    p.add_argument("--ymax", type=float, metavar="Y",
+                   help="top of every score axis (they start at 0), so that figures drawn separately share one "
+                        "scale, e.g. --ymax 100 (default: fitted to the data)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..plots import plot_results
 
-    print(plot_results(args.results, args.output, names=args.name))
+    print(plot_results(args.results, args.output, names=args.name, ymax=args.ymax))
     return 0

@@ -29,7 +29,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", help="method name recorded in config (shown by `table`)")
     p.add_argument("--backbone", help="backbone recorded in config (shown by `table`)")
     p.add_argument("--input-size", help="input size recorded in config, e.g. 256x192")
+    p.add_argument("--boxes", metavar="gt|none|FILE",
+                   help="where the person boxes of these predictions came from, recorded by name and sha256: "
+                        "'gt' (ground-truth boxes; MPII: the annotated centre and scale), 'none' (bottom-up), "
+                        "or the detection file (default: not recorded)")
     p.set_defaults(func=run)
+
+
+def box_provenance(dataset: str, boxes: str | None, ann_sha256: str) -> dict | None:
+    """The ``provenance.boxes`` of a scored run: the source by name (never a path) and its sha256."""
+    from pathlib import Path
+
+    from ..atomic import sha256_file
+    from ..errors import UserError
+
+    if boxes is None:
+        return None
+    if boxes == "gt":
+        return {"source": "mpii-annotation" if dataset == "mpii-c" else "gt", "sha256": ann_sha256}
+    if boxes == "none":
+        return {"source": "none", "sha256": None}
+    path = Path(boxes)
+    if not path.is_file():
+        raise UserError(f"--boxes {boxes}: expected 'gt', 'none' or an existing detection file")
+    return {"source": path.name, "sha256": sha256_file(path)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,25 +61,34 @@ def run(args: argparse.Namespace) -> int:
 
     from ..atomic import sha256_file
     from ..errors import UserError
-    from ..metrics.scoring import resolve_annotations, score_prediction_dir, summary_line
+    from ..metrics.scoring import (cached_ground_truth, count_evaluated, resolve_annotations,
+                                   score_prediction_dir, summary_line)
     from ..results import SCORER_FOR_DATASET, make_results, write_results
 
     if args.jobs < 1:
         raise UserError("--jobs must be at least 1")
     ann = resolve_annotations(args.dataset, root=args.root, ann=args.ann)
+    ann_sha = sha256_file(ann)
+    boxes = box_provenance(args.dataset, args.boxes, ann_sha)
     rows, files = score_prediction_dir(args.dataset, args.predictions, ann, jobs=args.jobs, progress=True)
+    num_images, num_persons = count_evaluated(args.dataset, cached_ground_truth(args.dataset, ann))
     provenance = {
         "scorer": {"library": SCORER_FOR_DATASET[args.dataset],
-                   "annotations": {"path": str(ann), "sha256": sha256_file(ann)}},
+                   "annotations": {"path": str(ann), "sha256": ann_sha}},
         "predictions": {"dir": str(Path(args.predictions)), "files": files},
+        "boxes": boxes,
+        "data": {"num_images": num_images, "num_persons": num_persons},
     }
     config = {"source": "score", "method": args.method, "backbone": args.backbone,
               "input_size": args.input_size}
     results = make_results(args.dataset, rows, partial=args.partial, provenance=provenance, config=config)
+    line = f"{args.dataset}  {summary_line(results['summary'], results['percent_factor'])}"
     if args.output == "-":
+        # stdout carries the results JSON alone (so it can be piped); the summary is a note beside it.
         sys.stdout.write(json.dumps(results, indent=2, sort_keys=True, allow_nan=False) + "\n")
+        print(f"robustpose-bench score: {line}", file=sys.stderr)
     else:
         write_results(args.output, results)
-    print(f"robustpose-bench score: {summary_line(results['summary'], results['percent_factor'])}",
-          file=sys.stderr)
+        print(line)
+        print(f"results: {args.output}")
     return 0

@@ -31,10 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                   "batch size x this; the paper configs use 8 x 32 = 256)")
     p.add_argument("--lr", type=float)
     p.add_argument("--generator-lr", type=float, help="AdvMix generator learning rate (default 1e-3)")
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"), help="input size (heatmaps are W/4 x H/4)")
+    p.add_argument("--image-size", metavar="HxW",
+                   help="input height x width, as everywhere in the project, e.g. 256x192 (heatmaps are H/4 x W/4)")
     p.add_argument("--max-iters", type=int, help="stop after this many iterations in all")
     p.add_argument("--workers", type=int, help="data loader processes")
     p.add_argument("--seed", type=int)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where to train: auto (CUDA when present, the default), cpu or cuda")
     p.add_argument("--threads", type=int, help="CPU threads for training (default: PyTorch's, the usable cores). "
                                                "CPU results depend on it: fix it to repeat a run bit for bit elsewhere")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
@@ -42,12 +45,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def parse_hxw(text: str) -> tuple[int, int]:
+    """'256x192' -> (256, 192): height first, like every size in the project; both multiples of 4."""
+    from ..errors import UserError
+
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        h, w = (int(p) for p in parts)
+    except ValueError:
+        raise UserError(f"--image-size must be HxW, e.g. 256x192; got {text!r}") from None
+    if h <= 0 or w <= 0 or h % 4 or w % 4:
+        raise UserError(f"--image-size {text}: height and width must be positive multiples of 4 "
+                        "(the heatmaps are a quarter of the input)")
+    return h, w
+
+
 def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
     from ..advmix.config import TrainConfig, read_config_values, shipped_config, update_config
-    from ..advmix.trainer import train
+    from ..advmix.trainer import fixed_threads, train
     from ..errors import UserError
 
     cfg, origins = TrainConfig(), {}
@@ -67,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dataset == "mpii":
         overrides["keypoints"] = "mpii"
     if args.image_size:
-        w, h = args.image_size
-        overrides["image_size"] = [w, h]
+        h, w = parse_hxw(args.image_size)
+        overrides["image_size"] = [w, h]  # the config keeps HRNet's (w, h) order
         overrides["heatmap_size"] = [w // 4, h // 4]
     if args.no_kd:
         overrides["kd"] = False
@@ -79,17 +97,10 @@ def run(args: argparse.Namespace) -> int:
     for key in given:
         origins.pop(key, None)
     cfg.validate(origins=origins)  # before anything is written
-    import torch
-
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
-    threads = torch.get_num_threads()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)   # recorded in run.json (torch_threads)
-    try:
-        summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
-    finally:
-        torch.set_num_threads(threads)        # the demo and tests call this in-process
+    with fixed_threads(args.threads):   # recorded in run.json (torch_threads)
+        summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, device=args.device)
     last = summary["history"][-1] if summary["history"] else {}
     print(json.dumps({"checkpoint": summary["checkpoint"], "iterations": summary["global_iter"],
                       "device": summary["device"], "last_loss": last.get("last_loss")}, sort_keys=True))

@@ -81,7 +81,10 @@ class EvalDataset(ABC):
     def scorer_provenance(self) -> dict[str, Any]:
         ...
 
-    @abstractmethod
-    def counts(self) -> dict[str, int]:
-        """How many images and annotated persons the ground truth holds (the sample size)."""
-        ...
+    def counts(self) -> dict[str, int | None]:
+        """How many images and annotated persons the scorer covers (the sample size), by the rule
+        ``score`` records too (``metrics.scoring.count_evaluated``)."""
+        from ..metrics.scoring import count_evaluated
+
+        images, persons = count_evaluated(self.name, self.gt)
+        return {"images": images, "persons": persons}

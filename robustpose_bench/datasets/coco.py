@@ -219,9 +219,3 @@ class CocoEval(EvalDataset):
 
     def scorer_provenance(self) -> dict[str, Any]:
         return {"library": self.scorer, "annotations": {"path": str(self.source.ann_path), "sha256": self.ann_sha256}}
-
-    def counts(self) -> dict[str, int]:
-        # the persons COCOeval scores: non-crowd people with labelled keypoints (num_keypoints > 0)
-        persons = sum(1 for a in self.ann["annotations"] if not a.get("iscrowd", 0)
-                      and a.get("category_id", 1) == 1 and a.get("num_keypoints", 0) > 0)
-        return {"images": len(self.ann["images"]), "persons": persons}

@@ -104,6 +104,3 @@ class MpiiEval(EvalDataset):
 
     def scorer_provenance(self) -> dict[str, Any]:
         return {"library": self.scorer, "annotations": {"path": str(self.gt_path), "sha256": self.gt_sha256}}
-
-    def counts(self) -> dict[str, int]:
-        return {"images": len({e.get("image") for e in self.entries}), "persons": len(self.entries)}

@@ -40,6 +40,7 @@ REQUIRED = ("images", "out")
 @dataclass(kw_only=True)
 class ExternalOptions(RunOptions):
     command: Sequence[str]
+    boxes: dict | None = None   # where the command's person boxes came from (``score --boxes``); None: not said
     keep_going: bool = False
     timeout: float | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -138,7 +139,7 @@ def run_external(opts: ExternalOptions) -> dict:
         raise UserError(f"eval-external: every condition failed; the first: {next(iter(failed.values()))}")
     provenance = {
         "model": None, "manifest_sha256": manifest_sha,
-        "boxes": {"source": "external", "sha256": None},
+        "boxes": opts.boxes,
         "device": None, "execution_provider": None, "flip": None,
         "seeds": ({"master_seed": manifest.get("master_seed"), "seed_rule": manifest.get("seed_rule")}
                   if manifest else None),
@@ -150,7 +151,8 @@ def run_external(opts: ExternalOptions) -> dict:
                  "skipped_conditions": skipped, "num_images": ds.counts()["images"],
                  "num_persons": ds.counts()["persons"]},
     }
-    config = {"source": "eval-external", "method": opts.method, "backbone": opts.backbone, "boxes": "external",
+    config = {"source": "eval-external", "method": opts.method, "backbone": opts.backbone,
+              "boxes": (opts.boxes or {}).get("source"),
               "conditions": [c.key for c in conds if c.key in rows_by_key]}
     results = make_results(opts.dataset, rows, partial=opts.partial or bool(failed), provenance=provenance,
                            config=config)

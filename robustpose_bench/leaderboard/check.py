@@ -71,6 +71,7 @@ def check_entry(path: Path, data: Any, strict: bool = False) -> list[Problem]:
     if expected_metric and data["metric"] != expected_metric:
         problems.append(Problem(path, "metric", f"{data['dataset']} is scored with {expected_metric}, not {data['metric']}"))
 
+    problems += _sample_problems(path, data)
     scores = data["scores"]
     half = 0.0 if strict else float(data.get("precision", 0.0)) / 2.0
     per = scores.get("per_corruption")
@@ -106,22 +107,56 @@ def check_entry(path: Path, data: Any, strict: bool = False) -> list[Problem]:
     return problems
 
 
+def _sample_problems(path: Path, data: dict[str, Any]) -> list[Problem]:
+    """A measured run below its full split must be marked ``subset`` (and a full one must not)."""
+    from ..splits import describe_full, is_full_split
+    from ..vocabulary import sample_text
+
+    origin = data["origin"]
+    if origin["kind"] != "measured":
+        return []
+    sample = origin["sample"]
+    full = is_full_split(data["dataset"], sample["images"], sample["persons"])
+    subset = bool(data.get("subset", False))
+    evaluated = sample_text(sample["images"], sample["persons"])
+    if not subset and full is not True:
+        why = "no sample size is recorded" if full is None else f"evaluated {evaluated}"
+        return [Problem(path, "subset", f"{why}, but the full {data['dataset']} split is "
+                                        f"{describe_full(data['dataset'])}: mark the entry subset: true")]
+    if subset and full is True:
+        return [Problem(path, "subset", f"true, but the run evaluated {evaluated}, the full split")]
+    return []
+
+
 def _close(a: float, b: float) -> bool:
     """'Equal to the file's': the entry copies the file's numbers, so only float noise is allowed."""
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
 def check_against_results(path: Path, data: dict[str, Any]) -> tuple[list[Problem], bool]:
-    """Compare a measured entry with its results file; (problems, whether the file was at hand)."""
-    from .results_view import provenance_field, read_results
+    """Compare a measured entry with its results file; (problems, whether the file was compared).
+
+    The file must be at hand, inside the leaderboard folder (symbolic links resolved), and hash to the
+    entry's ``results_sha256``: an entry whose numbers were raised and whose results file was dropped
+    or swapped fails here.
+    """
+    from ..vocabulary import box_source_label
+    from .results_view import provenance_field, read_results, recorded_sample
 
     origin = data["origin"]
-    rel = origin.get("results_path")
-    if origin.get("kind") != "measured" or not rel:
+    if origin.get("kind") != "measured":
         return [], False
-    results_path = (path.parent / rel)
+    rel = origin["results_path"]
+    board = path.parent.parent.resolve()
+    results_path = (path.parent / rel).resolve()
+    try:
+        results_path.relative_to(board)
+    except ValueError:
+        return [Problem(path, "origin.results_path", f"{rel!r} lies outside the leaderboard folder {board}; "
+                        "keep the results file inside it (submit copies it to <dataset>/results/)")], False
     if not results_path.is_file():
-        return [], False
+        return [Problem(path, "origin.results_path", f"results file {results_path} is missing: "
+                        "a measured entry must keep the results file it cites")], False
     problems: list[Problem] = []
     try:
         view = read_results(results_path)
@@ -130,15 +165,26 @@ def check_against_results(path: Path, data: dict[str, Any]) -> tuple[list[Proble
     if view.sha256 != origin["results_sha256"]:
         problems.append(Problem(path, "origin.results_sha256",
                                 f"{origin['results_sha256'][:12]}… but {results_path} hashes to {view.sha256[:12]}…"))
-    box_source = provenance_field(view.provenance, "boxes.source")
+    box_source = box_source_label(provenance_field(view.provenance, "boxes.source"))
     for fld, value in (("dataset", view.dataset), ("metric", view.metric), ("box_source", box_source)):
         if value is not None and data[fld] != value:
             problems.append(Problem(path, fld, f"{data[fld]!r} but the results file says {value!r}"))
+    from ..vocabulary import non_standard_text
+
+    if data.get("non_standard") != non_standard_text(view.config):
+        problems.append(Problem(path, "non_standard", f"{data.get('non_standard')!r} but the results file says "
+                                                      f"{non_standard_text(view.config)!r}"))
+    images, persons = recorded_sample(view)
+    for key, value in (("images", images), ("persons", persons)):
+        if value is not None and origin["sample"][key] != value:
+            problems.append(Problem(path, f"origin.sample.{key}",
+                                    f"{origin['sample'][key]} but the results file says {value}"))
     model_sha = provenance_field(view.provenance, "model.sha256")
     manifest_sha = provenance_field(view.provenance, "manifest_sha256")
-    for fld, value in (("model_sha256", model_sha), ("manifest_sha256", manifest_sha)):
-        if value is not None and origin[fld] != value:
-            problems.append(Problem(path, f"origin.{fld}", f"{origin[fld][:12]}… but the results file says {str(value)[:12]}…"))
+    box_sha = provenance_field(view.provenance, "boxes.sha256")
+    for fld, value in (("model_sha256", model_sha), ("manifest_sha256", manifest_sha), ("box_sha256", box_sha)):
+        if value is not None and origin.get(fld) != value:
+            problems.append(Problem(path, f"origin.{fld}", f"{str(origin.get(fld))[:12]}… but the results file says {str(value)[:12]}…"))
     scores = data["scores"]
     pairs: list[tuple[str, float, float | None]] = [
         ("scores.clean", scores["clean"], view.clean),

@@ -2,8 +2,8 @@
 
 Reads ``paper_results.csv`` (see ../shared/README.md) once; the generated entries are committed and
 the CSV is not. Table 1 rows carry the 15 per-corruption scores; Tables 2-3 only clean/mPC/rPC.
-Input sizes the source text lost (empty, or leftovers such as '512 (first row)') are kept as given
-(or null), never guessed.
+Input sizes the source text lost are never guessed: empty stays null, and leftovers such as
+'512 (first row)' become the size that survived (512) plus a footnote naming the row.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..vocabulary import DETECTIONS, GT_CENTRE_SCALE, NO_BOXES
 from .entries import BENCHMARK_ORDER, DATASET_METRIC, SCHEMA_VERSION, entry_path, write_entry
 
 CITATION = (
@@ -20,18 +21,44 @@ CITATION = (
     "Adversarial Algorithms and Benchmarks. arXiv:2105.06152 (2021)."
 )
 CITATION_URL = "https://arxiv.org/abs/2105.06152"
+PAPER_DETECTIONS = "COCO_val2017_detections_AP_H_56_person.json"
 REQUIRED_COLUMNS = ("table", "dataset", "method", "training", "backbone", "input_size", "clean", "mPC", "rPC")
 # The paper's tables give one decimal.
 PAPER_PRECISION = 0.1
 
 
 def _box_source(dataset: str, paradigm: str) -> str:
-    """Where the paper's person boxes came from (../shared/README.md and the paper's protocol)."""
+    """Where the paper's person boxes came from (../shared/README.md and the paper's protocol), in the
+    vocabulary of docs/results.md. The COCO detections were made on clean images and reused for every
+    corruption (docs/leaderboard.md)."""
     if paradigm == "bottom-up":
-        return "none (bottom-up)"
+        return NO_BOXES
     if dataset == "mpii-c":
-        return "ground truth (MPII centre and scale)"
-    return "detections: COCO_val2017_detections_AP_H_56_person.json (made on clean images, reused for every corruption)"
+        return GT_CENTRE_SCALE
+    return f"{DETECTIONS}{PAPER_DETECTIONS}"
+
+
+ROW_TEXT = re.compile(r"^(?:(?P<size>\d+(?:x\d+)?) )?\(?(?P<row>first|second) row\)?$")
+
+
+def split_input_size(text: str | None, architecture: str, backbone: str, table: int) -> tuple[str | None, str | None]:
+    """(input size, footnote) from the CSV's input-size text.
+
+    The source text lost some HigherHRNet sizes and kept leftovers such as '512 (first row)' or
+    'second row': the size, where one survives, becomes the input size, and the row it names becomes
+    the entry's footnote; nothing is guessed.
+    """
+    if text is None:
+        return None, None
+    m = ROW_TEXT.match(text)
+    if m is None:
+        return text, None
+    which = m.group("row")
+    note = (f"Table {table} lists two {architecture} {backbone} rows; this is the {which} one. "
+            + (f"Its input size, {m.group('size')}, is what the source text kept."
+               if m.group("size") else "The source text lost its input size (the official HigherHRNet "
+                                       "models are 512 px for W32 and 640 px for W32 and W48)."))
+    return m.group("size"), note
 
 
 def paper_entry_name(architecture: str, backbone: str, input_size: str | None, training: str, table: int) -> str:
@@ -101,7 +128,8 @@ def paper_entries(csv_path: str | Path) -> list[dict[str, Any]]:
         if key in seen:
             raise UserError(f"{where}: entry name {name!r} repeats line {seen[key]} in {dataset}")
         seen[key] = i
-        entries.append({
+        input_size, note = split_input_size(row["input_size"], architecture, row["backbone"], table)
+        entry = {
             "schema_version": SCHEMA_VERSION,
             "name": name,
             "dataset": dataset,
@@ -110,12 +138,15 @@ def paper_entries(csv_path: str | Path) -> list[dict[str, Any]]:
             "architecture": architecture,
             "paradigm": paradigm,
             "backbone": row["backbone"],
-            "input_size": row["input_size"],
+            "input_size": input_size,
             "box_source": _box_source(dataset, paradigm),
             "precision": PAPER_PRECISION,
             "scores": scores,
             "origin": {"kind": "reported", "citation": CITATION, "source": f"Table {table}", "url": CITATION_URL},
-        })
+        }
+        if note:
+            entry["notes"] = note
+        entries.append(entry)
     return entries
 
 

@@ -117,6 +117,35 @@ def input_size_of(view: ResultsView) -> str | None:
     return f"{int(h)}x{int(w)}" if h and w else None
 
 
+def recorded_sample(view: ResultsView) -> tuple[int | None, int | None]:
+    """(num_images, num_persons) as the results record them (``provenance.data``), else (None, None)."""
+    return (provenance_field(view.provenance, "data.num_images"),
+            provenance_field(view.provenance, "data.num_persons"))
+
+
+def sample_size(view: ResultsView) -> tuple[int | None, int | None]:
+    """The sample size of a run: as recorded, else counted from its ground truth when that file is at
+    hand and still has the sha256 the results cite (results written before the count was recorded)."""
+    images, persons = recorded_sample(view)
+    if images is not None or persons is not None:
+        return images, persons
+    ann = provenance_field(view.provenance, "scorer.annotations.path")
+    sha = provenance_field(view.provenance, "scorer.annotations.sha256")
+    if not ann or not sha or not Path(ann).is_file() or sha256_file(ann) != sha:
+        return None, None
+    from ..metrics.scoring import count_evaluated, load_ground_truth
+
+    return count_evaluated(view.dataset, load_ground_truth(view.dataset, ann))
+
+
+def box_source_of(view: ResultsView) -> tuple[str | None, str | None]:
+    """(box source by name, its sha256) as the results record them; never a path."""
+    from ..vocabulary import box_source_label
+
+    return (box_source_label(provenance_field(view.provenance, "boxes.source")),
+            provenance_field(view.provenance, "boxes.sha256"))
+
+
 def require(value: Any, what: str, path: Path) -> Any:
     if value is None or value == "":
         raise UserError(f"{path}: provenance has no {what}; a leaderboard entry must cite it")

@@ -1,25 +1,32 @@
 """``submit``: turn a complete results.json into a ``measured`` leaderboard entry.
 
 The entry copies the file's numbers exactly (check later demands equality) and cites the file's
-sha256, the model and manifest sha256 and the package version, so every number traces back.
-Partial results (an incomplete 15 x 5 grid, or a file marked partial) are refused: mPC over a
-subset of corruptions is not comparable with anyone else's.
+sha256, the model and manifest sha256 and the package version, so every number traces back. The
+results file itself is kept inside the leaderboard folder (``<dataset>/results/``), so that
+``check`` can always compare the entry with it.
+
+Refused: partial results (an incomplete 15 x 5 grid, or a file marked partial: mPC over a subset of
+corruptions is not comparable with anyone else's), and a run on fewer images or persons than the
+full split unless it is submitted as a subset entry, which is shown in a section of its own.
 """
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-from ..atomic import sha256_file
+from ..atomic import atomic_write_bytes, sha256_bytes, sha256_file
 from ..errors import UserError
 from ..provenance import utc_now
+from ..splits import describe_full, is_full_split
+from ..vocabulary import non_standard_text, box_source_label, is_path_like, sample_text
 from .entries import BENCHMARK_ORDER, SCHEMA_VERSION, ensure_new, entry_path, safe_filename, write_entry
 from ..metrics.robustness import describe_missing
-from .results_view import ResultsView, display_name, input_size_of, provenance_field, read_results, require
+from .results_view import (ResultsView, box_source_of, display_name, input_size_of, provenance_field,
+                           read_results, require, sample_size)
 
 METHODS = ("standard", "advmix", "other")
+RESULTS_FOLDER = "results"
 
 
 def entry_from_results(
@@ -33,8 +40,10 @@ def entry_from_results(
     box_source: str | None = None,
     model_file: str | Path | None = None,
     manifest_file: str | Path | None = None,
+    subset: bool = False,
 ) -> dict[str, Any]:
-    """A measured entry for ``view`` (refusing partial results and results without provenance).
+    """A measured entry for ``view`` (refusing partial results, results without provenance, and a
+    sample-sized run not declared ``subset``).
 
     Results from ``score`` (bottom-up models, predictions made elsewhere) record no model or build:
     ``model_file`` / ``manifest_file`` supply those hashes, and must agree with any the results record.
@@ -47,13 +56,8 @@ def entry_from_results(
     model_sha = _cited_hash(provenance_field(prov, "model.sha256"), model_file, "model", "--model FILE", view.path)
     manifest_sha = _cited_hash(provenance_field(prov, "manifest_sha256"), manifest_file, "manifest",
                                "--manifest OUT/<dataset>/manifest.json", view.path)
-    recorded = provenance_field(prov, "boxes.source")
-    if recorded is not None and box_source is not None and box_source != recorded:
-        raise UserError(f"--box-source {box_source!r} contradicts the results file, which used {recorded!r}")
-    box_source = recorded or box_source
-    if not box_source:
-        raise UserError(f"{view.path}: provenance has no box source (e.g. results from 'score'); "
-                        "say where the person boxes came from with --box-source TEXT")
+    box_label, box_sha = _box_source(view, box_source)
+    images, persons = _check_sample(view, subset)
     if method is None:
         method = provenance_field(view.config, "training") or provenance_field(prov, "model.spec.training") or "other"
     if method not in METHODS:
@@ -64,7 +68,8 @@ def entry_from_results(
         "results_sha256": view.sha256,
         "model_sha256": model_sha,
         "manifest_sha256": manifest_sha,
-        "box_sha256": provenance_field(prov, "boxes.sha256"),
+        "box_sha256": box_sha,
+        "sample": {"images": images, "persons": persons},
         "package_version": require(provenance_field(prov, "package_version"), "package version", view.path),
         "git_hash": provenance_field(prov, "git_hash"),
         "device": _device_text(prov),
@@ -77,9 +82,10 @@ def entry_from_results(
         "metric": view.metric,
         "method": method,
         "architecture": architecture or display_name(view),
-        "backbone": backbone or view.config.get("backbone") or "unspecified",
+        "backbone": backbone or view.config.get("backbone") or None,
         "input_size": input_size or input_size_of(view),
-        "box_source": str(box_source),
+        "box_source": box_label,
+        "subset": bool(subset),
         "scores": {
             "clean": view.clean,
             "mPC": view.mPC,
@@ -89,9 +95,58 @@ def entry_from_results(
         },
         "origin": origin,
     }
+    non_standard = non_standard_text(view.config)
+    if non_standard:  # eval ran with post-processing thresholds other than HRNet's
+        entry["non_standard"] = non_standard
     if notes:
         entry["notes"] = notes
     return entry
+
+
+def _box_source(view: ResultsView, given: str | None) -> tuple[str, str | None]:
+    """(box source by name, sha256 of the box file): recorded in the results, or ``--box-source``.
+
+    A path is never stored: a detection file given by path is recorded by its name and sha256.
+    """
+    recorded, recorded_sha = box_source_of(view)
+    given_sha = None
+    if given is not None:
+        if is_path_like(given) or given.lower().endswith(".json"):
+            if not Path(given).is_file():
+                raise UserError(f"--box-source {given}: no such detection file (give the file, so that its "
+                                "sha256 is recorded, or 'gt' / 'none (bottom-up)')")
+            given_sha = sha256_file(given)
+        given = box_source_label(given)
+    if recorded is not None and given is not None and given != recorded:
+        raise UserError(f"--box-source {given!r} contradicts the results file, which used {recorded!r}")
+    if recorded_sha is not None and given_sha is not None and given_sha != recorded_sha:
+        raise UserError(f"--box-source: the file has sha256 {given_sha[:12]}…, but the results were made with "
+                        f"boxes of sha256 {recorded_sha[:12]}…")
+    label = recorded or given
+    if not label:
+        raise UserError(f"{view.path}: provenance has no box source (e.g. results from 'score' without --boxes); "
+                        "say where the person boxes came from with --box-source gt|'none (bottom-up)'|FILE")
+    return label, recorded_sha or given_sha
+
+
+def _check_sample(view: ResultsView, subset: bool) -> tuple[int | None, int | None]:
+    """The run's sample size; a run below the full split must be a declared subset entry."""
+    images, persons = sample_size(view)
+    full = is_full_split(view.dataset, images, persons)
+    evaluated = sample_text(images, persons)
+    if full is None and not subset:
+        raise UserError(f"{view.path}: the results record no sample size and their annotation file is not at "
+                        f"hand, so nothing shows that the full {view.dataset} split "
+                        f"({describe_full(view.dataset)}) was evaluated; re-score the predictions, or submit "
+                        "with --subset")
+    if full is False and not subset:
+        raise UserError(f"{view.path}: evaluated {evaluated}, fewer than the full {view.dataset} split "
+                        f"({describe_full(view.dataset)}); submit it as a subset entry with --subset "
+                        "(listed apart, not ranked with full-split rows)")
+    if full is True and subset:
+        raise UserError(f"{view.path}: evaluated {evaluated}, the full {view.dataset} split; submit it without "
+                        "--subset")
+    return images, persons
 
 
 def _cited_hash(recorded: str | None, file: str | Path | None, what: str, flag: str, path: Path) -> str:
@@ -127,41 +182,35 @@ def submit(
     backbone: str | None = None,
     input_size: str | None = None,
     notes: str | None = None,
-    copy_results: bool = False,
     box_source: str | None = None,
     model_file: str | Path | None = None,
     manifest_file: str | Path | None = None,
+    subset: bool = False,
 ) -> Path:
-    """Write the entry; with ``copy_results`` also keep a copy of the results file beside it."""
+    """Write the entry, keeping the results file inside the leaderboard folder (copied there unless it
+    already lies inside), where ``check`` compares the entry with it."""
     view = read_results(results)
     entry = entry_from_results(view, name, method, architecture, backbone, input_size, notes, box_source,
-                               model_file=model_file, manifest_file=manifest_file)
+                               model_file=model_file, manifest_file=manifest_file, subset=subset)
     directory = Path(directory)
     target = entry_path(directory, entry["dataset"], name)
-    if copy_results:
-        copy = target.parent / "results" / f"{safe_filename(name)}.results.json"
-        entry["origin"]["results_path"] = copy.relative_to(target.parent).as_posix()
-    else:
-        rel = _relative_if_near(Path(results), target.parent, directory)
-        if rel is not None:
-            entry["origin"]["results_path"] = rel
+    results = Path(results)
+    inside = _inside(results, directory)
+    copy = results if inside else target.parent / RESULTS_FOLDER / f"{safe_filename(name)}.results.json"
+    entry["origin"]["results_path"] = Path(os.path.relpath(copy.resolve(), target.parent.resolve())).as_posix()
     ensure_new(directory, entry["dataset"], name)  # before anything is copied
-    if copy_results:
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        tmp = copy.with_name(f".{copy.name}.tmp")
-        shutil.copyfile(results, tmp)
-        os.replace(tmp, copy)
-    path = write_entry(directory, entry)
-    return path
+    if not inside:
+        data = results.read_bytes()
+        if sha256_bytes(data) != view.sha256:
+            raise UserError(f"{results} changed while it was being submitted; nothing written")
+        atomic_write_bytes(copy, data)
+    return write_entry(directory, entry)
 
 
-def _relative_if_near(results: Path, entry_dir: Path, directory: Path) -> str | None:
-    """A results_path relative to the entry, when the results file lives in the leaderboard's own
-    parent tree (a repo, a demo output folder); paths into someone's home folder are not recorded."""
-    results = results.resolve()
-    root = directory.resolve().parent
+def _inside(path: Path, directory: Path) -> bool:
+    """True when ``path`` (symbolic links resolved) lies inside ``directory``."""
     try:
-        results.relative_to(root)
+        path.resolve().relative_to(directory.resolve())
     except ValueError:
-        return None
-    return Path(os.path.relpath(results, entry_dir.resolve())).as_posix()
+        return False
+    return True

@@ -192,8 +192,27 @@ def score_prediction_dir(dataset: str, pred_dir: str | os.PathLike, ann: str | o
     return rows, files
 
 
+def count_evaluated(dataset: str, gt) -> tuple[int | None, int]:
+    """(num_images, num_persons) that scoring against ``gt`` covers: the sample size of a run.
+
+    Recorded in results.json (``provenance.data``) so that a 4-image run is never mistaken for the
+    5,000-image benchmark. COCO-style sets: every ground-truth image counts (the scorers evaluate all
+    of them) and a person is a non-crowd annotation with at least one labelled keypoint (COCOeval
+    ignores the others). MPII: the persons of ``gt_valid.mat``; it holds no image names, so the number
+    of images is None.
+    """
+    _check_dataset(dataset)
+    if dataset == "mpii-c":
+        return None, int(gt.num_persons)
+    # The same rule as the evaluator's datasets (``CocoDataset.counts``): a person is a non-crowd
+    # annotation of category 1 with num_keypoints > 0, the ones COCOeval scores.
+    persons = sum(1 for a in gt.dataset["annotations"]
+                  if not a.get("iscrowd", 0) and a.get("category_id", 1) == 1 and a.get("num_keypoints", 0) > 0)
+    return len(gt.getImgIds()), persons
+
+
 def summary_line(summary: dict, percent_factor: float) -> str:
-    """'AP clean 71.2  mPC 45.0  rPC 63.2' for the CLI's stderr."""
+    """'AP clean 71.2  mPC 45.0  rPC 63.2': the one-line summary the CLI prints."""
     def f(v: float | None, k: float) -> str:
         return "n/a" if v is None else f"{v * k:.1f}"
 
@@ -204,5 +223,6 @@ def summary_line(summary: dict, percent_factor: float) -> str:
 
 __all__: Sequence[str] = (
     "DATASETS", "STANDARD_ANNOTATIONS", "resolve_annotations", "load_ground_truth", "read_predictions",
-    "score_predictions", "condition_rows", "discover_conditions", "score_prediction_dir", "summary_line",
+    "score_predictions", "condition_rows", "discover_conditions", "score_prediction_dir", "count_evaluated",
+    "summary_line",
 )

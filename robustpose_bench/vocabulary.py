@@ -1,0 +1,129 @@
+"""The one vocabulary of every table, figure and page (docs/results.md, "Vocabulary").
+
+``table``, ``plot`` and ``leaderboard render`` all take their words from here, so the same thing is
+never called two names: a model is labelled ``SimpleBaseline + AdvMix`` everywhere, an unknown value
+is an en dash everywhere, ground-truth boxes are ``GT boxes`` everywhere.
+"""
+from __future__ import annotations
+
+from pathlib import PurePosixPath, PureWindowsPath
+from typing import Sequence
+
+# Shown for a value that is not known (missing backbone, a Tables 2-3 row's per-corruption score).
+MISSING = "–"
+
+DATASET_TITLE: dict[str, str] = {"coco-c": "COCO-C", "mpii-c": "MPII-C", "ochuman-c": "OCHuman-C",
+                                 "synth-c": "synth-C"}
+DATASET_ORDER: tuple[str, ...] = ("coco-c", "mpii-c", "ochuman-c", "synth-c")
+
+# Column titles of the 15 benchmark corruptions in human-readable outputs (Markdown, LaTeX, the page,
+# figures): the paper's short names. Machine-readable outputs (CSV, JSON) key by the engine's names.
+CORRUPTION_TITLE: dict[str, str] = {
+    "gaussian_noise": "Gauss", "shot_noise": "Shot", "impulse_noise": "Impulse",
+    "defocus_blur": "Defocus", "glass_blur": "Glass", "motion_blur": "Motion", "zoom_blur": "Zoom",
+    "snow": "Snow", "frost": "Frost", "fog": "Fog", "brightness": "Bright",
+    "contrast": "Contrast", "elastic_transform": "Elastic", "pixelate": "Pixel", "jpeg_compression": "JPEG",
+}
+
+# Training methods: stored lower-case (entry field ``method``, ``submit --method``), shown like this.
+TRAINING_TITLE: dict[str, str] = {"standard": "standard", "advmix": "AdvMix", "other": "other"}
+
+# Axis / column unit of each primary metric.
+METRIC_UNIT: dict[str, str] = {"AP": "AP (%)", "PCKh": "PCKh@0.5 (%)"}
+
+GT_BOXES = "GT boxes"
+GT_CENTRE_SCALE = "GT centre and scale"
+NO_BOXES = "none (bottom-up)"
+ONE_STAGE = "none (one-stage)"
+DETECTIONS = "detections: "
+
+
+def clean_title(metric: str) -> str:
+    """The clean-score column: 'AP (clean)', 'PCKh (clean)'."""
+    return f"{metric} (clean)"
+
+
+def model_label(architecture: str, method: str | None) -> str:
+    """'SimpleBaseline + AdvMix': the architecture, plus the training method when it is AdvMix."""
+    if method == "advmix" and not architecture.endswith(" + AdvMix"):
+        return f"{architecture} + AdvMix"
+    return architecture
+
+
+def is_path_like(text: str) -> bool:
+    """True for text that names a file by path (never stored: paths are private and unportable)."""
+    return "/" in text or "\\" in text or PureWindowsPath(text).drive != ""
+
+
+def box_source_label(source: str | None) -> str | None:
+    """The box source by name: 'GT boxes', 'GT centre and scale', 'none (bottom-up)', 'none
+    (one-stage)' or 'detections: <file name>'. ``source`` is what a results file records (``gt``,
+    ``mpii-annotation``, ``none``, ``model``, a detection file's path or name) or an already-named
+    label, which is returned as is.
+    """
+    if source is None:
+        return None
+    text = str(source).strip()
+    lowered = text.lower()
+    if lowered in ("gt", "ground truth", "gt boxes", "ground-truth boxes"):
+        return GT_BOXES
+    if lowered in ("mpii-annotation", "gt centre and scale", "ground truth (mpii centre and scale)"):
+        return GT_CENTRE_SCALE
+    if lowered in ("none", "bottom-up", "none (bottom-up)"):
+        return NO_BOXES
+    if lowered in ("model", "one-stage", "none (one-stage)"):  # the model finds the persons itself
+        return ONE_STAGE
+    if text.startswith(DETECTIONS):
+        text = text[len(DETECTIONS):].strip()
+    elif not (is_path_like(text) or lowered.endswith(".json")):
+        return text  # someone's own wording: kept, it names no file
+    if is_path_like(text):
+        text = PureWindowsPath(text).name if "\\" in text else PurePosixPath(text).name
+    return f"{DETECTIONS}{text}"
+
+
+#: eval's post-processing thresholds (config keys) and their names in tables; HRNet's values are standard
+THRESHOLD_NAMES = {"det_thre": "detection threshold", "in_vis_thre": "keypoint threshold", "oks_nms": "OKS-NMS"}
+_THRESHOLD_OF = {"det": "det_thre", "in_vis": "in_vis_thre", "oks_nms": "oks_nms"}
+
+
+def non_standard_text(config: dict | None) -> str | None:
+    """'non-standard: OKS-NMS 0.5' when eval ran with thresholds other than HRNet's, else None."""
+    changed = (config or {}).get("non_standard") or []
+    if not changed:
+        return None
+    parts = []
+    for name in changed:
+        key = _THRESHOLD_OF.get(name, name)
+        value = (config or {}).get(key)
+        parts.append(f"{THRESHOLD_NAMES.get(key, key)} {value:g}" if isinstance(value, (int, float)) else str(name))
+    return "non-standard: " + ", ".join(parts)
+
+
+def sample_text(images: int | None, persons: int | None) -> str:
+    """'4 images, 14 persons' (either part left out when unknown)."""
+    parts = []
+    if images is not None:
+        parts.append(f"{images:,} image{'s' if images != 1 else ''}")
+    if persons is not None:
+        parts.append(f"{persons:,} person{'s' if persons != 1 else ''}")
+    return ", ".join(parts) or "sample size unknown"
+
+
+def disambiguate(labels: Sequence[str], facts: Sequence[Sequence[str | None]]) -> list[str]:
+    """Labels made unique: where several results share a label (two runs of one model, say), each gets
+    the first fact that tells the group apart, e.g. 'movenet (GT boxes)' and 'movenet (detections:
+    dets.json)'. ``facts[k][i]`` is fact k of result i (box source, date, file name...), None if unknown.
+    """
+    out = list(labels)
+    for label in dict.fromkeys(labels):
+        group = [i for i, x in enumerate(labels) if x == label]
+        if len(group) < 2:
+            continue
+        for fact in [*facts, [f"#{i + 1}" for i in range(len(labels))]]:
+            texts = [fact[i] for i in group]
+            if all(texts) and len(set(texts)) == len(texts):
+                for i, text in zip(group, texts):
+                    out[i] = f"{label} ({text})"
+                break
+    return out
