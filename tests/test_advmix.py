@@ -380,3 +380,112 @@ def test_mpii_reader_and_crop_on_real_sample(shared_dir):
         y, x = np.unravel_index(int(target[j].argmax()), (16, 16))
         assert (x, y) == (int(pts[j, 0] + 0.5), int(pts[j, 1] + 0.5)), j
     assert weight.sum() > 8
+
+
+# ----------------------------------------------------------------------------------------------
+# effective batch (gradient accumulation) and the official configs
+
+
+class NoBNPoseNet(nn.Module):
+    """A BatchNorm-free heatmap net: without BN, accumulating micro-batches must equal one big batch."""
+
+    def __init__(self, k: int = 17):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1), nn.ReLU(),
+                                  nn.Conv2d(8, k, 1))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+@pytest.mark.parametrize("method,mix_mode", [("standard", "adv"), ("advmix", "equal"), ("advmix", "adv")])
+def test_accumulated_step_equals_one_big_batch(tiny_data, method, mix_mode):
+    cfg = _cfg(tiny_data, method=method, mix=mix_mode)
+    mode = "standard" if method == "standard" else "advmix"
+    proposals, target, weight = _batch(cfg, mode, n=4)
+    torch.manual_seed(0)
+    net = NoBNPoseNet()
+    gen = build_generator(cfg) if mix_mode == "adv" and method == "advmix" else None
+    steppers = []
+    for _ in range(2):
+        m = copy.deepcopy(net)
+        steppers.append(Stepper(m, cfg, torch.device("cpu"), teacher=make_teacher(m) if method == "advmix" else None,
+                                generator=copy.deepcopy(gen) if gen is not None else None))
+    big = steppers[0].step(proposals, target, weight)
+    halves = [(proposals[i:i + 2], target[i:i + 2], weight[i:i + 2]) for i in (0, 2)]
+    acc = steppers[1].step_accumulated(halves)
+    assert acc.loss == pytest.approx(big.loss, rel=1e-5)
+    if method == "advmix":
+        assert acc.mix_weights == pytest.approx(big.mix_weights, rel=1e-5)
+        assert abs(sum(acc.mix_weights) - 1) < 1e-5
+    # The gradients (left in .grad by the step) are the big batch's: Adam's update alone would hide a
+    # wrong scale, because it divides the gradient by its own magnitude.
+    for a, b in zip(steppers[0].model.parameters(), steppers[1].model.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-8)
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    if gen is not None:
+        assert acc.gen_loss == pytest.approx(big.gen_loss, rel=1e-5)
+        for a, b in zip(steppers[0].generator.parameters(), steppers[1].generator.parameters()):
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-8)
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        moved = any(not torch.equal(a, b) for a, b in zip(gen.parameters(), steppers[1].generator.parameters()))
+        assert moved   # the generator step ran
+
+
+# (effective batch, half-body probability) of the official files each shipped config follows:
+# AIprogrammer/AdvMix experiments/*_advmix.yaml (GPUS x TRAIN.BATCH_SIZE_PER_GPU; DATASET.PROB_HALF_BODY,
+# default 0.0 in lib/config/default.py when absent); COCO HRNet-W32 has no AdvMix file there: its
+# w32_256x192_adam_lr1e-3.yaml, identical to HRNet's, runs 4 GPUs.
+OFFICIAL = {
+    "coco_simplebaseline_r50_256x192": (256, 0.0),
+    "coco_hrnet_w32_256x192": (128, 0.3),
+    "mpii_simplebaseline_r50_256x256": (256, -1.0),
+    "mpii_hrnet_w32_256x256": (256, -1.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OFFICIAL))
+def test_shipped_configs_have_the_official_effective_batch_and_half_body(name):
+    cfg = load_config(shipped_config(name))
+    batch, half_body = OFFICIAL[name]
+    assert cfg.batch_size * cfg.grad_accum == batch
+    assert cfg.batch_size == 32     # per forward pass, as per GPU there
+    assert cfg.prob_half_body == half_body
+
+
+def test_grad_accum_counts_steps_and_resumes_bit_identically(tmp_path, tiny_data):
+    from robustpose_bench.advmix.trainer import train
+
+    def run(out, max_iters, resume=False):
+        cfg = _cfg(tiny_data, method="advmix", mix="equal", kd=False, batch_size=2, grad_accum=2, epochs=3,
+                   max_iters=max_iters)
+        return train(cfg, out, resume=resume, progress=False)
+
+    first = run(tmp_path / "a", 3)      # 8 persons / (2 x 2) = 2 steps per epoch: stops mid-epoch 1
+    state = torch.load(tmp_path / "a" / "last.pth", weights_only=True)
+    assert (state["global_iter"], state["epoch"], state["iter_in_epoch"]) == (3, 1, 1)
+    assert json.loads((tmp_path / "a" / "run.json").read_text())["effective_batch"] == 4
+    assert first["history"][0]["iters"] == 2 and len(first["history"][0]["mix_weight_sum"]) == 3
+    run(tmp_path / "a", 5, resume=True)
+    run(tmp_path / "b", 5)
+    a = torch.load(tmp_path / "a" / "last.pth", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "b" / "last.pth", weights_only=True)["state_dict"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    with pytest.raises(UserError, match="grad_accum"):
+        cfg = _cfg(tiny_data, method="advmix", mix="equal", kd=False, batch_size=2, grad_accum=1, epochs=3,
+                   max_iters=6)
+        train(cfg, tmp_path / "a", resume=True, progress=False)
+
+
+def test_cli_train_threads_is_recorded_and_restored(tmp_path, tiny_data, capsys):
+    images, ann = tiny_data
+    common = ["--arch", "simplebaseline_r18_small", "--dataset", "coco", "--images", str(images), "--ann", str(ann),
+              "--image-size", f"{H}x{W}", "--batch-size", "2", "--max-iters", "1", "--no-progress"]
+    before = torch.get_num_threads()
+    assert main(["train", "--out", str(tmp_path / "t"), "--threads", "1", *common]) == 0
+    meta = json.loads((tmp_path / "t" / "run.json").read_text())
+    assert meta["torch_threads"] == 1 and meta["effective_batch"] == 2 and "cpu_capability" in meta
+    assert torch.get_num_threads() == before          # in-process callers keep their setting
+    assert main(["train", "--out", str(tmp_path / "u"), "--threads", "0", *common]) == 2
+    assert "--threads" in capsys.readouterr().err

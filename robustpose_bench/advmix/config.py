@@ -42,7 +42,8 @@ class TrainConfig:
     num_joints_half_body: int = 8
     # optimisation (Adam, MultiStep on epochs, as HRNet's TRAIN.*)
     epochs: int = 140
-    batch_size: int = 32
+    batch_size: int = 32                    # images per forward pass (TRAIN.BATCH_SIZE_PER_GPU)
+    grad_accum: int = 1                     # forward passes per optimiser step: effective batch = batch_size * this
     lr: float = 1e-3
     lr_steps: list[int] = field(default_factory=lambda: [90, 120])
     lr_factor: float = 0.1
@@ -50,6 +51,7 @@ class TrainConfig:
     workers: int = 0
     seed: int = 0
     amp: bool = True                        # mixed precision, used only on CUDA
+    deterministic: bool = False             # CUDA: deterministic kernels, no cuDNN autotuning (CPU: no effect)
     # AdvMix
     mix: str = "adv"
     kd: bool = True
@@ -116,6 +118,7 @@ _RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("arch", lambda v: isinstance(v, str) and bool(v), "an architecture name"),
     ("epochs", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    ("grad_accum", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     ("lr", lambda v: _finite(v) and v > 0, "a finite number > 0"),
     ("generator_lr", lambda v: _finite(v) and v > 0, "a finite number > 0"),
     ("lr_factor", lambda v: _finite(v) and 0 < v <= 1, "in (0, 1]"),

@@ -118,12 +118,29 @@ def mixing_weights(mode: str, proposals: torch.Tensor, generator: nn.Module | No
 
 @dataclass
 class StepResult:
-    loss: float                  # pose loss of the pose step (before its update)
+    loss: float                  # pose loss of the pose step (before its update), mean over the effective batch
     gen_loss: float | None       # the pose loss the generator step maximised (None without one)
+    # Batch-mean mixing weight of each proposal (clean, AutoAugment, GridMask) in the pose step: how far
+    # the generator has moved from uniform. None for standard training and the sequential ablation.
+    mix_weights: tuple[float, ...] | None = None
+
+
+def _mean_weights(weights: torch.Tensor) -> tuple[float, ...]:
+    """(N, P[, H, W]) mixing weights -> the mean weight of each proposal over images (and pixels)."""
+    dims = [0] + list(range(2, weights.dim()))
+    return tuple(float(v) for v in weights.detach().float().mean(dim=dims))
+
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]   # proposals, target, target_weight
 
 
 class Stepper:
-    """One training iteration for a given method; holds the nets and optimisers, nothing else."""
+    """One training iteration for a given method; holds the nets and optimisers, nothing else.
+
+    ``step`` takes one batch; ``step_accumulated`` takes ``cfg.grad_accum`` micro-batches and makes one
+    optimiser step on their summed gradients, so that a 32-image forward pass reproduces the official
+    8 GPUs x 32 images = 256 per Adam step (docs/advmix.md, "Effective batch").
+    """
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, device: torch.device,
                  teacher: nn.Module | None = None, generator: nn.Module | None = None,
@@ -154,11 +171,25 @@ class Stepper:
     def _autocast(self):
         return torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_amp)
 
+    def _to_device(self, batch: Batch) -> Batch:
+        return tuple(t.to(self.device, non_blocking=True) for t in batch)  # type: ignore[return-value]
+
+    def _mixed(self, proposals: torch.Tensor, rng: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The mix of one batch's proposals (channels-last) and its weights (None: sequential)."""
+        weights = None
+        with self._autocast():
+            if self.cfg.mix == "sequential":
+                mixed = proposals[:, 1]
+            else:
+                weights = mixing_weights(self.cfg.mix, proposals, self.generator, rng).float()
+                mixed = mix(proposals, weights)
+            mixed = mixed.contiguous(memory_format=self.memory_format)
+        return mixed, weights
+
     def step(self, proposals: torch.Tensor, target: torch.Tensor, target_weight: torch.Tensor,
              rng: torch.Generator | None = None) -> StepResult:
-        proposals = proposals.to(self.device, non_blocking=True)
-        target = target.to(self.device, non_blocking=True)
-        target_weight = target_weight.to(self.device, non_blocking=True)
+        """One optimiser step (two with a generator) on one batch."""
+        proposals, target, target_weight = self._to_device((proposals, target, target_weight))
         self.model.train()
         cfg = self.cfg
         fmt = self.memory_format
@@ -179,12 +210,8 @@ class Stepper:
                 teacher_out = self.teacher(clean).float()
         if self.generator is not None:
             self.generator.train()
-        with self._autocast():
-            if cfg.mix == "sequential":
-                mixed = proposals[:, 1]
-            else:
-                mixed = mix(proposals, mixing_weights(cfg.mix, proposals, self.generator, rng).float())
-            mixed = mixed.contiguous(memory_format=fmt)
+        mixed, weights = self._mixed(proposals, rng)
+        mean_w = None if weights is None else _mean_weights(weights)
         # 1. pose step on the detached mix
         self.opt.zero_grad(set_to_none=True)
         with self._autocast():
@@ -193,7 +220,7 @@ class Stepper:
         self.scaler.step(self.opt)
         self.scaler.update()
         if self.generator is None:
-            return StepResult(float(loss.detach()), None)
+            return StepResult(float(loss.detach()), None, mean_w)
         # 2. generator step: maximise the same loss, pose params frozen, BN running stats untouched
         self.opt_g.zero_grad(set_to_none=True)
         # The buffers are restored after backward: BN saves them for its backward and autograd
@@ -204,7 +231,74 @@ class Stepper:
             self.scaler_g.scale(-adv * cfg.adv_loss_weight).backward()
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
-        return StepResult(float(loss.detach()), float(adv.detach()))
+        return StepResult(float(loss.detach()), float(adv.detach()), mean_w)
+
+    def step_accumulated(self, batches: list[Batch], rng: torch.Generator | None = None) -> StepResult:
+        """One optimiser step (two with a generator) on the summed gradients of ``batches``.
+
+        Each micro-batch's loss is divided by their number, so the gradient is that of the mean loss
+        over all of them, as DataParallel computes it over 8 GPUs; BatchNorm normalises each
+        micro-batch on its own, as each GPU's replica did. With a generator, the pose step runs over
+        every micro-batch first (the mixes computed without a graph), then the generator step
+        recomputes each mix with its graph against the updated pose net, as the official code's
+        generator step sees the pose net after its update. One batch is exactly ``step``.
+        """
+        if len(batches) == 1:
+            return self.step(*batches[0], rng=rng)
+        batches = [self._to_device(b) for b in batches]
+        n = len(batches)
+        self.model.train()
+        cfg = self.cfg
+        fmt = self.memory_format
+        self.opt.zero_grad(set_to_none=True)
+        loss_sum = 0.0
+        if cfg.method == "standard":
+            for proposals, target, target_weight in batches:
+                with self._autocast():
+                    x = proposals[:, 0].contiguous(memory_format=fmt)
+                    loss = pose_loss(self.model(x), target, target_weight, None, 0.0) / n
+                self.scaler.scale(loss).backward()
+                loss_sum += float(loss.detach())
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            return StepResult(loss_sum, None)
+
+        if self.generator is not None:
+            self.generator.train()
+        teacher_outs: list[torch.Tensor | None] = []
+        weight_sums: torch.Tensor | None = None
+        for proposals, target, target_weight in batches:
+            teacher_out = None
+            if self.teacher is not None:
+                with torch.no_grad(), self._autocast():
+                    teacher_out = self.teacher(proposals[:, 0].contiguous(memory_format=fmt)).float()
+            teacher_outs.append(teacher_out)
+            with torch.no_grad():
+                mixed, weights = self._mixed(proposals, rng)
+            if weights is not None:
+                w = torch.tensor(_mean_weights(weights))
+                weight_sums = w if weight_sums is None else weight_sums + w
+            with self._autocast():
+                loss = pose_loss(self.model(mixed), target, target_weight, teacher_out, self.alpha) / n
+            self.scaler.scale(loss).backward()
+            loss_sum += float(loss.detach())
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        mean_w = None if weight_sums is None else tuple(float(v) / n for v in weight_sums)
+        if self.generator is None:
+            return StepResult(loss_sum, None, mean_w)
+        self.opt_g.zero_grad(set_to_none=True)
+        adv_sum = 0.0
+        with frozen_params(self.model), frozen_bn_buffers(self.model):
+            for (proposals, target, target_weight), teacher_out in zip(batches, teacher_outs):
+                mixed, _ = self._mixed(proposals, rng)
+                with self._autocast():
+                    adv = pose_loss(self.model(mixed), target, target_weight, teacher_out, self.alpha) / n
+                self.scaler_g.scale(-adv * cfg.adv_loss_weight).backward()
+                adv_sum += float(adv.detach())
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        return StepResult(loss_sum, adv_sum, mean_w)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -246,6 +340,64 @@ class _OffsetSampler(torch.utils.data.Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.order)
+
+
+def _grouped(loader: Any, n: int, drop_last: bool) -> Iterator[list[Batch]]:
+    """The loader's batches in groups of ``n`` (one optimiser step each); a short last group only
+    when the epoch has fewer than one full step (``drop_last`` False)."""
+    group: list[Batch] = []
+    for batch in loader:
+        group.append(tuple(batch))
+        if len(group) == n:
+            yield group
+            group = []
+    if group and not drop_last:
+        yield group
+
+
+@contextlib.contextmanager
+def fixed_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` CPU threads (None: unchanged), then restore the caller's count. CPU results depend
+    on the thread count, so a run that fixes it repeats on any machine with the same CPU kernels."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def use_deterministic_kernels() -> None:
+    """Deterministic CUDA kernels and no cuDNN autotuning, so that a CUDA run repeats on the same GPU
+    model and software; a no-op for CPU results, whose kernels are deterministic already (docs/advmix.md,
+    Determinism). cuBLAS needs its workspace fixed before its first use, hence the variable."""
+    import os
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+
+
+def cpu_numerics() -> dict[str, Any]:
+    """What decides CPU floating-point results besides the code and the seed (docs/advmix.md, Determinism)."""
+    import platform
+
+    import os
+
+    info: dict[str, Any] = {"torch_threads": torch.get_num_threads(),
+                            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                            "mkldnn": torch.backends.mkldnn.is_available(), "machine": platform.machine()}
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            info["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), None)
+    except OSError:
+        info["cpu_model"] = None
+    info["env"] = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ATEN_CPU_CAPABILITY",
+                                              "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_CBWR") if k in os.environ}
+    return info
 
 
 def build_dataset(cfg: TrainConfig, train: bool = True):
@@ -297,7 +449,7 @@ def _resume(ckpt_path: Path, cfg: TrainConfig, model: nn.Module,
 
     state = read_training_checkpoint(ckpt_path)
     saved_cfg = state["config"]
-    for key in ("arch", "method", "mix", "image_size", "keypoints", "seed", "kd", "alpha"):
+    for key in ("arch", "method", "mix", "image_size", "keypoints", "seed", "kd", "alpha", "batch_size", "grad_accum"):
         if key in saved_cfg and saved_cfg[key] != getattr(cfg, key):
             raise UserError(f"--resume: config field '{key}' is {getattr(cfg, key)!r} but {ckpt_path} "
                             f"was trained with {saved_cfg[key]!r}")
@@ -340,6 +492,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
         raise UserError(f"--resume: no checkpoint {ckpt_path}")
     dev = pick_device(device)
     torch.manual_seed(cfg.seed)
+    if cfg.deterministic:
+        use_deterministic_kernels()
     num_joints = KEYPOINT_SETS[cfg.keypoints].num_joints
     if model is None:
         model = build_net(cfg.arch, num_joints)
@@ -359,8 +513,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
     stepper = Stepper(model, cfg, dev, teacher=teacher, generator=generator)
 
     dataset = build_dataset(cfg)
-    iters_per_epoch = max(1, len(dataset) // cfg.batch_size) if len(dataset) >= cfg.batch_size else 1
-    drop_last = len(dataset) >= cfg.batch_size
+    step_batch = cfg.batch_size * cfg.grad_accum   # images per optimiser step
+    iters_per_epoch = max(1, len(dataset) // step_batch) if len(dataset) >= step_batch else 1
+    drop_last = len(dataset) >= step_batch
     start_epoch, start_iter, global_iter = 0, 0, 0
     history: list[dict[str, Any]] = []
     if resume:
@@ -373,6 +528,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
         "annotation_sha256": sha256_file(cfg.ann),
         "pretrained_sha256": sha256_file(cfg.pretrained) if cfg.pretrained else None,
         "num_persons": len(dataset), "iters_per_epoch": iters_per_epoch,
+        "effective_batch": step_batch, **cpu_numerics(),
+        "cuda_device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
     })
     atomic_write_json(out / "run.json", meta)
 
@@ -411,13 +568,13 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
         order = torch.randperm(len(dataset), generator=perm_gen).tolist()
         first = start_iter if epoch == start_epoch else 0
         loader = torch.utils.data.DataLoader(
-            dataset, batch_size=cfg.batch_size, sampler=_OffsetSampler(order, first * cfg.batch_size),
+            dataset, batch_size=cfg.batch_size, sampler=_OffsetSampler(order, first * step_batch),
             num_workers=cfg.workers, drop_last=drop_last, pin_memory=dev.type == "cuda",
         )
         it = first
-        for proposals, target, weight in loader:
+        for group in _grouped(loader, cfg.grad_accum, drop_last):
             rng = torch.Generator().manual_seed(cfg.seed * 1000003 + global_iter)
-            res = stepper.step(proposals, target, weight, rng)
+            res = stepper.step_accumulated(group, rng)
             if not math.isfinite(res.loss):
                 raise UserError(f"training diverged: the loss became {res.loss} at iteration {global_iter} "
                                 f"(lr {cfg.lr}); {ckpt_path} keeps the last saved state")
@@ -428,6 +585,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
             h["iters"] += 1
             h["loss_sum"] += res.loss
             h["gen_loss_sum"] += res.gen_loss or 0.0
+            if res.mix_weights is not None:   # per-proposal sums: divide by iters for the epoch's mean
+                prev = h.get("mix_weight_sum") or [0.0] * len(res.mix_weights)
+                h["mix_weight_sum"] = [a + b for a, b in zip(prev, res.mix_weights)]
             h["last_loss"] = res.loss
             global_iter += 1
             it += 1

@@ -26,8 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-kd", action="store_true", help="AdvMix without knowledge distillation")
     p.add_argument("--alpha", type=float, help="KD weight (default 0.1)")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--batch-size", type=int, help="images per forward pass")
+    p.add_argument("--grad-accum", type=int, help="forward passes per optimiser step (effective batch = "
+                                                  "batch size x this; the paper configs use 8 x 32 = 256)")
     p.add_argument("--lr", type=float)
+    p.add_argument("--generator-lr", type=float, help="AdvMix generator learning rate (default 1e-3)")
     p.add_argument("--image-size", metavar="HxW",
                    help="input height x width, as everywhere in the project, e.g. 256x192 (heatmaps are H/4 x W/4)")
     p.add_argument("--max-iters", type=int, help="stop after this many iterations in all")
@@ -35,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where to train: auto (CUDA when present, the default), cpu or cuda")
+    p.add_argument("--threads", type=int, help="CPU threads for training (default: PyTorch's, the usable cores). "
+                                               "CPU results depend on it: fix it to repeat a run bit for bit elsewhere")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -60,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..advmix.config import TrainConfig, read_config_values, shipped_config, update_config
-    from ..advmix.trainer import train
+    from ..advmix.trainer import fixed_threads, train
+    from ..errors import UserError
 
     cfg, origins = TrainConfig(), {}
     if args.config:
@@ -72,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = {
         "method": args.method, "arch": args.arch, "dataset_format": args.dataset, "images": args.images,
         "ann": args.ann, "pretrained": args.pretrained, "mix": args.mix, "alpha": args.alpha,
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "max_iters": args.max_iters,
+        "epochs": args.epochs, "batch_size": args.batch_size, "grad_accum": args.grad_accum, "lr": args.lr,
+        "generator_lr": args.generator_lr, "max_iters": args.max_iters,
         "workers": args.workers, "seed": args.seed,
     }
     if args.dataset == "mpii":
@@ -90,7 +97,10 @@ def run(args: argparse.Namespace) -> int:
     for key in given:
         origins.pop(key, None)
     cfg.validate(origins=origins)  # before anything is written
-    summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, device=args.device)
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be at least 1, got {args.threads}")
+    with fixed_threads(args.threads):   # recorded in run.json (torch_threads)
+        summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, device=args.device)
     last = summary["history"][-1] if summary["history"] else {}
     print(json.dumps({"checkpoint": summary["checkpoint"], "iterations": summary["global_iter"],
                       "device": summary["device"], "last_loss": last.get("last_loss")}, sort_keys=True))

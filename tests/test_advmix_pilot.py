@@ -1,0 +1,114 @@
+"""experiments/advmix_pilot.py: its statistics, and its tiny mode end to end (resumable, reproducible)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def pilot():
+    spec = importlib.util.spec_from_file_location("advmix_pilot", ROOT / "experiments" / "advmix_pilot.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["advmix_pilot"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _runs() -> pd.DataFrame:
+    rows = [{"run": "base", "arm": "base", "seed": None, "clean": 50.0, "mPC": 20.0, "rPC": 40.0}]
+    std = {0: (60.0, 30.0), 1: (62.0, 29.0), 2: (61.0, 31.0)}
+    adv = {0: (58.0, 31.0), 1: (61.0, 31.5), 2: (58.0, 33.0)}
+    for arm, vals in (("standard", std), ("adv", adv)):
+        for seed, (clean, mpc) in vals.items():
+            rows.append({"run": f"{arm}-s{seed}", "arm": arm, "seed": seed, "clean": clean, "mPC": mpc,
+                         "rPC": 100 * mpc / clean})
+    return pd.DataFrame(rows)
+
+
+def test_paired_summary_is_the_paired_t_interval(pilot):
+    summary = pilot.paired_summary(_runs())
+    assert set(summary["arm"]) == {"standard", "adv"}          # the base is not an arm
+    std_clean = summary[(summary.arm == "standard") & (summary.metric == "clean")].iloc[0]
+    assert std_clean["n"] == 3 and std_clean["mean"] == pytest.approx(61.0) and std_clean["std"] == pytest.approx(1.0)
+    assert np.isnan(std_clean["diff_mean"])                     # the reference has no difference
+    row = summary[(summary.arm == "adv") & (summary.metric == "mPC")].iloc[0]
+    d = np.array([31.0 - 30.0, 31.5 - 29.0, 33.0 - 31.0])       # paired by seed
+    half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
+    assert row["diff_mean"] == pytest.approx(d.mean())
+    assert (row["diff_lo"], row["diff_hi"]) == pytest.approx((d.mean() - half, d.mean() + half))
+    # pairing matters: the unpaired spread of adv's mPC alone is wider than the paired one
+    assert row["std"] > d.std(ddof=1) * 0.5
+    table = pilot.markdown_table(summary, ["standard", "adv"])
+    assert "| adv | 59.0 ± 1.7 |" in table and f"+{d.mean():.1f} [" in table and "(reference)" in table
+
+
+def test_paired_summary_drops_unpaired_seeds(pilot):
+    runs = _runs()
+    runs = runs[~((runs.arm == "standard") & (runs.seed == 2))]   # seed 2 has no standard run
+    row = pilot.paired_summary(runs).query("arm == 'adv' and metric == 'clean'").iloc[0]
+    assert row["n"] == 3 and row["diff_n"] == 2
+    assert row["diff_mean"] == pytest.approx(((58 - 60) + (61 - 62)) / 2)
+
+
+@pytest.mark.slow
+def test_tiny_pilot_resumes_and_reproduces(pilot, tmp_path):
+    """Two runs from scratch give the same checkpoints and numbers; a re-run retrains nothing."""
+    outputs = ("runs.csv", "summary.csv", "table.md", "mpc_vs_clean.png", "base_curve.json", "per_corruption.md",
+               "mix_weights.csv")
+    first = tmp_path / "a"
+    assert pilot.main(["--tiny", "--out", str(first), "--jobs", "2", "--no-progress"]) == 0
+    report = json.loads((first / "report.json").read_text())
+    runs = pd.DataFrame(report["runs"])
+    assert len(runs) == 1 + 2 * len(pilot.ARMS)                  # base + arms x seeds
+    assert set(runs["arm"]) == {"base", *pilot.ARMS}
+    assert runs["clean"].notna().all() and runs["checkpoint_sha256"].str.len().eq(64).all()
+    adv = runs[runs.arm == "adv"]
+    assert adv["w_clean_first"].between(0, 1).all()             # the generator's weights are recorded
+    assert runs[runs.arm == "standard"]["w_clean_first"].isna().all()
+    before = {name: (first / name).read_bytes() for name in outputs}
+    mtimes = {p: p.stat().st_mtime_ns for p in (first / "runs").glob("*/last.pth")}
+    # a re-run (as after a kill) redoes nothing but the report, and writes the same bytes
+    (first / "table.md").unlink()
+    assert pilot.main(["--tiny", "--out", str(first), "--jobs", "2", "--no-progress"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in (first / "runs").glob("*/last.pth")} == mtimes
+    assert {name: (first / name).read_bytes() for name in outputs} == before
+    # a second run from scratch, in another folder, reproduces every weight and number (the checkpoint
+    # files themselves differ: they store their config, whose paths name the folder)
+    second = tmp_path / "b"
+    assert pilot.main(["--tiny", "--out", str(second), "--jobs", "1", "--no-progress"]) == 0
+    for name in ("summary.csv", "table.md", "base_curve.json"):
+        assert (second / name).read_bytes() == before[name], name
+    numbers = lambda folder: pd.read_csv(folder / "runs.csv").drop(columns="checkpoint_sha256")  # noqa: E731
+    pd.testing.assert_frame_equal(numbers(second), numbers(first))
+    for ckpt in (first / "runs").glob("*/last.pth"):
+        a = torch.load(ckpt, weights_only=True)["state_dict"]
+        b = torch.load(second / "runs" / ckpt.parent.name / "last.pth", weights_only=True)["state_dict"]
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), ckpt.parent.name
+
+
+def test_docs_show_the_pilot_table_the_code_computes(pilot):
+    """docs/advmix.md shows the committed pilot table, and that table is what the code computes from
+    the committed per-run numbers (report.json): the docs cannot drift from the results."""
+    results = ROOT / "experiments" / "advmix_pilot_results"
+    report = json.loads((results / "report.json").read_text())
+    runs = pd.DataFrame(report["runs"])
+    assert len(runs) == 1 + 3 * len(pilot.ARMS) and runs.groupby("arm").size().drop("base").eq(3).all()
+    table = (results / "table.md").read_text()
+    computed = pilot.markdown_table(pilot.paired_summary(runs), list(pilot.ARMS))
+    assert table.endswith(computed)
+    docs = (ROOT / "docs" / "advmix.md").read_text()
+    assert table.strip() in docs
+    assert (results / "per_corruption.md").read_text().strip() in docs
+    assert (ROOT / "docs" / "figures" / "advmix_pilot_mpc_vs_clean.png").stat().st_size > 10_000
+    verify = json.loads((results / "verify.json").read_text())
+    assert all(v["identical"] for v in verify.values())
