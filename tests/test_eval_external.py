@@ -6,8 +6,6 @@ AP; one variant fails on one condition.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import signal
 import subprocess
@@ -16,9 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import build_coco_sample, run_cli
 
-from robustpose_bench.cli import main
 
 PREDICTOR = r'''
 import json, random, sys, zlib
@@ -47,14 +44,10 @@ Path(out).write_text(json.dumps(preds))
 @pytest.fixture(scope="module")
 def full_build(shared_dir, tmp_path_factory) -> dict:
     """The full 15 x 5 grid of COCO-C for the 4 COCO sample images (76 conditions with clean)."""
-    d = shared_dir / "data" / "coco_sample"
-    out = tmp_path_factory.mktemp("full")
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["build", "coco-c", "--images", str(d), "--ann", str(d / "test_coco.json"), "--out", str(out),
-                     "--jobs", "2", "--no-progress"]) == 0
-    script = out / "predict.py"
-    script.write_text(PREDICTOR)
-    return {"images": d, "ann": d / "test_coco.json", "data": out, "script": script}
+    b = build_coco_sample(shared_dir, tmp_path_factory.mktemp("full"), "--jobs", "2")
+    b["script"] = b["data"] / "predict.py"
+    b["script"].write_text(PREDICTOR)
+    return b
 
 
 def argv(b: dict, work: Path, *extra, command=None) -> list:

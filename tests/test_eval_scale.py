@@ -2,8 +2,6 @@
 results; merge refuses what does not belong together (issue 12)."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -15,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import build_coco_sample, run_cli
 from test_models import export_tiny
 
-from robustpose_bench.cli import main
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 CORRUPTIONS = "gaussian_noise,motion_blur,fog"
@@ -29,12 +26,8 @@ CORRUPTIONS = "gaussian_noise,motion_blur,fog"
 @pytest.fixture(scope="module")
 def build7(shared_dir, tmp_path_factory) -> dict:
     """coco-c of the COCO sample: clean + 3 corruptions x 2 severities = 7 conditions."""
-    d = shared_dir / "data" / "coco_sample"
-    out = tmp_path_factory.mktemp("build7")
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["build", "coco-c", "--images", str(d), "--ann", str(d / "test_coco.json"), "--out", str(out),
-                     "--corruptions", CORRUPTIONS, "--severities", "1,2", "--jobs", "1", "--no-progress"]) == 0
-    return {"images": d, "ann": d / "test_coco.json", "dets": d / "test_coco_det_AP_H_56.json", "data": out}
+    return build_coco_sample(shared_dir, tmp_path_factory.mktemp("build7"), "--corruptions", CORRUPTIONS,
+                             "--severities", "1,2", "--jobs", "1")
 
 
 @pytest.fixture(scope="module")
