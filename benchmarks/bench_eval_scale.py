@@ -11,7 +11,9 @@ the same command into a fresh predictions folder; the rows must be identical.
   started before the clock starts; speed-up = dask 1 time / dask 2 time (target >= 1.8x); again with
   one image thread per worker (``--workers 1``); for each, the CPU cores the run kept busy on average
   (CPU time of this process and its descendants / wall time): one worker already overlaps its image
-  work with inference on the second core;
+  work with inference on the second core; and again with each worker process pinned to a core of its own
+  (every thread of it, by CPU affinity), so that a worker is exactly one core, as a worker per GPU is one
+  GPU: the scaling of the backend itself;
 - ``resume``: the same local command again over the finished folder; cost = its time / the first run's
   (target < 5%).
 
@@ -61,6 +63,13 @@ def _cpu_seconds() -> float:
     return total
 
 
+def _pin_to_core(core: int) -> None:
+    """Pin every thread of this (worker) process to one core; threads made later inherit it."""
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(int(tid), {core})
+
+
 def timed_eval(model: Path, d: Path, data: Path, out: Path, *extra) -> tuple[float, dict]:
     """(wall seconds, results) of one eval; the CPU cores it kept busy go to CPU_USED."""
     c0 = _cpu_seconds()
@@ -80,7 +89,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=2, help="best of N for each variant")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    from dask.distributed import LocalCluster
+    from dask.distributed import Client, LocalCluster
 
     d = SHARED / "data" / "coco_sample"
     with tempfile.TemporaryDirectory(prefix="rpb-bench-scale-") as tmp:
@@ -90,7 +99,11 @@ def main() -> int:
         model = tmp / "net.onnx"
         export_heatmap_net(model)
         times: dict[str, list[float]] = {"local": [], "dask 1": [], "dask 2": [], "resume": [],
-                                         "dask 1, 1 image thread": [], "dask 2, 1 image thread": []}
+                                         "dask 1, 1 image thread": [], "dask 2, 1 image thread": [],
+                                         "dask 1, pinned": [], "dask 2, pinned": []}
+        pinnable = hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+        if not pinnable:
+            del times["dask 1, pinned"], times["dask 2, pinned"]
         cores: dict[str, list[float]] = {k: [] for k in times}
         rows = {}
         n = 0
@@ -105,9 +118,17 @@ def main() -> int:
             times["resume"].append(t)
             cores["resume"].append(CPU_USED[-1])
             for workers in (1, 2):
-                for extra, label in (((), f"dask {workers}"), (("--workers", "1"), f"dask {workers}, 1 image thread")):
+                variants = [((), f"dask {workers}", False), (("--workers", "1"), f"dask {workers}, 1 image thread", False)]
+                if pinnable:
+                    variants.append(((), f"dask {workers}, pinned", True))
+                for extra, label, pin in variants:
                     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                                       resources={"eval": 1}, dashboard_address=None) as cluster:
+                        if pin:
+                            cores_free = sorted(os.sched_getaffinity(0))
+                            with Client(cluster) as client:
+                                for core, addr in zip(cores_free, sorted(client.scheduler_info()["workers"])):
+                                    client.run(_pin_to_core, core, workers=[addr])
                         n += 1
                         t, res = timed_eval(model, d, tmp / "data", tmp / f"dask{n}", "--backend", "dask",
                                             "--scheduler", cluster.scheduler_address, *extra)
@@ -121,6 +142,7 @@ def main() -> int:
               "load_average_end": os.getloadavg()[0], "seconds_best": best, "seconds_all": times,
               "speedup_2_over_1_workers": best["dask 1"] / best["dask 2"],
               "speedup_2_over_1_workers_1_image_thread": best["dask 1, 1 image thread"] / best["dask 2, 1 image thread"],
+              "speedup_2_over_1_workers_pinned": (best["dask 1, pinned"] / best["dask 2, pinned"]) if pinnable else None,
               "cores_busy": {k: max(v) for k, v in cores.items() if v},
               "resume_over_first_run": best["resume"] / best["local"], "identical_rows": same,
               "crops_s": {k: crops / v for k, v in best.items() if k != "resume"}}
@@ -129,7 +151,9 @@ def main() -> int:
         print(f"  {k:<24} {v:7.2f} s" + (f"  {crops / v:6.0f} crops/s" if k != "resume" else "")
               + f"  {report['cores_busy'][k]:.2f} cores busy")
     print(f"  2 workers / 1 worker: {report['speedup_2_over_1_workers']:.2f}x (target >= 1.8), with one image thread "
-          f"per worker {report['speedup_2_over_1_workers_1_image_thread']:.2f}x; resume: "
+          f"per worker {report['speedup_2_over_1_workers_1_image_thread']:.2f}x"
+          + (f", one core per worker {report['speedup_2_over_1_workers_pinned']:.2f}x" if pinnable else "")
+          + f"; resume: "
           f"{100 * report['resume_over_first_run']:.1f}% of the first run (target < 5%); identical rows: {same}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
