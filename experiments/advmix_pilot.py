@@ -52,6 +52,11 @@ ARMS: dict[str, dict[str, Any]] = {
     "adv": {"method": "advmix", "mix": "adv"},
     "adv-glr1e-4": {"method": "advmix", "mix": "adv", "generator_lr": 1e-4},
 }
+# Arms run only when asked for (--extra-arms): further generator-strength conditions.
+EXTRA_ARMS: dict[str, dict[str, Any]] = {
+    "adv-glr1e-5": {"method": "advmix", "mix": "adv", "generator_lr": 1e-5},
+}
+ALL_ARMS = {**ARMS, **EXTRA_ARMS}
 REFERENCE_ARM = "standard"
 
 
@@ -192,7 +197,7 @@ class Pilot:
 
     def finetune_fields(self, arm: str, seed: int, base_ckpt: Path) -> dict[str, Any]:
         s = self.s
-        return {**_common_config(s, self.out), **ARMS[arm], "seed": seed, "pretrained": str(base_ckpt),
+        return {**_common_config(s, self.out), **ALL_ARMS[arm], "seed": seed, "pretrained": str(base_ckpt),
                 "epochs": s.finetune_epochs, "lr_steps": [s.finetune_drop_epoch]}
 
     def run(self) -> dict[str, Any]:
@@ -397,7 +402,7 @@ def report(out: Path, rows: list[dict[str, Any]], s: Settings) -> dict[str, Any]
     figure(runs, out / "mpc_vs_clean.png", arms)
     atomic_write_text(out / "per_corruption.md", per_corruption_table(out, runs, arms))
     atomic_write_text(out / "mix_weights.csv", mix_weight_table(out, runs).to_csv(index=False, float_format="%.4f"))
-    rep = {"settings": dataclasses.asdict(s), "arms": ARMS, "runs": json.loads(runs.to_json(orient="records")),
+    rep = {"settings": dataclasses.asdict(s), "arms": {a: ALL_ARMS[a] for a in s.arms}, "runs": json.loads(runs.to_json(orient="records")),
            "base_curve": json.loads((out / "base_curve.json").read_text())}
     atomic_write_json(out / "report.json", rep)
     return rep
@@ -415,6 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "(e.g. adv-s0) from scratch and compare checkpoints bit for bit (verify.json)")
     p.add_argument("--report-only", action="store_true",
                    help="rebuild the report of a finished pilot folder from its results and histories")
+    p.add_argument("--extra-arms", nargs="+", default=[], choices=sorted(EXTRA_ARMS),
+                   help="fine-tune these arms too (after the default ones)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     if args.jobs < 1 or args.threads < 1:
@@ -422,6 +429,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         settings = TINY if args.tiny else FULL
+        extra = tuple(a for a in dict.fromkeys(args.extra_arms) if a not in settings.arms)
+        settings = dataclasses.replace(settings, arms=settings.arms + extra)
         if args.report_only:
             rebuild_report(args.out, settings)
             print((args.out / "table.md").read_text())

@@ -112,3 +112,14 @@ def test_docs_show_the_pilot_table_the_code_computes(pilot):
     assert (ROOT / "docs" / "figures" / "advmix_pilot_mpc_vs_clean.png").stat().st_size > 10_000
     verify = json.loads((results / "verify.json").read_text())
     assert all(v["identical"] for v in verify.values())
+
+
+def test_extra_arms_are_asked_for_by_name(pilot, tmp_path, capsys):
+    """--extra-arms adds a generator-strength arm after the default ones; an unknown name is refused."""
+    fields = pilot.Pilot(tmp_path, pilot.FULL, 1, 1, False).finetune_fields("adv-glr1e-5", 0, tmp_path / "b.pth")
+    assert fields["mix"] == "adv" and fields["generator_lr"] == 1e-5 and fields["seed"] == 0
+    assert "adv-glr1e-5" not in pilot.FULL.arms                    # not run unless asked for
+    with pytest.raises(SystemExit) as e:
+        pilot.main(["--out", str(tmp_path / "p"), "--extra-arms", "adv-glr9"])
+    assert e.value.code == 2 and "adv-glr9" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
