@@ -123,3 +123,18 @@ def test_extra_arms_are_asked_for_by_name(pilot, tmp_path, capsys):
         pilot.main(["--out", str(tmp_path / "p"), "--extra-arms", "adv-glr9"])
     assert e.value.code == 2 and "adv-glr9" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()
+
+
+def test_docs_show_the_cpu_replication_the_code_computes(pilot):
+    """The CPU replication (with its extra arm) in docs/advmix.md is what the code computes from its
+    committed per-run numbers."""
+    results = ROOT / "experiments" / "advmix_pilot_results_cpu"
+    report = json.loads((results / "report.json").read_text())
+    arms = report["settings"]["arms"]
+    assert arms == [*pilot.ARMS, "adv-glr1e-5"]
+    runs = pd.DataFrame(report["runs"])
+    assert len(runs) == 1 + 3 * len(arms) and runs.groupby("arm").size().drop("base").eq(3).all()
+    table = (results / "table.md").read_text()
+    assert table.endswith(pilot.markdown_table(pilot.paired_summary(runs), arms))
+    docs = (ROOT / "docs" / "advmix.md").read_text()
+    assert table.strip() in docs and (results / "per_corruption.md").read_text().strip() in docs
