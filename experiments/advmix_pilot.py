@@ -261,11 +261,14 @@ def metrics(results: Path) -> dict[str, float | None]:
 def rebuild_report(out: Path, s: Settings) -> dict[str, Any]:
     """The report again from a finished pilot folder's own files: each run's metrics from its results
     file, its mixing weights from its history, its checkpoint hash from the previous report."""
-    previous = json.loads((out / "report.json").read_text())["runs"]
+    previous_report = json.loads((out / "report.json").read_text())
+    previous = previous_report["runs"]
+    s = dataclasses.replace(s, arms=tuple(previous_report["settings"]["arms"]))   # extra arms included
     rows = []
     for r in previous:
-        row = {k: r[k] for k in ("run", "arm", "seed", "checkpoint_sha256")}
+        row = {k: r[k] for k in ("run", "arm", "seed")}       # the columns in the order a full run writes
         row.update(metrics(out / "results" / f"{r['run']}.test.json"))
+        row["checkpoint_sha256"] = r["checkpoint_sha256"]
         if r["arm"] != "base":
             row.update(_mix_weights(out / "runs" / r["run"]))
         rows.append(row)

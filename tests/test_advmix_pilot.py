@@ -82,6 +82,9 @@ def test_tiny_pilot_resumes_and_reproduces(pilot, tmp_path):
     assert pilot.main(["--tiny", "--out", str(first), "--jobs", "2", "--no-progress"]) == 0
     assert {p: p.stat().st_mtime_ns for p in (first / "runs").glob("*/last.pth")} == mtimes
     assert {name: (first / name).read_bytes() for name in outputs} == before
+    # --report-only rebuilds the same report from the folder's own files
+    assert pilot.main(["--tiny", "--out", str(first), "--report-only"]) == 0
+    assert {name: (first / name).read_bytes() for name in outputs} == before
     # a second run from scratch, in another folder, reproduces every weight and number (the checkpoint
     # files themselves differ: they store their config, whose paths name the folder)
     second = tmp_path / "b"
