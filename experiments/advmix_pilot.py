@@ -261,6 +261,8 @@ def metrics(results: Path) -> dict[str, float | None]:
 def rebuild_report(out: Path, s: Settings) -> dict[str, Any]:
     """The report again from a finished pilot folder's own files: each run's metrics from its results
     file, its mixing weights from its history, its checkpoint hash from the previous report."""
+    if not (out / "report.json").is_file():
+        raise UserError(f"--report-only: {out / 'report.json'} not found; run the pilot into {out} first")
     previous_report = json.loads((out / "report.json").read_text())
     previous = previous_report["runs"]
     s = dataclasses.replace(s, arms=tuple(previous_report["settings"]["arms"]))   # extra arms included

@@ -141,3 +141,9 @@ def test_docs_show_the_cpu_replication_the_code_computes(pilot):
     assert table.endswith(pilot.markdown_table(pilot.paired_summary(runs), arms))
     docs = (ROOT / "docs" / "advmix.md").read_text()
     assert table.strip() in docs and (results / "per_corruption.md").read_text().strip() in docs
+
+
+def test_report_only_without_a_finished_pilot_is_one_line(pilot, tmp_path, capsys):
+    assert pilot.main(["--out", str(tmp_path / "none"), "--report-only"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "report.json not found" in err
