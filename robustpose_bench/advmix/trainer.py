@@ -386,7 +386,9 @@ def cpu_numerics() -> dict[str, Any]:
 
     import os
 
-    info: dict[str, Any] = {"torch_threads": torch.get_num_threads(),
+    from ..determinism import opencv_threads
+
+    info: dict[str, Any] = {"torch_threads": torch.get_num_threads(), "opencv_threads": opencv_threads(),
                             "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
                             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                             "mkldnn": torch.backends.mkldnn.is_available(), "machine": platform.machine()}
@@ -468,13 +470,31 @@ def _resume(ckpt_path: Path, cfg: TrainConfig, model: nn.Module,
     return state["epoch"], state["iter_in_epoch"], state["global_iter"], list(state["history"])
 
 
+def _loader_worker_init(_worker_id: int) -> None:
+    """DataLoader workers warp their crops with OpenCV single-threaded, as the main process does."""
+    from ..determinism import set_opencv_single_threaded
+
+    set_opencv_single_threaded()
+
+
 def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model: nn.Module | None = None,
           progress: bool = True, device: str = "auto") -> dict[str, Any]:
     """Train per ``cfg`` into ``out_dir`` (``last.pth``, ``config.yaml``, ``history.json``).
 
     ``model`` overrides ``cfg.arch`` (any heatmap nn.Module); ``device`` is auto, cpu or cuda (where the
     run happens, not part of the recipe, so it is not in ``cfg``). Returns the run summary.
+
+    OpenCV runs single-threaded meanwhile: a warped training crop's pixels depend on how OpenCV's
+    thread pool splits the warp, i.e. on the machine's core count (``robustpose_bench/determinism.py``).
     """
+    from ..determinism import opencv_single_threaded
+
+    with opencv_single_threaded():
+        return _train(cfg, out_dir, resume=resume, model=model, progress=progress, device=device)
+
+
+def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Module | None, progress: bool,
+           device: str) -> dict[str, Any]:
     import yaml
     from tqdm import tqdm
 
@@ -570,6 +590,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=cfg.batch_size, sampler=_OffsetSampler(order, first * step_batch),
             num_workers=cfg.workers, drop_last=drop_last, pin_memory=dev.type == "cuda",
+            worker_init_fn=_loader_worker_init if cfg.workers else None,
         )
         it = first
         for group in _grouped(loader, cfg.grad_accum, drop_last):

@@ -224,11 +224,17 @@ def run_task(task: Task) -> dict[str, Any]:
 
     from corruptions import corrupt
 
+    from ..determinism import inject_jitter, opencv_single_threaded
+
     records = {}
     for corruption, severity, seed, rel, done in plan:
         if done is None:
+            inject_jitter()  # the determinism tests' delay hook; a no-op otherwise
             try:
-                out = corrupt(image, corruption, severity, seed)
+                # OpenCV single-threaded: images are built in parallel by our workers, and a kernel's
+                # pixels must not depend on how OpenCV split it into stripes (``determinism.py``)
+                with opencv_single_threaded():
+                    out = corrupt(image, corruption, severity, seed)
             except Exception as exc:  # noqa: BLE001 - recorded with its reason; the build goes on
                 result["failed"].append({
                     "source": task.file_name, "corruption": corruption, "severity": severity,

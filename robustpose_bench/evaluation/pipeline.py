@@ -5,6 +5,10 @@ Image decoding, warping or letterboxing, and preprocessing of upcoming items run
 the decoding of finished batches goes back to the pool. Items yield a variable number of rows (a
 top-down image yields one crop per person); rows are batched across items. Models with a fixed batch
 size are fed in chunks by ``LoadedModel.run``; the overlap still hides the image work.
+
+OpenCV runs single-threaded while the pool works (``determinism.py``): with several pool threads
+warping at once, OpenCV's own thread pool would split some warps into stripes and not others, and a
+warp's pixels depend on that split. Each step first calls the delay-injection test hook.
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from ..determinism import inject_jitter, opencv_single_threaded
 
 #: load(i) -> (row ids, arrays): the rows of item i, each array with one entry per row
 Load = Callable[[int], tuple[np.ndarray, Sequence[np.ndarray]]]
@@ -40,6 +46,14 @@ def run_batched(n_items: int, load: Load, infer: Infer, decode: Decode, *, batch
     buf: list[tuple[np.ndarray, Sequence[np.ndarray]]] = []
     buffered = 0
 
+    def load_step(i: int) -> tuple[np.ndarray, Sequence[np.ndarray]]:
+        inject_jitter()
+        return load(i)
+
+    def decode_step(ids: np.ndarray, out: Any) -> None:
+        inject_jitter()
+        decode(ids, out)
+
     def flush(final: bool) -> None:
         nonlocal buf, buffered
         if not buf:
@@ -50,7 +64,7 @@ def run_batched(n_items: int, load: Load, infer: Infer, decode: Decode, *, batch
         while k < len(ids_all) and (final or len(ids_all) - k >= batch):
             ids = ids_all[k:k + batch]
             out = infer([a[k:k + batch] for a in arrays])
-            decodes.append(pool.submit(decode, ids, out))
+            decodes.append(pool.submit(decode_step, ids, out))
             if on_rows is not None:
                 on_rows(len(ids))
             k += len(ids)
@@ -58,17 +72,17 @@ def run_batched(n_items: int, load: Load, infer: Infer, decode: Decode, *, batch
         buf = [(ids_all[k:], [a[k:] for a in arrays])] if rest else []
         buffered = rest
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpb-eval") as pool:
+    with opencv_single_threaded(), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpb-eval") as pool:
         pending: deque[Future] = deque()
         try:
             nxt = 0
             while nxt < n_items and len(pending) < prefetch:
-                pending.append(pool.submit(load, nxt))
+                pending.append(pool.submit(load_step, nxt))
                 nxt += 1
             while pending:
                 ids, arrays = pending.popleft().result()
                 if nxt < n_items:
-                    pending.append(pool.submit(load, nxt))
+                    pending.append(pool.submit(load_step, nxt))
                     nxt += 1
                 if not len(ids):
                     continue
