@@ -56,7 +56,18 @@ ARMS: dict[str, dict[str, Any]] = {
 EXTRA_ARMS: dict[str, dict[str, Any]] = {
     "adv-glr1e-5": {"method": "advmix", "mix": "adv", "generator_lr": 1e-5},
 }
-ALL_ARMS = {**ARMS, **EXTRA_ARMS}
+# The paper's regime (--regime paper, issue 23): the official loop's three small deviations together.
+OFFICIAL = {"loss": "smoothl1", "generator_loss": "gt", "generator_bn": "update"}
+PAPER_ARMS: dict[str, dict[str, Any]] = {
+    "standard": {"method": "standard"},
+    "equal": {"method": "advmix", "mix": "equal"},
+    "adv": {"method": "advmix", "mix": "adv"},
+    "adv-official": {"method": "advmix", "mix": "adv", **OFFICIAL},
+}
+ALL_ARMS = {**ARMS, **EXTRA_ARMS, **PAPER_ARMS}
+REGIMES = ("short", "paper")
+#: The official schedule's lr drops as fractions of the run: epochs 90 and 120 of 140.
+PAPER_DROPS = (90 / 140, 120 / 140)
 REFERENCE_ARM = "standard"
 
 
@@ -78,6 +89,12 @@ class Settings:
     finetune_drop_epoch: int = 4                 # lr and generator lr / 10 from this epoch
     seeds: tuple[int, ...] = (0, 1, 2)
     arms: tuple[str, ...] = tuple(ARMS)
+    alpha: float = 0.1                           # KD weight of the AdvMix arms
+    # "short": finetune_epochs with a drop at finetune_drop_epoch. "paper": as the paper retrains, for
+    # as long as the base trained (or paper_epochs), both nets' lr x 0.1 at the fractions lr_drops.
+    regime: str = "short"
+    paper_epochs: int | None = None              # None: the base's epochs
+    lr_drops: tuple[float, float] = PAPER_DROPS
 
 
 FULL = Settings()
@@ -92,8 +109,27 @@ def _common_config(s: Settings, out: Path) -> dict[str, Any]:
         "images": str(out / "synth-train" / "images"),
         "ann": str(out / "synth-train" / "annotations" / "person_keypoints_synth.json"),
         "image_size": [w, h], "heatmap_size": [w // 4, h // 4], "batch_size": s.batch_size,
-        "deterministic": True, "lr": 1e-3, "lr_factor": 0.1, "generator_ngf": 16, "alpha": 0.1, "generator_lr": 1e-3,
+        "deterministic": True, "lr": 1e-3, "lr_factor": 0.1, "generator_ngf": 16, "alpha": s.alpha, "generator_lr": 1e-3,
     }
+
+
+def paper_schedule(epochs: int, drops: Sequence[float], strict: bool) -> list[int]:
+    """The drop epochs of a paper-regime fine-tune of ``epochs`` epochs at fractions ``drops``.
+
+    ``strict`` (values the user gave): every drop must fall inside the run, after its first epoch and
+    before its last, or it is an error; otherwise (the defaults from the base's length) they are
+    clamped into it, so a tiny base still gets both drops.
+    """
+    if not all(0 < f < 1 for f in drops) or list(drops) != sorted(drops):
+        raise UserError(f"--lr-drops must be increasing fractions of the fine-tune in (0, 1), got {list(drops)}")
+    steps = [round(f * epochs) for f in drops]
+    if strict:
+        if any(not 1 <= e < epochs for e in steps):
+            raise UserError(f"--lr-drops {','.join(f'{f:g}' for f in drops)} of a {epochs}-epoch fine-tune drop at "
+                            f"epochs {steps}: each must fall inside the run (1..{epochs - 1}); use more "
+                            "--finetune-epochs or other fractions")
+        return steps
+    return [min(max(e, 1), max(epochs - 1, 1)) for e in steps]
 
 
 class Pilot:
@@ -195,16 +231,43 @@ class Pilot:
             atomic_write_json(curve_file, curve)
         return ckpt
 
+    def finetune_schedule(self) -> tuple[int, list[int]]:
+        """(epochs, lr drop epochs) of every fine-tune: the short pilot's, or the paper's retrain."""
+        s = self.s
+        if s.regime == "short":
+            return s.finetune_epochs, [s.finetune_drop_epoch]
+        if s.paper_epochs is not None:
+            return s.paper_epochs, paper_schedule(s.paper_epochs, s.lr_drops, strict=True)
+        curve = json.loads((self.out / "base_curve.json").read_text())
+        epochs = int(curve[-1]["epochs"])          # as long as the base trained, its final lr / 10 included
+        return epochs, paper_schedule(epochs, s.lr_drops, strict=False)
+
     def finetune_fields(self, arm: str, seed: int, base_ckpt: Path) -> dict[str, Any]:
         s = self.s
+        epochs, drops = self.finetune_schedule()
         return {**_common_config(s, self.out), **ALL_ARMS[arm], "seed": seed, "pretrained": str(base_ckpt),
-                "epochs": s.finetune_epochs, "lr_steps": [s.finetune_drop_epoch]}
+                "epochs": epochs, "lr_steps": drops}
+
+    def claim(self) -> None:
+        """One regime per folder: a paper-regime pilot never resumes a short one's fine-tunes, or back."""
+        mark = self.out / "pilot.json"
+        want = {"regime": self.s.regime}
+        if mark.exists():
+            have = json.loads(mark.read_text())
+            if have.get("regime") != self.s.regime:
+                raise UserError(f"{self.out} holds a --regime {have.get('regime')} pilot; this is --regime "
+                                f"{self.s.regime}: choose another --out")
+        elif (self.out / "runs").exists() and self.s.regime != "short":
+            raise UserError(f"{self.out} holds an earlier (short-regime) pilot; choose another --out")
+        else:
+            atomic_write_json(mark, want)
 
     def run(self) -> dict[str, Any]:
         from tqdm import tqdm
 
         t0 = time.time()
         timings: dict[str, float] = {}
+        self.claim()
         self.data()
         timings["data_s"] = time.time() - t0
         base_ckpt = self.base()
@@ -265,7 +328,10 @@ def rebuild_report(out: Path, s: Settings) -> dict[str, Any]:
         raise UserError(f"--report-only: {out / 'report.json'} not found; run the pilot into {out} first")
     previous_report = json.loads((out / "report.json").read_text())
     previous = previous_report["runs"]
-    s = dataclasses.replace(s, arms=tuple(previous_report["settings"]["arms"]))   # extra arms included
+    known = {f.name for f in dataclasses.fields(Settings)}
+    kept = {k: tuple(v) if isinstance(v, list) else v for k, v in previous_report["settings"].items()
+            if k in known and k in ("arms", "regime", "paper_epochs", "lr_drops", "alpha")}
+    s = dataclasses.replace(s, **kept)   # extra arms and the regime included
     rows = []
     for r in previous:
         row = {k: r[k] for k in ("run", "arm", "seed")}       # the columns in the order a full run writes
@@ -278,13 +344,18 @@ def rebuild_report(out: Path, s: Settings) -> dict[str, Any]:
 
 
 def _mix_weights(run: Path) -> dict[str, Any]:
-    """Mean mixing weight of the clean proposal in the first and last epoch (the generator's drift)."""
+    """Mean mixing weight of the clean proposal in the first and last epoch (the generator's drift), and
+    the last epoch's clean and erased shares where the run logged them."""
     hist = json.loads((run / "history.json").read_text())
     with_w = [h for h in hist if h.get("mix_weight_sum")]
     if not with_w:
         return {"w_clean_first": None, "w_clean_last": None}
-    return {"w_clean_first": with_w[0]["mix_weight_sum"][0] / with_w[0]["iters"],
-            "w_clean_last": with_w[-1]["mix_weight_sum"][0] / with_w[-1]["iters"]}
+    out = {"w_clean_first": with_w[0]["mix_weight_sum"][0] / with_w[0]["iters"],
+           "w_clean_last": with_w[-1]["mix_weight_sum"][0] / with_w[-1]["iters"]}
+    if with_w[-1].get("share_sum"):
+        out["clean_share_last"] = with_w[-1]["share_sum"][0] / with_w[-1]["iters"]
+        out["erased_share_last"] = with_w[-1]["share_sum"][1] / with_w[-1]["iters"]
+    return out
 
 
 def paired_summary(runs: "Any", metrics: Sequence[str] = ("clean", "mPC", "rPC"),
@@ -377,17 +448,25 @@ def per_corruption_table(out: Path, runs: "Any", arms: Sequence[str]) -> str:
 
 
 def mix_weight_table(out: Path, runs: "Any") -> "Any":
-    """Per fine-tune and epoch: the mean mixing weight of each proposal (clean, AutoAugment, GridMask)."""
+    """Per fine-tune and epoch: the mean mixing weight of each proposal (clean, AutoAugment, GridMask),
+    and, where the run logged them, the clean share (w_clean + w_gridmask * kept) and the erased share
+    (w_gridmask * (1 - kept)) of its mixes."""
     import pandas as pd
 
     rows = []
+    shares = False
     for r in runs[runs["arm"] != "base"].itertuples():
         for h in json.loads((out / "runs" / r.run / "history.json").read_text()):
             if h.get("mix_weight_sum"):
                 w = [v / h["iters"] for v in h["mix_weight_sum"]]
-                rows.append({"run": r.run, "epoch": h["epoch"], "w_clean": w[0], "w_autoaugment": w[1],
-                             "w_gridmask": w[2]})
-    return pd.DataFrame(rows, columns=["run", "epoch", "w_clean", "w_autoaugment", "w_gridmask"])
+                row = {"run": r.run, "epoch": h["epoch"], "w_clean": w[0], "w_autoaugment": w[1], "w_gridmask": w[2]}
+                if h.get("share_sum"):
+                    shares = True
+                    row.update({"clean_share": h["share_sum"][0] / h["iters"],
+                                "erased_share": h["share_sum"][1] / h["iters"]})
+                rows.append(row)
+    columns = ["run", "epoch", "w_clean", "w_autoaugment", "w_gridmask"] + (["clean_share", "erased_share"] if shares else [])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def report(out: Path, rows: list[dict[str, Any]], s: Settings) -> dict[str, Any]:
@@ -413,6 +492,36 @@ def report(out: Path, rows: list[dict[str, Any]], s: Settings) -> dict[str, Any]
     return rep
 
 
+def _regime_settings(s: Settings, args: argparse.Namespace) -> Settings:
+    """The settings of the chosen regime; every bad value is a one-line error before anything is written."""
+    import math
+
+    if not (math.isfinite(args.alpha) and 0 <= args.alpha <= 1):
+        raise UserError(f"--alpha must be in [0, 1], got {args.alpha:g}")
+    if args.regime == "short":
+        if args.finetune_epochs is not None or args.lr_drops is not None:
+            raise UserError("--finetune-epochs and --lr-drops belong to --regime paper")
+        return dataclasses.replace(s, alpha=args.alpha)
+    drops = PAPER_DROPS
+    if args.lr_drops is not None:
+        try:
+            drops = tuple(float(v) for v in args.lr_drops.split(","))
+        except ValueError:
+            raise UserError(f"--lr-drops must be two fractions such as 0.64,0.86, got {args.lr_drops!r}") from None
+        if len(drops) != 2:
+            raise UserError(f"--lr-drops must be two fractions such as 0.64,0.86, got {args.lr_drops!r}")
+    if args.finetune_epochs is not None:
+        if args.finetune_epochs < 2:
+            raise UserError(f"--finetune-epochs must be at least 2 (two lr drops inside the run), got {args.finetune_epochs}")
+        paper_schedule(args.finetune_epochs, drops, strict=True)
+    else:
+        paper_schedule(100, drops, strict=False)    # the fractions themselves
+    if args.extra_arms:
+        raise UserError("--extra-arms belong to --regime short")
+    return dataclasses.replace(s, regime="paper", arms=tuple(PAPER_ARMS), alpha=args.alpha,
+                               paper_epochs=args.finetune_epochs, lr_drops=drops)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("pilot"), help="output folder (re-run to resume)")
@@ -427,6 +536,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="rebuild the report of a finished pilot folder from its results and histories")
     p.add_argument("--extra-arms", nargs="+", default=[], choices=sorted(EXTRA_ARMS),
                    help="fine-tune these arms too (after the default ones)")
+    p.add_argument("--regime", choices=REGIMES, default="short",
+                   help="short: the 6-epoch fine-tunes; paper: retrain as long as the base trained, both lr x 0.1 "
+                        "at 64%% and 86%% of it, arms standard, equal, adv, adv-official (use a new --out)")
+    p.add_argument("--finetune-epochs", type=int, help="--regime paper: fine-tune length (default: the base's)")
+    p.add_argument("--lr-drops", help="--regime paper: the two lr drops as fractions of the fine-tune "
+                                      "(default 0.643,0.857: the official 90 and 120 of 140)")
+    p.add_argument("--alpha", type=float, default=0.1, help="KD weight of the AdvMix arms (default 0.1)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     if args.jobs < 1 or args.threads < 1:
@@ -434,6 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         settings = TINY if args.tiny else FULL
+        settings = _regime_settings(settings, args)
         extra = tuple(a for a in dict.fromkeys(args.extra_arms) if a not in settings.arms)
         settings = dataclasses.replace(settings, arms=settings.arms + extra)
         if args.report_only:

@@ -75,6 +75,25 @@ def opencv_threads() -> int:
     return int(cv2.getNumThreads())
 
 
+#: Why a GPU run may not repeat bit for bit; recorded in its results, never silent (docs/promises.md).
+GPU_NONDETERMINISM = {
+    "CUDAExecutionProvider": ("onnxruntime CUDA: cuDNN picks convolution algorithms by timing them "
+                              "(cudnn_conv_algo_search EXHAUSTIVE) and some CUDA kernels accumulate with atomics, "
+                              "so predictions may differ in the last bits run to run; not tested here"),
+    "torch-cuda": ("torch CUDA: cuDNN and cuBLAS kernels may accumulate in a run-dependent order "
+                   "(torch.use_deterministic_algorithms is not enabled for inference); not tested here"),
+}
+
+
+def eval_reproducibility(providers: set[str]) -> dict:
+    """What an eval's predictions repeat under, for its provenance (``docs/promises.md``, Same bytes)."""
+    why = [GPU_NONDETERMINISM[p] for p in sorted(providers) if p in GPU_NONDETERMINISM]
+    return {"opencv_threads": 1, "bitwise_repeatable": not why,
+            "conditions": ("same machine CPU kernels (instruction set) and library versions; any load, "
+                           "--workers and core count" if not why else "none: see nondeterminism"),
+            "nondeterminism": why or None}
+
+
 def inject_jitter() -> None:
     """Sleep a random 0..``RPB_TEST_JITTER_MS`` ms when the test hook is on; otherwise return at once."""
     raw = os.environ.get(JITTER_ENV)
@@ -90,4 +109,4 @@ def inject_jitter() -> None:
         time.sleep(d / 1000.0)
 
 
-__all__ = ["JITTER_ENV", "inject_jitter", "opencv_single_threaded", "opencv_threads", "set_opencv_single_threaded"]
+__all__ = ["GPU_NONDETERMINISM", "JITTER_ENV", "eval_reproducibility", "inject_jitter", "opencv_single_threaded", "opencv_threads", "set_opencv_single_threaded"]

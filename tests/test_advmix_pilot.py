@@ -147,3 +147,60 @@ def test_report_only_without_a_finished_pilot_is_one_line(pilot, tmp_path, capsy
     assert pilot.main(["--out", str(tmp_path / "none"), "--report-only"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "report.json not found" in err
+
+
+def test_paper_schedule_is_the_official_one_scaled(pilot):
+    """The official 140-epoch schedule drops at 90 and 120; a 51-epoch base gives drops at 33 and 44."""
+    assert pilot.paper_schedule(140, pilot.PAPER_DROPS, strict=True) == [90, 120]
+    assert pilot.paper_schedule(51, pilot.PAPER_DROPS, strict=True) == [33, 44]
+    assert pilot.paper_schedule(3, pilot.PAPER_DROPS, strict=False) == [2, 2]      # tiny: clamped inside
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--finetune-epochs", "3", "--lr-drops", "0.5,0.9"], "must fall inside the run"),
+    (["--finetune-epochs", "1"], "at least 2"),
+    (["--lr-drops", "0.9,0.5"], "increasing fractions"),
+    (["--lr-drops", "0.5,1.5"], "increasing fractions"),
+    (["--lr-drops", "0.5"], "two fractions"),
+    (["--alpha", "-0.1"], "--alpha must be in"),
+])
+def test_paper_regime_bad_values_are_one_line_before_anything_is_written(pilot, tmp_path, capsys, argv, message):
+    out = tmp_path / "p"
+    assert pilot.main(["--regime", "paper", "--out", str(out), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and not out.exists()
+
+
+def test_a_paper_regime_pilot_never_resumes_a_short_one(pilot, tmp_path, capsys):
+    (tmp_path / "runs" / "adv-s0").mkdir(parents=True)           # an earlier (short) pilot's folder
+    assert pilot.main(["--tiny", "--regime", "paper", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "short-regime" in capsys.readouterr().err
+
+
+def test_tiny_paper_regime_pilot_reproduces(pilot, tmp_path):
+    """--regime paper: every fine-tune as long as the base, both lr drops inside it, the adv-official arm
+    with the official loop's three deviations, clean and erased shares per epoch; two runs from scratch
+    give the same weights and numbers."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert pilot.main(["--tiny", "--regime", "paper", "--out", str(first), "--jobs", "2", "--no-progress"]) == 0
+    report = json.loads((first / "report.json").read_text())
+    assert report["settings"]["regime"] == "paper" and report["settings"]["arms"] == list(pilot.PAPER_ARMS)
+    base_epochs = json.loads((first / "base_curve.json").read_text())[-1]["epochs"]
+    import yaml
+    for arm in pilot.PAPER_ARMS:
+        cfg = yaml.safe_load((first / "runs" / f"{arm}-s0" / "config.yaml").read_text())
+        assert cfg["epochs"] == base_epochs and all(1 <= e < base_epochs for e in cfg["lr_steps"])
+        official = {k: cfg[k] for k in pilot.OFFICIAL}
+        assert official == (pilot.OFFICIAL if arm == "adv-official" else
+                            {"loss": "mse", "generator_loss": "pose", "generator_bn": "frozen"})
+    weights = pd.read_csv(first / "mix_weights.csv")
+    assert set(weights["run"]) == {f"{a}-s{s}" for a in ("equal", "adv", "adv-official") for s in (0, 1)}
+    assert weights["clean_share"].between(weights["w_clean"], 1).all()
+    assert (weights["clean_share"] + weights["erased_share"] <= 1 + 1e-9).all()
+    assert pilot.main(["--tiny", "--regime", "paper", "--out", str(second), "--jobs", "1", "--no-progress"]) == 0
+    for name in ("summary.csv", "table.md", "base_curve.json", "mix_weights.csv", "per_corruption.md"):
+        assert (second / name).read_bytes() == (first / name).read_bytes(), name
+    for ckpt in (first / "runs").glob("*/last.pth"):
+        a = torch.load(ckpt, weights_only=True)["state_dict"]
+        b = torch.load(second / "runs" / ckpt.parent.name / "last.pth", weights_only=True)["state_dict"]
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), ckpt.parent.name

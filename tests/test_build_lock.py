@@ -200,15 +200,13 @@ def _cpu(procs: list[psutil.Process]) -> list[float]:
     return out
 
 
-def test_orphaned_workers_of_a_killed_build_never_write_into_the_next_build(synth_root, tmp_path, capsys,
-                                                                           monkeypatch):
-    """SIGKILL the main process of a 2-worker build: its loky workers live on and finish the tasks they
-    hold (15 corruptions x 5 severities each here). A rebuild with other settings, started at once, must
-    end with none of their files, and its verify must pass."""
+def _orphan_takeover(synth_root: Path, out: Path, capsys, monkeypatch) -> bool:
+    """One try of the scenario below; asserts its promises and returns whether an orphan was still
+    computing when the new build took over (what makes the try a real test of the race)."""
     from robustpose_bench.builder import runner
 
-    ds = tmp_path / "synth-c"
-    proc = _start(synth_root, tmp_path, jobs=2, corruptions=["--corruptions", "benchmark", "--no-progress"])
+    ds = out / "synth-c"
+    proc = _start(synth_root, out, jobs=2, corruptions=["--corruptions", "benchmark", "--no-progress"])
     spawned: list[psutil.Process] = []
     workers: list[psutil.Process] = []
     at_takeover: list[list[float]] = []
@@ -227,7 +225,7 @@ def test_orphaned_workers_of_a_killed_build_never_write_into_the_next_build(synt
         workers = [p for p in spawned if "LokyProcess" in " ".join(p.cmdline())]
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        rc = main(["build", "synth-c", "--root", str(synth_root), "--synth-count", "24", "--out", str(tmp_path),
+        rc = main(["build", "synth-c", "--root", str(synth_root), "--synth-count", "24", "--out", str(out),
                    "--jobs", "1", "--format", "png", "--rebuild", "--limit", "2", "--corruptions", "contrast",
                    "--no-progress"])
         assert rc == 0, capsys.readouterr().err
@@ -241,12 +239,14 @@ def test_orphaned_workers_of_a_killed_build_never_write_into_the_next_build(synt
                 break
             before = now
         busy_after = [n - t for n, t in zip(_cpu(workers), at_takeover[0])]
-        assert workers and any(d > 0.05 for d in busy_after), "no worker kept computing after the takeover"
+        assert workers, "the killed build had no loky workers"
         assert not list(ds.rglob("*.jpg")), "a worker of the killed build wrote into the new one"
         assert not list(ds.rglob("*.tmp"))
-        assert main(["verify", "synth-c", "--out", str(tmp_path), "--no-progress"]) == 0
+        assert main(["verify", "synth-c", "--out", str(out), "--no-progress"]) == 0
         assert json.loads((ds / "manifest.json").read_text())["format"] == "png"
+        return any(d > 0.05 for d in busy_after)
     finally:
+        monkeypatch.setattr(runner, "BuildLock", real_lock)
         if proc.poll() is None:
             proc.kill()
         for child in spawned:  # the orphans this test made (workers, resource tracker), by pid
@@ -254,3 +254,18 @@ def test_orphaned_workers_of_a_killed_build_never_write_into_the_next_build(synt
                 child.kill()
             except psutil.NoSuchProcess:
                 pass
+
+
+def test_orphaned_workers_of_a_killed_build_never_write_into_the_next_build(synth_root, tmp_path, capsys,
+                                                                           monkeypatch):
+    """SIGKILL the main process of a 2-worker build: its loky workers live on and finish the tasks they
+    hold (15 corruptions x 5 severities each here). A rebuild with other settings, started at once, must
+    end with none of their files, and its verify must pass. The promises are checked on every try; on a
+    loaded machine the orphans may already be done before the new build takes over, which tests nothing,
+    so the scenario is tried again (up to 3 times) until an orphan was still computing at the takeover."""
+    raced: list[bool] = []
+    for i in range(3):
+        raced.append(_orphan_takeover(synth_root, tmp_path / f"try{i}", capsys, monkeypatch))
+        if raced[-1]:
+            break
+    assert raced[-1], f"no worker kept computing after the takeover in {len(raced)} tries"

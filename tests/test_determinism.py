@@ -48,6 +48,8 @@ def repeated_evals(b: dict, model: Path, tmp_path: Path, monkeypatch, *extra: st
                              "--predictions-out", out / "predictions", "-o", out / "results.json", *extra)
         assert rc == 0, err
         runs.append(prediction_bytes(out / "predictions"))
+        repro = json.loads((out / "results.json").read_text())["provenance"]["reproducibility"]
+        assert repro["bitwise_repeatable"] and repro["opencv_threads"] == 1
     assert len(runs[0]) == 5  # clean + 2 corruptions x 2 severities
     return runs
 
@@ -141,3 +143,35 @@ def test_score_with_two_jobs_under_injected_delays_equals_one_job(noisy, tmp_pat
         assert rc == 0, so + err
         rows[jobs] = json.loads(out.read_text())["rows"]
     assert len(rows["1"]) > 5 and rows["2"] == rows["1"]
+
+
+def test_corruptions_do_not_depend_on_opencv_threads(shared_dir):
+    """The corruption engine called outside the builder (its own users) gives the builder's bytes: no
+    kernel depends on OpenCV's thread split, so a 1-core and a many-core machine build the same images."""
+    from corruptions import BENCHMARK_CORRUPTIONS, corrupt
+    from PIL import Image
+
+    with Image.open(shared_dir / "data" / "coco_sample" / "000000000785.jpg") as im:
+        image = np.asarray(im.convert("RGB"))[:160, :224]
+    before = cv2.getNumThreads()
+    try:
+        for name in BENCHMARK_CORRUPTIONS:
+            outs = []
+            for threads in (1, 2, 4):
+                cv2.setNumThreads(threads)
+                outs.append(np.asarray(corrupt(image, name, 3, 11)).tobytes())
+            assert outs[1] == outs[0] and outs[2] == outs[0], name
+    finally:
+        cv2.setNumThreads(before)
+
+
+def test_results_record_what_they_repeat_under(tmp_path):
+    """CPU runs say they repeat bit for bit (and under which conditions); a GPU provider's known
+    nondeterminism is named in the results, never silent."""
+    from robustpose_bench.determinism import eval_reproducibility
+
+    cpu = eval_reproducibility({"CPUExecutionProvider"})
+    assert cpu["bitwise_repeatable"] and cpu["opencv_threads"] == 1 and cpu["nondeterminism"] is None
+    gpu = eval_reproducibility({"CPUExecutionProvider", "CUDAExecutionProvider"})
+    assert not gpu["bitwise_repeatable"] and "cuDNN" in gpu["nondeterminism"][0]
+    assert "torch CUDA" in eval_reproducibility({"torch-cuda"})["nondeterminism"][0]

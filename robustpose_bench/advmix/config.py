@@ -18,6 +18,9 @@ from ..errors import UserError, shown
 
 METHODS = ("standard", "advmix")
 MIX_MODES = ("adv", "adv-image", "equal", "dirichlet", "sequential")
+LOSS_KINDS = ("mse", "smoothl1")
+GENERATOR_LOSSES = ("pose", "gt")       # pose: the pose step's loss (KD term included); gt: its ground-truth term
+GENERATOR_BN = ("frozen", "update")     # BN running statistics in the generator step: restored, or updated
 DATASET_FORMATS = ("coco", "mpii")
 
 
@@ -58,6 +61,11 @@ class TrainConfig:
     alpha: float = 0.1
     adv_loss_weight: float = 1.0
     generator_lr: float = 1e-3
+    # The official loop's three small deviations (docs/advmix.md, "Deviations"), each measured to have no
+    # effect; the defaults are the paper's text: MSE, the generator maximising the pose loss, BN restored.
+    loss: str = "mse"                       # mse | smoothl1 (the official JointsMSELoss default)
+    generator_loss: str = "pose"            # pose | gt (official: -criterion(output, target) only)
+    generator_bn: str = "frozen"            # frozen | update (official: the generator's forward updates BN)
     generator_levels: int = 6               # fewer are used when the crop is too small
     generator_ngf: int = 64
     pretrained: str | None = None           # starting weights; also the frozen teacher
@@ -74,7 +82,8 @@ class TrainConfig:
             where = (origins or {}).get(name, source)
             return UserError(f"{where + ': ' if where else ''}config field '{name}': {msg}")
         for name, allowed in (("method", METHODS), ("mix", MIX_MODES), ("dataset_format", DATASET_FORMATS),
-                              ("keypoints", ("coco", "mpii"))):
+                              ("keypoints", ("coco", "mpii")), ("loss", LOSS_KINDS),
+                              ("generator_loss", GENERATOR_LOSSES), ("generator_bn", GENERATOR_BN)):
             if getattr(self, name) not in allowed:
                 raise bad(name, f"must be one of {', '.join(allowed)}, got {shown(getattr(self, name))}")
         for name in ("image_size", "heatmap_size"):
@@ -91,6 +100,11 @@ class TrainConfig:
         steps = self.lr_steps
         if not (isinstance(steps, list) and all(_is_int(s) and s >= 0 for s in steps) and sorted(steps) == steps):
             raise bad("lr_steps", f"must be an increasing list of epoch numbers >= 0, got {shown(steps)}")
+        adversarial = self.method == "advmix" and self.mix in ("adv", "adv-image")
+        for name, default in (("generator_loss", "pose"), ("generator_bn", "frozen")):
+            if getattr(self, name) != default and not adversarial:
+                raise bad(name, f"{getattr(self, name)!r} applies to the adversarial generator (method advmix, mix adv "
+                                f"or adv-image), not method {self.method} with mix {self.mix}")
         if self.max_iters is not None and not (_is_int(self.max_iters) and self.max_iters >= 1):
             raise bad("max_iters", f"must be an integer >= 1 or null, got {shown(self.max_iters)}")
         if self.pretrained is not None and not (isinstance(self.pretrained, str) and self.pretrained):

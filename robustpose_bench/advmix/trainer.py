@@ -123,12 +123,34 @@ class StepResult:
     # Batch-mean mixing weight of each proposal (clean, AutoAugment, GridMask) in the pose step: how far
     # the generator has moved from uniform. None for standard training and the sequential ablation.
     mix_weights: tuple[float, ...] | None = None
+    # (clean share, erased share) of the pose step's mixes: w_clean + w_grid * m and w_grid * (1 - m), m
+    # GridMask's keep-mask, averaged over images and pixels. GridMask's proposal *is* the clean crop on
+    # its kept stripes, so the clean content a mix keeps is not w_clean alone. None without GridMask.
+    shares: tuple[float, float] | None = None
 
 
 def _mean_weights(weights: torch.Tensor) -> tuple[float, ...]:
     """(N, P[, H, W]) mixing weights -> the mean weight of each proposal over images (and pixels)."""
     dims = [0] + list(range(2, weights.dim()))
     return tuple(float(v) for v in weights.detach().float().mean(dim=dims))
+
+
+def _mean_shares(proposals: torch.Tensor, weights: torch.Tensor) -> tuple[float, float] | None:
+    """(clean share, erased share) of mixes of AdvMix's three proposals (clean, AutoAugment, GridMask).
+
+    GridMask's proposal is the normalised clean crop times a 0/1 mask, so the mask is exactly where it
+    equals the clean proposal in every channel (a normalised pixel is never 0 in all three channels:
+    the ImageNet means times 255 are not integers).
+    """
+    if proposals.shape[1] != 3:
+        return None
+    with torch.no_grad():
+        keep = (proposals[:, 2] == proposals[:, 0]).all(dim=1).float()            # (N, H, W)
+        w = weights.detach().float()
+        w = w if w.dim() == 4 else w[:, :, None, None].expand(-1, -1, *keep.shape[1:])
+        clean = (w[:, 0] + w[:, 2] * keep).mean()
+        erased = (w[:, 2] * (1 - keep)).mean()
+    return float(clean), float(erased)
 
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]   # proposals, target, target_weight
@@ -197,7 +219,7 @@ class Stepper:
             self.opt.zero_grad(set_to_none=True)
             with self._autocast():
                 x = proposals[:, 0].contiguous(memory_format=fmt)
-                loss = pose_loss(self.model(x), target, target_weight, None, 0.0)
+                loss = pose_loss(self.model(x), target, target_weight, None, 0.0, cfg.loss)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.opt)
             self.scaler.update()
@@ -212,26 +234,38 @@ class Stepper:
             self.generator.train()
         mixed, weights = self._mixed(proposals, rng)
         mean_w = None if weights is None else _mean_weights(weights)
+        shares = None if weights is None else _mean_shares(proposals, weights)
         # 1. pose step on the detached mix
         self.opt.zero_grad(set_to_none=True)
         with self._autocast():
-            loss = pose_loss(self.model(mixed.detach()), target, target_weight, teacher_out, self.alpha)
+            loss = pose_loss(self.model(mixed.detach()), target, target_weight, teacher_out, self.alpha, cfg.loss)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.opt)
         self.scaler.update()
         if self.generator is None:
-            return StepResult(float(loss.detach()), None, mean_w)
-        # 2. generator step: maximise the same loss, pose params frozen, BN running stats untouched
+            return StepResult(float(loss.detach()), None, mean_w, shares)
+        # 2. generator step: maximise the same loss (or its ground-truth term), pose params frozen, BN
+        # running stats untouched (or updated, as the official loop's forward in train mode does)
         self.opt_g.zero_grad(set_to_none=True)
         # The buffers are restored after backward: BN saves them for its backward and autograd
         # checks that they were not modified in between.
-        with frozen_params(self.model), frozen_bn_buffers(self.model):
+        with frozen_params(self.model), self._generator_bn():
             with self._autocast():
-                adv = pose_loss(self.model(mixed), target, target_weight, teacher_out, self.alpha)
+                adv = self._generator_loss(self.model(mixed), target, target_weight, teacher_out)
             self.scaler_g.scale(-adv * cfg.adv_loss_weight).backward()
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
-        return StepResult(float(loss.detach()), float(adv.detach()), mean_w)
+        return StepResult(float(loss.detach()), float(adv.detach()), mean_w, shares)
+
+    def _generator_bn(self):
+        return frozen_bn_buffers(self.model) if self.cfg.generator_bn == "frozen" else contextlib.nullcontext()
+
+    def _generator_loss(self, pred: torch.Tensor, target: torch.Tensor, target_weight: torch.Tensor,
+                        teacher_out: torch.Tensor | None) -> torch.Tensor:
+        """What the generator maximises: the pose step's loss, or (``generator_loss: gt``) its ground-truth term."""
+        if self.cfg.generator_loss == "gt":
+            return pose_loss(pred, target, target_weight, None, 0.0, self.cfg.loss)
+        return pose_loss(pred, target, target_weight, teacher_out, self.alpha, self.cfg.loss)
 
     def step_accumulated(self, batches: list[Batch], rng: torch.Generator | None = None) -> StepResult:
         """One optimiser step (two with a generator) on the summed gradients of ``batches``.
@@ -256,7 +290,7 @@ class Stepper:
             for proposals, target, target_weight in batches:
                 with self._autocast():
                     x = proposals[:, 0].contiguous(memory_format=fmt)
-                    loss = pose_loss(self.model(x), target, target_weight, None, 0.0) / n
+                    loss = pose_loss(self.model(x), target, target_weight, None, 0.0, cfg.loss) / n
                 self.scaler.scale(loss).backward()
                 loss_sum += float(loss.detach())
             self.scaler.step(self.opt)
@@ -267,6 +301,7 @@ class Stepper:
             self.generator.train()
         teacher_outs: list[torch.Tensor | None] = []
         weight_sums: torch.Tensor | None = None
+        share_sums: list[float] | None = None
         for proposals, target, target_weight in batches:
             teacher_out = None
             if self.teacher is not None:
@@ -278,27 +313,31 @@ class Stepper:
             if weights is not None:
                 w = torch.tensor(_mean_weights(weights))
                 weight_sums = w if weight_sums is None else weight_sums + w
+                sh = _mean_shares(proposals, weights)
+                if sh is not None:
+                    share_sums = list(sh) if share_sums is None else [a + b for a, b in zip(share_sums, sh)]
             with self._autocast():
-                loss = pose_loss(self.model(mixed), target, target_weight, teacher_out, self.alpha) / n
+                loss = pose_loss(self.model(mixed), target, target_weight, teacher_out, self.alpha, cfg.loss) / n
             self.scaler.scale(loss).backward()
             loss_sum += float(loss.detach())
         self.scaler.step(self.opt)
         self.scaler.update()
         mean_w = None if weight_sums is None else tuple(float(v) / n for v in weight_sums)
+        shares = None if share_sums is None else (share_sums[0] / n, share_sums[1] / n)
         if self.generator is None:
-            return StepResult(loss_sum, None, mean_w)
+            return StepResult(loss_sum, None, mean_w, shares)
         self.opt_g.zero_grad(set_to_none=True)
         adv_sum = 0.0
-        with frozen_params(self.model), frozen_bn_buffers(self.model):
+        with frozen_params(self.model), self._generator_bn():
             for (proposals, target, target_weight), teacher_out in zip(batches, teacher_outs):
                 mixed, _ = self._mixed(proposals, rng)
                 with self._autocast():
-                    adv = pose_loss(self.model(mixed), target, target_weight, teacher_out, self.alpha) / n
+                    adv = self._generator_loss(self.model(mixed), target, target_weight, teacher_out) / n
                 self.scaler_g.scale(-adv * cfg.adv_loss_weight).backward()
                 adv_sum += float(adv.detach())
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
-        return StepResult(loss_sum, adv_sum, mean_w)
+        return StepResult(loss_sum, adv_sum, mean_w, shares)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -609,6 +648,9 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
             if res.mix_weights is not None:   # per-proposal sums: divide by iters for the epoch's mean
                 prev = h.get("mix_weight_sum") or [0.0] * len(res.mix_weights)
                 h["mix_weight_sum"] = [a + b for a, b in zip(prev, res.mix_weights)]
+            if res.shares is not None:        # (clean share, erased share) sums, likewise
+                prev = h.get("share_sum") or [0.0, 0.0]
+                h["share_sum"] = [a + b for a, b in zip(prev, res.shares)]
             h["last_loss"] = res.loss
             global_iter += 1
             it += 1

@@ -31,6 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                   "batch size x this; the paper configs use 8 x 32 = 256)")
     p.add_argument("--lr", type=float)
     p.add_argument("--generator-lr", type=float, help="AdvMix generator learning rate (default 1e-3)")
+    p.add_argument("--loss", choices=("mse", "smoothl1"),
+                   help="heatmap loss: mse (HRNet's, the default) or smoothl1 (the official AdvMix code's default)")
+    p.add_argument("--generator-loss", choices=("pose", "gt"),
+                   help="what the generator maximises: pose (the pose step's loss, KD included; default) or gt "
+                        "(its ground-truth term only, as the official loop)")
+    p.add_argument("--generator-bn", choices=("frozen", "update"),
+                   help="BN running statistics in the generator step: frozen (restored; default) or update "
+                        "(as the official loop's forward in train mode)")
     p.add_argument("--image-size", metavar="HxW",
                    help="input height x width, as everywhere in the project, e.g. 256x192 (heatmaps are H/4 x W/4)")
     p.add_argument("--max-iters", type=int, help="stop after this many iterations in all")
@@ -79,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         "method": args.method, "arch": args.arch, "dataset_format": args.dataset, "images": args.images,
         "ann": args.ann, "pretrained": args.pretrained, "mix": args.mix, "alpha": args.alpha,
         "epochs": args.epochs, "batch_size": args.batch_size, "grad_accum": args.grad_accum, "lr": args.lr,
-        "generator_lr": args.generator_lr, "max_iters": args.max_iters,
+        "generator_lr": args.generator_lr, "max_iters": args.max_iters, "loss": args.loss,
+        "generator_loss": args.generator_loss, "generator_bn": args.generator_bn,
         "workers": args.workers, "seed": args.seed,
     }
     if args.dataset == "mpii":

@@ -139,6 +139,7 @@ def run_eval(opts: EvalOptions) -> dict:
     """Evaluate ``opts.model`` on every condition; write predictions and results.json; return the results."""
     from tqdm import tqdm
 
+    from ..determinism import eval_reproducibility
     from ..metrics.scoring import condition_rows
     from ..models.loader import check_model_file, load_model
     from ..results import make_results, write_results
@@ -258,6 +259,7 @@ def run_eval(opts: EvalOptions) -> dict:
         "device": model.device,
         "execution_provider": model.provider,
         "flip": flip,
+        "reproducibility": eval_reproducibility({p for _, p in devices}),
         "seeds": ({"master_seed": manifest.get("master_seed"), "seed_rule": manifest.get("seed_rule")}
                   if manifest else None),
         "scorer": ds.scorer_provenance(),
