@@ -227,32 +227,32 @@ def run_task(task: Task) -> dict[str, Any]:
     from ..determinism import inject_jitter, opencv_single_threaded
 
     records = {}
-    for corruption, severity, seed, rel, done in plan:
-        if done is None:
-            inject_jitter()  # the determinism tests' delay hook; a no-op otherwise
-            try:
-                # OpenCV single-threaded: images are built in parallel by our workers, and a kernel's
-                # pixels must not depend on how OpenCV split it into stripes (``determinism.py``)
-                with opencv_single_threaded():
+    # OpenCV single-threaded for the whole task: images are built in parallel by our workers, and a
+    # kernel's pixels must not depend on how OpenCV splits it into stripes (``determinism.py``)
+    with opencv_single_threaded():
+        for corruption, severity, seed, rel, done in plan:
+            if done is None:
+                inject_jitter()  # the determinism tests' delay hook; a no-op otherwise
+                try:
                     out = corrupt(image, corruption, severity, seed)
-            except Exception as exc:  # noqa: BLE001 - recorded with its reason; the build goes on
-                result["failed"].append({
-                    "source": task.file_name, "corruption": corruption, "severity": severity,
-                    "reason": failure_reason(exc),
-                })
-                continue
-            blob = encode_image(out, cfg.fmt, cfg.jpeg_quality)
-            with _guard(task):
-                _write(out_root / rel, blob)
-            done = sha256_bytes(blob)
-            result["written"] += 1
-        else:
-            result["skipped"] += 1
-        records[rel] = {"corruption": corruption, "severity": severity, "seed": seed, "output_sha256": done}
-        result["items"].append({
-            "source": task.file_name, "source_sha256": src_sha, "corruption": corruption,
-            "severity": severity, "seed": seed, "output": rel, "output_sha256": done,
-        })
+                except Exception as exc:  # noqa: BLE001 - recorded with its reason; the build goes on
+                    result["failed"].append({
+                        "source": task.file_name, "corruption": corruption, "severity": severity,
+                        "reason": failure_reason(exc),
+                    })
+                    continue
+                blob = encode_image(out, cfg.fmt, cfg.jpeg_quality)
+                with _guard(task):
+                    _write(out_root / rel, blob)
+                done = sha256_bytes(blob)
+                result["written"] += 1
+            else:
+                result["skipped"] += 1
+            records[rel] = {"corruption": corruption, "severity": severity, "seed": seed, "output_sha256": done}
+            result["items"].append({
+                "source": task.file_name, "source_sha256": src_sha, "corruption": corruption,
+                "severity": severity, "seed": seed, "output": rel, "output_sha256": done,
+            })
     if result["written"] or records != known:
         merged = dict(known) if journal and journal.get("source_sha256") == src_sha and journal.get("key") == key else {}
         merged.update(records)
