@@ -113,6 +113,11 @@ def _common_config(s: Settings, out: Path) -> dict[str, Any]:
     }
 
 
+def check_drops(drops: Sequence[float]) -> None:
+    if not all(0 < f < 1 for f in drops) or list(drops) != sorted(drops):
+        raise UserError(f"--lr-drops must be increasing fractions of the fine-tune in (0, 1), got {list(drops)}")
+
+
 def paper_schedule(epochs: int, drops: Sequence[float], strict: bool) -> list[int]:
     """The drop epochs of a paper-regime fine-tune of ``epochs`` epochs at fractions ``drops``.
 
@@ -120,8 +125,7 @@ def paper_schedule(epochs: int, drops: Sequence[float], strict: bool) -> list[in
     before its last, or it is an error; otherwise (the defaults from the base's length) they are
     clamped into it, so a tiny base still gets both drops.
     """
-    if not all(0 < f < 1 for f in drops) or list(drops) != sorted(drops):
-        raise UserError(f"--lr-drops must be increasing fractions of the fine-tune in (0, 1), got {list(drops)}")
+    check_drops(drops)
     steps = [round(f * epochs) for f in drops]
     if strict:
         if any(not 1 <= e < epochs for e in steps):
@@ -328,9 +332,8 @@ def rebuild_report(out: Path, s: Settings) -> dict[str, Any]:
         raise UserError(f"--report-only: {out / 'report.json'} not found; run the pilot into {out} first")
     previous_report = json.loads((out / "report.json").read_text())
     previous = previous_report["runs"]
-    known = {f.name for f in dataclasses.fields(Settings)}
     kept = {k: tuple(v) if isinstance(v, list) else v for k, v in previous_report["settings"].items()
-            if k in known and k in ("arms", "regime", "paper_epochs", "lr_drops", "alpha")}
+            if k in ("arms", "regime", "paper_epochs", "lr_drops", "alpha")}
     s = dataclasses.replace(s, **kept)   # extra arms and the regime included
     rows = []
     for r in previous:
@@ -515,7 +518,7 @@ def _regime_settings(s: Settings, args: argparse.Namespace) -> Settings:
             raise UserError(f"--finetune-epochs must be at least 2 (two lr drops inside the run), got {args.finetune_epochs}")
         paper_schedule(args.finetune_epochs, drops, strict=True)
     else:
-        paper_schedule(100, drops, strict=False)    # the fractions themselves
+        check_drops(drops)
     if args.extra_arms:
         raise UserError("--extra-arms belong to --regime short")
     return dataclasses.replace(s, regime="paper", arms=tuple(PAPER_ARMS), alpha=args.alpha,

@@ -2,8 +2,8 @@
 
 OpenCV's ``cv2.warpAffine`` (bilinear, uint8) does not give the same pixels for every split of its
 rows into stripes: a crop warped in one piece (OpenCV at one thread) and the same crop warped by
-OpenCV's thread pool differ by one grey level at some pixels (35 of 400 HRNet crops of random images
-here; ``tests/test_determinism.py`` pins it). Which split a call gets depends on two things outside
+OpenCV's thread pool differ by one grey level at some pixels (``benchmarks/opencv_warp_split.py``
+measures it; ``tests/test_determinism.py`` pins the fix). Which split a call gets depends on two things outside
 our control: the number of OpenCV threads (the machine's core count by default), and whether *any*
 other thread of the process is inside an OpenCV parallel loop at that moment: OpenCV keeps one
 process-wide "nested region" flag and runs a call that finds it set serially on the calling thread.
@@ -63,7 +63,7 @@ def opencv_single_threaded() -> Iterator[None]:
 
 
 def set_opencv_single_threaded() -> None:
-    """For worker processes that only do our image work (loky build workers, DataLoader workers)."""
+    """For worker processes that only do our image work (the trainer's DataLoader workers)."""
     import cv2
 
     cv2.setNumThreads(1)
