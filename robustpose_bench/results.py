@@ -57,9 +57,14 @@ def validate_results(obj: Any, source: str = "results.json") -> None:
     if error is not None:
         msg = error.message if len(error.message) <= 200 else error.message[:200] + "..."
         raise UserError(f"{source}: field {_field_path(error)}: {msg}")
+    top = 100.0 / PERCENT_FACTOR.get(obj["metric"], 1)
     for i, row in enumerate(obj["rows"]):
         if row["dataset"] != obj["dataset"]:
             raise UserError(f"{source}: field rows[{i}].dataset: {row['dataset']!r} differs from dataset {obj['dataset']!r}")
+        v = row["value"]
+        # a score is a fraction (AP, AR) or a percentage (PCKh); -1 is pycocotools' "no ground truth here"
+        if v is not None and not (0.0 <= v <= top or (v == -1 and obj["metric"] == "AP")):
+            raise UserError(f"{source}: field rows[{i}].value: {v!r} is outside 0..{top:g} for {row['metric']}")
     if obj["metric"] != PRIMARY_METRIC[obj["dataset"]]:
         raise UserError(f"{source}: field metric: {obj['dataset']} is scored by {PRIMARY_METRIC[obj['dataset']]}, not {obj['metric']}")
     if obj["percent_factor"] != PERCENT_FACTOR[obj["metric"]]:

@@ -345,7 +345,8 @@ def _synthetic(dataset: str, metrics: dict[str, float], method: str = "Net", **p
     rows = []
     for m, clean in metrics.items():
         rows.append(make_row(dataset, "clean", 0, m, clean))
-        rows += [make_row(dataset, c, s, m, clean - s * (1 + i % 3) * 0.01 * clean)
+        # COCOeval's -1 ("no such person here") stays -1 under every corruption; a score drops with severity
+        rows += [make_row(dataset, c, s, m, clean if clean < 0 else clean - s * (1 + i % 3) * 0.01 * clean)
                  for i, c in enumerate(BENCHMARK_CORRUPTIONS) for s in range(1, 6)]
     return make_results(dataset, rows, provenance=prov, config={"method": method})
 

@@ -25,10 +25,13 @@ def run(args: argparse.Namespace) -> int:
     from ..results import write_results
     from ..metrics.scoring import summary_line
 
-    for s in args.shards:
-        if args.output.exists() and s.exists() and os.path.samefile(args.output, s):
-            raise UserError(f"-o {args.output} is one of the shards; choose another output")
+    from ..outputs import check_outputs
+
+    check_outputs([("-o", args.output)], [("one of the shards", s) for s in args.shards])
     results = merge_results(args.shards, partial=args.partial)
+    # the run's predictions folder is an input too (merge_results has checked every file in it)
+    pred_dir = results["provenance"].get("predictions", {}).get("dir")
+    check_outputs([("-o", args.output)], [], [("the run's predictions folder", pred_dir)] if pred_dir else [])
     write_results(args.output, results)
     print(f"{results['dataset']}  {summary_line(results['summary'], results['percent_factor'])}  "
           f"({len(args.shards)} shards) -> {args.output}")

@@ -23,7 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..outputs import check_outputs
     from ..plots import plot_results
+
+    check_outputs([("-o", args.output)], [("an input", p) for p in args.results])
 
     print(plot_results(args.results, args.output, names=args.name, ymax=args.ymax))
     return 0

@@ -70,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     ann = resolve_annotations(args.dataset, root=args.root, ann=args.ann)
     ann_sha = sha256_file(ann)
     boxes = box_provenance(args.dataset, args.boxes, ann_sha)
+    from ..outputs import check_outputs
+
+    check_outputs([("-o", args.output)], [("the annotation file", ann)],
+                  [("the predictions folder", Path(args.predictions))])
     rows, files = score_prediction_dir(args.dataset, args.predictions, ann, jobs=args.jobs, progress=True)
     num_images, num_persons = count_evaluated(args.dataset, cached_ground_truth(args.dataset, ann))
     provenance = {

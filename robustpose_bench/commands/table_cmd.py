@@ -31,6 +31,9 @@ def run(args: argparse.Namespace) -> int:
     from ..results import load_results
     from ..tables import render_table, results_frame
 
+    from ..outputs import check_outputs
+
+    check_outputs([("-o", args.output)], [("an input", p) for p in args.results])
     results = [load_results(path) for path in args.results]
     frame = results_frame(results, args.name, metrics=args.metrics, sources=args.results)
     text = render_table(frame, args.format, decimals=args.decimals)

@@ -20,7 +20,42 @@ def _shard_of(res: dict, path: Path) -> dict:
     shard = res.get("config", {}).get("shard")
     if not isinstance(shard, dict) or not {"index", "count", "conditions"} <= set(shard):
         raise UserError(f"{path}: not a shard's results (written by `eval --shard I/N`)")
+    i, n, conds = shard["index"], shard["count"], shard["conditions"]
+    if (type(i) is not int or type(n) is not int or not 1 <= i <= n
+            or not isinstance(conds, list) or not all(isinstance(c, str) for c in conds)):
+        raise UserError(f"{path}: config.shard must hold integers 1 <= index <= count and a list of condition "
+                        f"names; got index {i!r}, count {n!r}")
+    keys = res.get("config", {}).get("conditions", [])
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise UserError(f"{path}: config.conditions must be a list of condition names")
+    preds = res["provenance"].get("predictions")
+    if not isinstance(preds, dict) or not isinstance(preds.get("dir"), str) or not isinstance(preds.get("files"), dict):
+        raise UserError(f"{path}: provenance.predictions must name the run's predictions folder and files")
     return shard
+
+
+def _check_records(path: Path, res: dict, key: str, rows: list[dict], run_id: str) -> None:
+    """A shard's rows for ``key`` must be what its run recorded beside the predictions, and those
+    predictions the file it names: a results file edited afterwards (raised AP) is refused."""
+    from ..atomic import sha256_file
+    from ..jsonfile import read_json
+    from .store import CONDITION_FILE, PREDICTION_FILE
+
+    pred_dir = Path(res["provenance"]["predictions"]["dir"])
+    rec_path, pred_path = pred_dir / key / CONDITION_FILE, pred_dir / key / PREDICTION_FILE
+    if not rec_path.is_file() or not pred_path.is_file():
+        raise UserError(f"{path}: condition {key} has no predictions or record in {pred_dir}; merge re-checks "
+                        "every row against them (run merge where the shards' predictions folder is)")
+    rec = read_json(rec_path, "condition record")
+    sha = sha256_file(pred_path)
+    if not isinstance(rec, dict) or rec.get("run_id") != run_id:
+        raise UserError(f"{rec_path}: recorded by another run than {path}")
+    if rec.get("sha256") != sha or res["provenance"]["predictions"]["files"].get(key) != sha:
+        raise UserError(f"{pred_path} was changed after its run wrote it (its sha256 differs from {rec_path} "
+                        f"or {path})")
+    if rec.get("rows") != rows:
+        raise UserError(f"{path}: the rows of condition {key} differ from those its run recorded in {rec_path}; "
+                        "the results file was edited")
 
 
 def merge_results(paths: Sequence[str | os.PathLike], partial: bool = False) -> dict:
@@ -51,6 +86,7 @@ def merge_results(paths: Sequence[str | os.PathLike], partial: bool = False) -> 
             if key in by_condition:
                 raise UserError(f"condition {key} is in two shards: {by_condition[key][0]} and {path}")
             cond_rows = [r for r in res["rows"] if _key(r) == key]
+            _check_records(path, res, key, cond_rows, run_id)
             by_condition[key] = (path, cond_rows)
         files.update(res["provenance"].get("predictions", {}).get("files", {}))
     all_keys = list(first_shard["conditions"])

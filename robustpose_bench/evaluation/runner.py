@@ -86,38 +86,28 @@ def _thresholds(opts: EvalOptions) -> Thresholds:
     return Thresholds(det=float(opts.det_thre), in_vis=float(opts.in_vis_thre), oks_nms=float(opts.oks_thre))
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def _check_outputs(opts: EvalOptions, ds: EvalDataset, pred_dir: Path, data_dir: Path | None,
+def _check_outputs(opts: EvalOptions, ds: EvalDataset, pred_dir: Path, conds: Sequence[Condition],
                    keys: Sequence[str]) -> None:
-    """No file this run writes may be one of its inputs, and predictions never go into an image
-    folder: a careless ``-o model.onnx`` must not destroy the model (10.3)."""
-    from .store import CONDITION_FILE, PREDICTION_FILE, RUN_FILE
+    """No file this run writes may be one of its inputs or lie among them (``outputs.py``): a careless
+    ``-o model.onnx`` must not destroy the model (10.3), nor ``-o`` a source image or the manifest (19)."""
+    from .store import check_run_outputs
 
-    inputs: list[tuple[str, Path]] = [("the model", Path(opts.model)), ("the annotation file", ds.source.ann_path)]
+    inputs: list[tuple[str, Any]] = [("the model", opts.model), ("the annotation file", ds.source.ann_path)]
     if opts.spec is not None and Path(str(opts.spec)).is_file():
         inputs.append(("the spec file", Path(str(opts.spec))))
     if opts.boxes not in (None, "gt"):
         inputs.append(("the box file", Path(opts.boxes)))
     inputs += [("an input file", v) for v in ds.source.extra.values() if isinstance(v, Path)]
-    writes = [("-o", Path(opts.output)), ("--predictions-out", pred_dir / RUN_FILE)]
-    writes += [("--predictions-out", pred_dir / k / name) for k in keys for name in (PREDICTION_FILE, CONDITION_FILE)]
-    for flag, out in writes:
-        for what, path in inputs:
-            if _same_file(out, path):
-                raise UserError(f"{flag}: this run would write {out}, which is {what}; choose another output")
-    for img_dir in filter(None, (ds.source.image_dir, data_dir)):
-        try:
-            pred_dir.resolve().relative_to(Path(img_dir).resolve())
-        except ValueError:
-            continue
-        raise UserError(f"--predictions-out {pred_dir} is inside the image folder {img_dir}; "
-                        "predictions must not be mixed with images")
+    check_run_outputs(pred_dir, keys, Path(opts.output), inputs, input_dirs(opts, ds, conds))
+
+
+def input_dirs(opts: RunOptions, ds: EvalDataset, conds: Sequence[Condition]) -> list[tuple[str, Path]]:
+    """The folders an eval run reads: the source images, the build, every condition's image folder."""
+    dirs: list[tuple[str, Path]] = [("the image folder", ds.source.image_dir)]
+    if opts.data is not None:
+        dirs.append(("the build folder", Path(opts.data) / opts.dataset))
+    dirs += [(f"the image folder of condition {c.key}", c.image_dir) for c in conds]
+    return dirs
 
 
 def _identity(opts: EvalOptions, model: Any, ds: EvalDataset, boxes: dict | None, manifest_sha: str | None,
@@ -126,6 +116,8 @@ def _identity(opts: EvalOptions, model: Any, ds: EvalDataset, boxes: dict | None
     return {
         "package": __version__, "dataset": opts.dataset, "model_sha256": model.sha256,
         "spec": model.spec.to_dict(), "annotations_sha256": sha256_file(ds.source.ann_path),
+        # the clean condition reads this folder: another --images must not keep the old clean predictions
+        "source_images": os.path.realpath(ds.source.image_dir),
         "boxes": boxes, "manifest_sha256": manifest_sha, "layout": layout,
         # int8 ONNX models give other outputs with another onnxruntime thread count (MoveNet int8 keypoints
         # moved by up to 16 px between 1 and 2 threads): the thread count is part of what decides them
@@ -199,99 +191,102 @@ def run_eval(opts: EvalOptions) -> dict:
 
     # (3) the predictions folder
     pred_dir = opts.prediction_dir
-    _check_outputs(opts, ds, pred_dir, Path(opts.data) / opts.dataset if opts.data else None, all_keys)
+    _check_outputs(opts, ds, pred_dir, conds, all_keys)
     post = opts.post if spec.output.kind == "heatmaps" else None
     store = PredictionStore(pred_dir, _identity(opts, model, ds, boxes, manifest_sha, layout, flip, post, thresholds))
     store.claim(overwrite=opts.overwrite)
+    try:
 
-    # (4) every condition: finished ones are kept, the rest predicted here or on dask workers; the
-    # driver formats, scores and saves each as it arrives
-    job = PredictJob(model=str(Path(opts.model).resolve()), spec=spec.to_json(), device=opts.device, post=opts.post,
-                     intra_op_threads=opts.intra_op_threads, family=family, kp_set=ds.keypoint_set, flip=flip,
-                     batch=batch, workers=opts.workers, instances=instances,
-                     files=tuple(files) if family == "onestage" else ())
-    worker_model(job, loaded=model)
-    rows_by_key: dict[str, list[dict]] = {}
-    pred_files: dict[str, str] = {}
-    pending: list[Condition] = []
-    for cond in conds:
-        done = store.done(cond.key)
-        if done is None:
-            pending.append(cond)
-        else:
-            rows_by_key[cond.key] = done
-            pred_files[cond.key] = sha256_file(store.prediction_path(cond.key))
-    devices = {(model.device, model.provider)}
-    client = connect(opts.scheduler) if opts.backend == "dask" and pending else None
-    unit_name = "crops" if family == "topdown" else "images"
-    per_condition = len(instances) if instances is not None else len(files)
-    desc = "conditions" if shard is None else f"shard {shard[0]}/{shard[1]}"
-    t_start, computed = time.perf_counter(), 0
-    with tqdm(total=len(conds), initial=len(conds) - len(pending), desc=desc, unit="cond", file=sys.stderr,
-              disable=not opts.progress) as outer:
-        try:
-            source = (run_dask(job, pending, client, store.run_id) if client is not None
-                      else run_local(job, pending, opts.progress))
-            for cond, (raw, device, provider) in source:
-                payload = (ds.format_topdown(instances, raw) if family == "topdown"
-                           else ds.format_onestage(files, raw))
-                path = store.prediction_path(cond.key)
-                cond_rows = condition_rows(opts.dataset, cond.corruption, cond.severity,
-                                           ds.score(payload, source=str(path)))
-                pred_files[cond.key] = store.save(cond.key, payload, cond_rows)
-                rows_by_key[cond.key] = cond_rows
-                devices.add((device, provider))
-                computed += 1
-                rate = computed * per_condition / max(time.perf_counter() - t_start, 1e-9)
-                outer.set_postfix_str(f"{cond.key}, {rate:.0f} {unit_name}/s")
-                outer.update()
-        finally:
-            if client is not None:
-                client.close()
-    rows = [r for c in conds for r in rows_by_key[c.key]]
+        # (4) every condition: finished ones are kept, the rest predicted here or on dask workers; the
+        # driver formats, scores and saves each as it arrives
+        job = PredictJob(model=str(Path(opts.model).resolve()), spec=spec.to_json(), device=opts.device, post=opts.post,
+                         intra_op_threads=opts.intra_op_threads, family=family, kp_set=ds.keypoint_set, flip=flip,
+                         batch=batch, workers=opts.workers, instances=instances,
+                         files=tuple(files) if family == "onestage" else ())
+        worker_model(job, loaded=model)
+        rows_by_key: dict[str, list[dict]] = {}
+        pred_files: dict[str, str] = {}
+        pending: list[Condition] = []
+        for cond in conds:
+            done = store.done(cond.key)
+            if done is None:
+                pending.append(cond)
+            else:
+                rows_by_key[cond.key] = done
+                pred_files[cond.key] = sha256_file(store.prediction_path(cond.key))
+        devices = {(model.device, model.provider)}
+        client = connect(opts.scheduler) if opts.backend == "dask" and pending else None
+        unit_name = "crops" if family == "topdown" else "images"
+        per_condition = len(instances) if instances is not None else len(files)
+        desc = "conditions" if shard is None else f"shard {shard[0]}/{shard[1]}"
+        t_start, computed = time.perf_counter(), 0
+        with tqdm(total=len(conds), initial=len(conds) - len(pending), desc=desc, unit="cond", file=sys.stderr,
+                  disable=not opts.progress) as outer:
+            try:
+                source = (run_dask(job, pending, client, store.run_id) if client is not None
+                          else run_local(job, pending, opts.progress))
+                for cond, (raw, device, provider) in source:
+                    payload = (ds.format_topdown(instances, raw) if family == "topdown"
+                               else ds.format_onestage(files, raw))
+                    path = store.prediction_path(cond.key)
+                    cond_rows = condition_rows(opts.dataset, cond.corruption, cond.severity,
+                                               ds.score(payload, source=str(path)))
+                    pred_files[cond.key] = store.save(cond.key, payload, cond_rows)
+                    rows_by_key[cond.key] = cond_rows
+                    devices.add((device, provider))
+                    computed += 1
+                    rate = computed * per_condition / max(time.perf_counter() - t_start, 1e-9)
+                    outer.set_postfix_str(f"{cond.key}, {rate:.0f} {unit_name}/s")
+                    outer.update()
+            finally:
+                if client is not None:
+                    client.close()
+        rows = [r for c in conds for r in rows_by_key[c.key]]
 
-    # (5) results.json
-    non_standard = thresholds.changed() if family == "topdown" and ds.supports_boxes else []
-    provenance = {
-        "model": model.provenance(),
-        "manifest_sha256": manifest_sha,
-        "boxes": boxes_prov if boxes_prov is not None else {"source": "model", "sha256": None},
-        "device": model.device,
-        "execution_provider": model.provider,
-        "flip": flip,
-        "reproducibility": eval_reproducibility({p for _, p in devices}),
-        "seeds": ({"master_seed": manifest.get("master_seed"), "seed_rule": manifest.get("seed_rule")}
-                  if manifest else None),
-        "scorer": ds.scorer_provenance(),
-        **({"devices": [{"device": d, "execution_provider": p} for d, p in sorted(devices)]}
-           if len(devices) > 1 else {}),
-        **({"backend": {"kind": "dask", "scheduler": opts.scheduler}} if opts.backend == "dask" else {}),
-        "predictions": {"dir": str(pred_dir), "files": pred_files, "run_id": store.run_id},
-        "data": {"dir": str(opts.data) if opts.data else None, "source_images": str(ds.source.image_dir),
-                 "annotations": str(ds.source.ann_path), "annotations_sha256": store.identity["annotations_sha256"],
-                 "skipped_conditions": skipped, "layout": layout,
-                 "num_images": ds.counts()["images"], "num_persons": ds.counts()["persons"]},
-    }
-    config = {
-        "method": opts.method or spec.name,
-        "backbone": opts.backbone,
-        "pipeline": family,
-        "input_size": f"{spec.input.height}x{spec.input.width}",
-        "batch": batch, "flip": flip,
-        "post_processing": post,
-        "boxes": "model" if family == "onestage" else ("gt" if opts.boxes in (None, "gt") else boxes["source"]),
-        "det_thre": thresholds.det if family == "topdown" and ds.supports_boxes else None,
-        "oks_nms": thresholds.oks_nms if family == "topdown" and ds.supports_boxes else None,
-        "in_vis_thre": thresholds.in_vis if family == "topdown" and ds.supports_boxes else None,
-        "non_standard": non_standard,
-        "device_requested": opts.device,
-        "conditions": [c.key for c in conds],
-    }
-    if shard is not None:  # `merge` checks and joins shards into the single-process results
-        config["shard"] = {"index": shard[0], "count": shard[1], "conditions": all_keys}
-    results = make_results(opts.dataset, rows, partial=opts.partial or shard is not None,
-                           provenance=provenance, config=config)
-    write_results(opts.output, results)
+        # (5) results.json
+        non_standard = thresholds.changed() if family == "topdown" and ds.supports_boxes else []
+        provenance = {
+            "model": model.provenance(),
+            "manifest_sha256": manifest_sha,
+            "boxes": boxes_prov if boxes_prov is not None else {"source": "model", "sha256": None},
+            "device": model.device,
+            "execution_provider": model.provider,
+            "flip": flip,
+            "reproducibility": eval_reproducibility({p for _, p in devices}),
+            "seeds": ({"master_seed": manifest.get("master_seed"), "seed_rule": manifest.get("seed_rule")}
+                      if manifest else None),
+            "scorer": ds.scorer_provenance(),
+            **({"devices": [{"device": d, "execution_provider": p} for d, p in sorted(devices)]}
+               if len(devices) > 1 else {}),
+            **({"backend": {"kind": "dask", "scheduler": opts.scheduler}} if opts.backend == "dask" else {}),
+            "predictions": {"dir": str(pred_dir), "files": pred_files, "run_id": store.run_id},
+            "data": {"dir": str(opts.data) if opts.data else None, "source_images": str(ds.source.image_dir),
+                     "annotations": str(ds.source.ann_path), "annotations_sha256": store.identity["annotations_sha256"],
+                     "skipped_conditions": skipped, "layout": layout,
+                     "num_images": ds.counts()["images"], "num_persons": ds.counts()["persons"]},
+        }
+        config = {
+            "method": opts.method or spec.name,
+            "backbone": opts.backbone,
+            "pipeline": family,
+            "input_size": f"{spec.input.height}x{spec.input.width}",
+            "batch": batch, "flip": flip,
+            "post_processing": post,
+            "boxes": "model" if family == "onestage" else ("gt" if opts.boxes in (None, "gt") else boxes["source"]),
+            "det_thre": thresholds.det if family == "topdown" and ds.supports_boxes else None,
+            "oks_nms": thresholds.oks_nms if family == "topdown" and ds.supports_boxes else None,
+            "in_vis_thre": thresholds.in_vis if family == "topdown" and ds.supports_boxes else None,
+            "non_standard": non_standard,
+            "device_requested": opts.device,
+            "conditions": [c.key for c in conds],
+        }
+        if shard is not None:  # `merge` checks and joins shards into the single-process results
+            config["shard"] = {"index": shard[0], "count": shard[1], "conditions": all_keys}
+        results = make_results(opts.dataset, rows, partial=opts.partial or shard is not None,
+                               provenance=provenance, config=config)
+        write_results(opts.output, results)
+    finally:
+        store.close()  # the folder's lock (`store.py`)
     return results
 
 

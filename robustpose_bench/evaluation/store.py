@@ -18,8 +18,10 @@ finished condition or one that is recomputed.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -31,6 +33,8 @@ from .conditions import CLEAN
 RUN_FILE = "run.json"
 CONDITION_FILE = "condition.json"
 PREDICTION_FILE = "results.json"
+LOCK_FILE = ".lock"
+EXTERNAL_TEMP = ".results.json.external"   # where eval-external's command writes, before it is checked
 RUN_SCHEMA = "robustpose-run/1"
 
 
@@ -72,22 +76,66 @@ class PredictionStore:
         self.run_id = run_id(self.identity)
 
     def claim(self, overwrite: bool = False) -> None:
-        """Own the folder: refuse another run's files unless ``overwrite`` (which clears them first)."""
+        """Own the folder: refuse another run's files unless ``overwrite`` (which clears them first),
+        and refuse it outright while another run is writing there (``_lock``)."""
         if self.root.exists() and not self.root.is_dir():
             raise UserError(f"predictions folder {self.root} exists and is not a folder")
-        existing = read_run(self.root) if self.root.is_dir() else None
+        self.root.mkdir(parents=True, exist_ok=True)
+        exclusive = self._lock()
+        existing = read_run(self.root)
         foreign = existing is not None and existing["run_id"] != self.run_id
-        unowned = existing is None and self.root.is_dir() and any(
+        unowned = existing is None and any(
             (d / PREDICTION_FILE).exists() or (d / CONDITION_FILE).exists() for d in _condition_dirs(self.root))
         if foreign or unowned:
             if not overwrite:
                 what = (f"another run's predictions ({_describe_difference(existing.get('identity', {}), self.identity)})"
                         if foreign else "prediction files of no recorded run")
+                self.close()
                 raise UserError(f"{self.root} holds {what}; pass --overwrite to replace them, or choose another "
                                 "--predictions-out")
+            if not exclusive:  # cannot happen: a writer of this run id holds a shared lock only on this run's files
+                self.close()
+                raise UserError(f"{self.root} is being written by another run; wait for it, or choose another "
+                                "--predictions-out")
             self.clear()
-        atomic_write_json(self.root / RUN_FILE, {"schema": RUN_SCHEMA, "run_id": self.run_id,
-                                                 "identity": self.identity})
+        if exclusive:
+            atomic_write_json(self.root / RUN_FILE, {"schema": RUN_SCHEMA, "run_id": self.run_id,
+                                                     "identity": self.identity})
+            fcntl.flock(self._lock_fd, fcntl.LOCK_SH)  # let the other shards of this run in
+
+    def _lock(self) -> bool:
+        """Hold ``PRED/.lock`` for the run: exclusively when nobody else writes here (True); shared
+        when the process writing here is another shard of this very run (False). A different run
+        writing here is refused: two runs' records interleaved under ``--overwrite`` (issue 19).
+        The kernel drops the lock when its holder dies, so a killed run never blocks the next."""
+        path = self.root / LOCK_FILE
+        self._lock_fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        for _ in range(50):
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                pass
+            current = read_run(self.root)
+            if current is not None and current["run_id"] == self.run_id:
+                try:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    return False
+                except BlockingIOError:
+                    pass  # a run is claiming the folder this moment: look again
+            else:
+                self.close()
+                raise UserError(f"{self.root} is being written by another run at this moment; wait for it to end, "
+                                "or choose another --predictions-out")
+            time.sleep(0.1)
+        self.close()
+        raise UserError(f"{self.root}: could not lock {path}; another run keeps claiming the folder")
+
+    def close(self) -> None:
+        """Release the folder's lock (also released when the process ends)."""
+        fd, self._lock_fd = getattr(self, "_lock_fd", None), None
+        if fd is not None:
+            os.close(fd)
 
     def clear(self) -> None:
         """Remove the files this layout names (run file, predictions, records); nothing else."""
@@ -129,9 +177,33 @@ class PredictionStore:
                           {**(extra or {}), "run_id": self.run_id, "sha256": sha, "rows": rows})
         return sha
 
+    def discard(self, key: str) -> None:
+        """Forget condition ``key`` (its record first, so it is never taken as finished)."""
+        for name in (CONDITION_FILE, PREDICTION_FILE):
+            (self.root / key / name).unlink(missing_ok=True)
+
     def record(self, key: str) -> dict:
         """A finished condition's record (see ``done``)."""
         return read_json(self.root / key / CONDITION_FILE, "condition record")
+
+
+def run_writes(pred_dir: Path, keys: Iterable[str], output: Path | None) -> list[tuple[str, Path]]:
+    """Every file an eval run writes: its results file and, per condition, this layout's files."""
+    writes: list[tuple[str, Path]] = [("-o", Path(output))] if output is not None else []
+    writes += [("--predictions-out", pred_dir / name) for name in (RUN_FILE, LOCK_FILE)]
+    for k in keys:
+        writes += [("--predictions-out", pred_dir / k / name)
+                   for name in (PREDICTION_FILE, CONDITION_FILE, EXTERNAL_TEMP)]
+    return writes
+
+
+def check_run_outputs(pred_dir: Path, keys: Iterable[str], output: Path | None, inputs: Iterable[tuple[str, Any]],
+                      input_dirs: Iterable[tuple[str, Any]]) -> None:
+    """The output rule (``robustpose_bench.outputs``) for an eval run: no file it writes is an input,
+    or lies in an image folder, the build or another input folder."""
+    from ..outputs import check_outputs
+
+    check_outputs(run_writes(pred_dir, keys, output), inputs, input_dirs)
 
 
 def _describe_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..jsonfile import read_json
 from ..vocabulary import DETECTIONS, GT_CENTRE_SCALE, NO_BOXES
 from .entries import BENCHMARK_ORDER, DATASET_METRIC, SCHEMA_VERSION, entry_path, write_entry
 
@@ -160,4 +161,15 @@ def import_paper(csv_path: str | Path, directory: str | Path, overwrite: bool = 
         if clash:
             raise UserError(f"{clash[0]} already exists ({len(clash)} paper entries present); "
                             "pass --overwrite to regenerate them")
+    for e in entries:
+        # --overwrite regenerates paper rows, never a measured entry that happens to share a name
+        path = entry_path(directory, e["dataset"], e["name"])
+        if path.exists():
+            try:
+                kind = read_json(path).get("origin", {}).get("kind")
+            except (UserError, AttributeError):
+                kind = None
+            if kind != "reported":
+                raise UserError(f"{path} is not a paper entry (origin.kind {kind!r}); --overwrite replaces paper "
+                                "entries only: rename or move it first")
     return [write_entry(directory, e, overwrite=True) for e in entries]
