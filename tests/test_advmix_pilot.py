@@ -143,6 +143,36 @@ def test_docs_show_the_cpu_replication_the_code_computes(pilot):
     assert table.strip() in docs and (results / "per_corruption.md").read_text().strip() in docs
 
 
+def test_docs_show_the_paper_regime_pilot_the_code_computes(pilot):
+    """The paper-regime pilot (issue 23) in docs/advmix.md and the README is what the code computes
+    from its committed per-run numbers, and its mixing-weight table is what its log says."""
+    results = ROOT / "experiments" / "advmix_pilot_results_paper"
+    report = json.loads((results / "report.json").read_text())
+    assert report["settings"]["regime"] == "paper" and report["settings"]["arms"] == list(pilot.PAPER_ARMS)
+    runs = pd.DataFrame(report["runs"])
+    assert len(runs) == 1 + 3 * len(pilot.PAPER_ARMS) and runs.groupby("arm").size().drop("base").eq(3).all()
+    summary = pilot.paired_summary(runs)
+    table = (results / "table.md").read_text()
+    assert table.endswith(pilot.markdown_table(summary, list(pilot.PAPER_ARMS)))
+    docs = (ROOT / "docs" / "advmix.md").read_text()
+    assert table.strip() in docs and (results / "per_corruption.md").read_text().strip() in docs
+    assert (ROOT / "docs" / "figures" / "advmix_pilot_paper_mpc_vs_clean.png").stat().st_size > 10_000
+    weights = pd.read_csv(results / "mix_weights.csv")
+    weights["arm"] = weights["run"].str.rsplit("-s", n=1).str[0]
+    mean = weights.groupby(["arm", "epoch"])[["w_clean", "w_gridmask", "clean_share", "erased_share"]].mean()
+    for epoch in (0, 4, 16, 33, 43, 57, 66):
+        label = {43: "43 (first drop)", 57: "57 (second drop)", 66: "66 (last)"}.get(epoch, str(epoch))
+        a, o, e = mean.loc[("adv", epoch)], mean.loc[("adv-official", epoch)], mean.loc[("equal", epoch)]
+        row = (f"| {label} | {a.w_clean:.3f} | {a.w_gridmask:.3f} | {a.clean_share:.3f} | {a.erased_share:.3f} | "
+               f"{o.erased_share:.3f} | {e.erased_share:.3f} |")
+        assert row in docs, row
+    readme = (ROOT / "README.md").read_text()
+    for arm in ("adv", "equal"):  # the README quotes both intervals
+        r = summary[(summary["arm"] == arm) & (summary["metric"] == "mPC")].iloc[0]
+        quoted = f"{r.diff_mean:+.1f} [{r.diff_lo:+.1f}, {r.diff_hi:+.1f}]".replace("-", "−")
+        assert quoted in readme, quoted
+
+
 def test_report_only_without_a_finished_pilot_is_one_line(pilot, tmp_path, capsys):
     assert pilot.main(["--out", str(tmp_path / "none"), "--report-only"]) == 2
     err = capsys.readouterr().err
