@@ -46,26 +46,73 @@ def _skeleton(io) -> tuple[dict, list[str]]:
     return skel, unknown
 
 
+#: Seconds each of inspect's probe forward passes (ONNX) may take before it is stopped.
+INSPECT_PROBE_TIMEOUT_S = 20.0
+
+
+def _inspect_torchscript(args: argparse.Namespace) -> int:
+    """TorchScript: read the archive as data (``models/torchscript_static.py``), never load or run it."""
+    from ..errors import UserError
+    from ..models.spec import load_spec_file, parse_spec
+    from ..models.torchscript_static import read_torchscript
+
+    info = read_torchscript(args.model)
+    print(f"model: {args.model} (torchscript; read without loading it: loading a TorchScript file runs its code)")
+    print(f"root module: {info.root_class}")
+    print("inputs (forward's arguments):")
+    for name, typ in info.inputs or [("(forward not found in the archive's code)", "")]:
+        print(f"  {name}  {typ}")
+    print(f"outputs: {info.returns or '(not declared)'} (shapes are known only by running the model)")
+    spec, where = None, None
+    try:
+        if args.spec is not None:
+            from ..models.presets import PRESETS
+
+            if args.spec in PRESETS:
+                print(f"spec: preset {args.spec}: its sizes are read off the outputs, which needs a forward pass; "
+                      "`eval` runs it")
+            else:
+                spec, where = load_spec_file(args.spec), f"file:{args.spec}"
+        elif info.metadata.get("robustpose_spec"):
+            spec, where = parse_spec(info.metadata["robustpose_spec"], source=f"embedded in {args.model}"), "embedded"
+    except UserError as exc:
+        print(f"spec: none that loads ({str(exc).splitlines()[0]})")
+    if spec is not None:
+        print(f"spec eval would use: {where} ('{spec.name}', {spec.pipeline}, output {spec.output.kind}); checked "
+              "against the outputs only by `eval`, which runs the model")
+        print(json.dumps(spec.to_dict(), indent=2, sort_keys=True))
+    elif args.spec is None and not info.metadata.get("robustpose_spec"):
+        print("spec: none embedded; give --spec FILE|PRESET to `eval` (`robustpose-bench list specs`)")
+    print("note: `eval` loads and runs this TorchScript file with your permissions (it can read and write your "
+          "files); evaluate TorchScript you did not make in a sandbox, or ask for ONNX")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
-    from ..models.loader import load_model, model_io
+    from ..models.loader import check_model_file, load_model, model_io
+    from ..models.onnx_backend import ProbeTimeout
     from ..models.presets import PRESETS
 
-    fmt, io, meta = model_io(args.model)
+    if check_model_file(args.model) == "torchscript":
+        return _inspect_torchscript(args)
+    fmt, io, meta = model_io(args.model, probe_timeout_s=INSPECT_PROBE_TIMEOUT_S)
     print(f"model: {args.model} ({fmt})")
     print("inputs:")
     for name, shape, dtype in io.inputs:
         print(f"  {name}  {_fmt(shape)}  {dtype or '(dtype not declared)'}")
     print("outputs:")
-    for name, shape in io.outputs or [("(not declared: TorchScript outputs are known after a forward pass)", [])]:
+    for name, shape in io.outputs:
         print(f"  {name}  {_fmt(shape) if shape else ''}")
 
     chosen = None
     try:
-        m = load_model(args.model, spec=args.spec, device="cpu")
+        m = load_model(args.model, spec=args.spec, device="cpu", probe_timeout_s=INSPECT_PROBE_TIMEOUT_S)
         chosen = m.spec
         print(f"spec eval would use: {m.spec_source} ('{m.spec.name}', {m.spec.pipeline}, output {m.spec.output.kind}) "
               "- checked against the model: OK")
+    except ProbeTimeout:
+        raise
     except UserError as exc:
         print(f"spec eval would use: none that works ({str(exc).splitlines()[0]})")
 
@@ -73,9 +120,11 @@ def run(args: argparse.Namespace) -> int:
     fits = []
     for name, preset in PRESETS.items():
         try:
-            load_model(args.model, spec=name, device="cpu")
+            load_model(args.model, spec=name, device="cpu", probe_timeout_s=INSPECT_PROBE_TIMEOUT_S)
             fits.append(name)
             print(f"  {name:<15} fits")
+        except ProbeTimeout:
+            raise
         except UserError as exc:
             print(f"  {name:<15} no: {str(exc).splitlines()[0]}")
 

@@ -122,6 +122,11 @@ def _is_torch_checkpoint(path: Path) -> bool:
     return len(head) == 2 and head[0] == 0x80 and head[1] in (2, 3, 4, 5)  # pickle protocol 2..5
 
 
+#: Seconds one probe forward pass (a zero input at the spec's size) may take: an ONNX graph can loop
+#: 10^12 times. ``inspect`` uses a shorter limit.
+PROBE_TIMEOUT_S = 300.0
+
+
 def detect_format(path: Path) -> str:
     """'torchscript', 'onnx', or 'checkpoint' (a training checkpoint, not runnable)."""
     if _is_torch_checkpoint(path):
@@ -141,7 +146,7 @@ def check_model_file(path: str | os.PathLike) -> str:
     return fmt
 
 
-def _model_io(fmt: str, backend: Any) -> ModelIO:
+def _model_io(fmt: str, backend: Any, probe_timeout_s: float | None = None) -> ModelIO:
     """Declared tensors; where an ONNX output's declared shape is symbolic beyond the batch axis, its
     shape from a zero forward pass at the declared input size (presets read sizes off the outputs)."""
     inputs, outputs = list(backend.inputs), list(backend.outputs)
@@ -150,17 +155,19 @@ def _model_io(fmt: str, backend: Any) -> ModelIO:
         if len(shape) == 4 and None not in shape[1:]:
             x = np.zeros([shape[0] or 1, *shape[1:]], np.dtype(dtype or "float32"))
             try:
-                outs = backend.run_many(x, name, tuple(o[0] for o in outputs))
+                outs = backend.run_many(x, name, tuple(o[0] for o in outputs), timeout_s=probe_timeout_s)
                 outputs = [(n, [shape_[0], *outs[n].shape[1:]]) for n, shape_ in outputs]
+            except UserError:
+                raise  # a probe past its time limit (ProbeTimeout)
             except Exception:  # noqa: BLE001 - keep the declared shapes; the preset says what it lacks
                 pass
     return ModelIO(fmt, inputs, outputs)
 
 
-def _find_spec(path: Path, fmt: str, backend: Any, spec: ModelSpec | dict | str | os.PathLike | None
-               ) -> tuple[ModelSpec, str]:
+def _find_spec(path: Path, fmt: str, backend: Any, spec: ModelSpec | dict | str | os.PathLike | None,
+               probe_timeout_s: float | None = None) -> tuple[ModelSpec, str]:
     if isinstance(spec, str) and spec in PRESETS and not Path(spec).is_file():
-        return PRESETS[spec].spec(_model_io(fmt, backend), path.stem), f"preset:{spec}"
+        return PRESETS[spec].spec(_model_io(fmt, backend, probe_timeout_s), path.stem), f"preset:{spec}"
     if isinstance(spec, (str, os.PathLike)) and not str(spec).lstrip().startswith("{"):
         p = Path(spec)
         if not p.is_file() and isinstance(spec, str) and os.sep not in spec and not spec.endswith(".json"):
@@ -244,6 +251,7 @@ def load_model(
     device: str = "auto",
     intra_op_threads: int | None = None,
     post: str = "default",
+    probe_timeout_s: float | None = PROBE_TIMEOUT_S,
 ) -> LoadedModel:
     """Open ``path`` (ONNX or TorchScript), find and check its spec, and probe its batch support.
 
@@ -264,7 +272,7 @@ def load_model(
                 raise UserError(f"cannot load {p}: not a TorchScript archive (not a zip file), and not an ONNX model "
                                 f"either ({str(exc).split(': ', 1)[-1]})") from None
             raise
-    model_spec, source = _find_spec(p, fmt, backend, spec)
+    model_spec, source = _find_spec(p, fmt, backend, spec, probe_timeout_s)
 
     if fmt == "onnx":
         in_names = [i[0] for i in backend.inputs]
@@ -279,7 +287,9 @@ def load_model(
         probe_b = fixed or 2
         x = np.zeros(expected_input_shape(model_spec, probe_b), np.dtype(model_spec.input.dtype))
         try:
-            outs = backend.run_many(x, in_name, out_names)
+            outs = backend.run_many(x, in_name, out_names, timeout_s=probe_timeout_s)
+        except UserError:
+            raise  # ProbeTimeout
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises several private exception types
             raise UserError(f"model {p.name} failed on a {fmt_shape(list(x.shape))} {x.dtype} input built from "
                             f"its spec: {_first_line(exc)}") from None
@@ -332,14 +342,15 @@ def _torchscript_names(spec: ModelSpec, raw_keys: list[str]) -> dict[str, str]:
     return {}
 
 
-def model_io(path: str | os.PathLike, device: str = "cpu") -> tuple[str, ModelIO, dict[str, str]]:
-    """(format, declared tensors, metadata) of a model file, without a spec (for ``inspect``)."""
+def model_io(path: str | os.PathLike, device: str = "cpu", probe_timeout_s: float | None = PROBE_TIMEOUT_S
+             ) -> tuple[str, ModelIO, dict[str, str]]:
+    """(format, declared tensors, metadata) of an ONNX file, without a spec (for ``inspect``; a
+    TorchScript file is read without loading it: ``torchscript_static.read_torchscript``)."""
     p = Path(path)
     fmt = check_model_file(p)
     if fmt == "torchscript":
-        from .torchscript_backend import TorchScriptBackend
-        backend: Any = TorchScriptBackend(p, device=device)
-    else:
-        from .onnx_backend import OnnxBackend
-        backend = OnnxBackend(p, device=device)
-    return fmt, _model_io(fmt, backend), dict(backend.metadata)
+        raise UserError(f"{p}: a TorchScript archive; read it with read_torchscript (loading it runs its code)")
+    from .onnx_backend import OnnxBackend
+
+    backend = OnnxBackend(p, device=device)
+    return fmt, _model_io(fmt, backend, probe_timeout_s), dict(backend.metadata)

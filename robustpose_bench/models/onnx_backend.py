@@ -43,6 +43,10 @@ def _dim(d: Any) -> int | None:
     return d if isinstance(d, int) and d > 0 else None
 
 
+class ProbeTimeout(UserError):
+    """A probe forward pass ran past its time limit (``run_many(timeout_s=...)``)."""
+
+
 class OnnxBackend:
     """One onnxruntime session. ``run(x)`` returns every output (name → array) for a batch ``x``."""
 
@@ -129,9 +133,28 @@ class OnnxBackend:
         """Forward ``x`` (already in the model's layout and dtype); return the named output."""
         return self.session.run([output_name], {input_name: x})[0]
 
-    def run_many(self, x: np.ndarray, input_name: str, output_names: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """Forward ``x`` once; the named outputs by name."""
-        return dict(zip(output_names, self.session.run(list(output_names), {input_name: x})))
+    def run_many(self, x: np.ndarray, input_name: str, output_names: tuple[str, ...],
+                 timeout_s: float | None = None) -> dict[str, np.ndarray]:
+        """Forward ``x`` once; the named outputs by name. ``timeout_s`` bounds a probe: a graph can
+        loop 10^12 times (an ONNX ``Loop``), so onnxruntime's terminate flag is raised from a timer
+        and the run ends with ``ProbeTimeout``."""
+        if timeout_s is None:
+            return dict(zip(output_names, self.session.run(list(output_names), {input_name: x})))
+        import threading
+
+        ro = self._ort.RunOptions()
+        ro.log_severity_level = 4  # the terminate flag is logged as an error otherwise
+        timer = threading.Timer(timeout_s, lambda: setattr(ro, "terminate", True))
+        timer.start()
+        try:
+            return dict(zip(output_names, self.session.run(list(output_names), {input_name: x}, ro)))
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
+            if ro.terminate:
+                raise ProbeTimeout(f"{self.path.name}: a probe forward pass on a zero input did not end within "
+                                   f"{timeout_s:g} s, so it was stopped") from None
+            raise
+        finally:
+            timer.cancel()
 
     def describe(self) -> dict[str, Any]:
         d: dict[str, Any] = {"backend": "onnxruntime", "provider": self.provider, "device": self.device,
