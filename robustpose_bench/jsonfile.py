@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,5 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:  # [[[[...]]]] 100,000 deep: the parser's stack, not a traceback
+        raise UserError(f"{path}: JSON nested too deeply to read (over ~{sys.getrecursionlimit()} levels)") from None

@@ -36,7 +36,9 @@ def _labels(views: Sequence[ResultsView], names: Sequence[str] | None) -> list[s
         dates = [str(v.provenance.get("timestamp_utc") or "")[:19].replace("T", " ") or None for v in views]
         labels = disambiguate([display_name(v) for v in views],
                               [[box_source_of(v)[0] for v in views], dates, [str(v.path) for v in views]])
-    return [label + (" (partial)" if v.partial else "") for label, v in zip(labels, views)]
+    # names are text: matplotlib reads "$...$" as mathtext (a name "$\\frac$" raised deep inside the
+    # renderer), so every "$" is escaped
+    return [label.replace("$", r"\$") + (" (partial)" if v.partial else "") for label, v in zip(labels, views)]
 
 
 def _sample_note(views: Sequence[ResultsView]) -> str:

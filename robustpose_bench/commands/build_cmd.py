@@ -57,6 +57,8 @@ def parse_severities(text: str) -> tuple[int, ...]:
             part = part.strip()
             if "-" in part:
                 lo, hi = (int(x) for x in part.split("-"))
+                if not 1 <= lo <= hi <= 5:  # checked before expanding: 1-99999999999 is not a list to build
+                    raise UserError(f"--severities must be within 1..5 (a range low-high, low <= high), got {text!r}")
                 out.update(range(lo, hi + 1))
             else:
                 out.add(int(part))

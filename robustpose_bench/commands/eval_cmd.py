@@ -10,16 +10,15 @@ DEFAULT_DATA = Path("out")
 
 
 def _severities(text: str) -> list[int]:
-    """'1-5', '3', '1,3,5' -> list of ints."""
-    out: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if "-" in part:
-            a, b = part.split("-", 1)
-            out.extend(range(int(a), int(b) + 1))
-        elif part:
-            out.append(int(part))
-    return out
+    """'1-5', '3', '1,3,5' -> sorted severities, checked within 1..5 before any range is expanded (the
+    builder's parser)."""
+    from ..errors import UserError
+    from .build_cmd import parse_severities
+
+    try:
+        return list(parse_severities(text))
+    except UserError as exc:  # inside argparse: its own error path gives the one-line usage message
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:

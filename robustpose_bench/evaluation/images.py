@@ -9,12 +9,43 @@ import numpy as np
 from ..errors import UserError
 
 
+def max_pixels() -> int:
+    """The most pixels an image may have: the limit ``build`` applies (Pillow refuses a decompression
+    bomb above twice ``Image.MAX_IMAGE_PIXELS``, 179 megapixels by default)."""
+    from PIL import Image
+
+    return 2 * int(Image.MAX_IMAGE_PIXELS or 0) or 2**62
+
+
+def _check_pixels(path: Path) -> None:
+    """Refuse an image larger than ``max_pixels`` from its header alone, before decoding it: eval
+    decoded a 256-megapixel image (GBs) that build refuses (issue 19)."""
+    from PIL import Image
+
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:  # reads the header only
+                w, h = im.size
+    except Image.DecompressionBombError:
+        raise UserError(f"image {path} is larger than {max_pixels():,} pixels (a decompression bomb?); "
+                        "build refuses it too") from None
+    except Exception:  # noqa: BLE001 - not an image Pillow knows: OpenCV says what is wrong below
+        return
+    if w * h > max_pixels():
+        raise UserError(f"image {path} has {w}x{h} = {w * h:,} pixels, more than {max_pixels():,} (a decompression "
+                        "bomb?); build refuses it too")
+
+
 def read_image_bgr(path: Path) -> np.ndarray:
     """cv2 decode, 3 channels, EXIF orientation ignored (annotations use the stored pixel grid).
 
     Kept in OpenCV's BGR order: the channel order is fixed on the small crop or letterboxed input
     instead of converting the whole image.
     """
+    _check_pixels(path)
     img = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if img is None:
         raise UserError(f"cannot read image {path} (missing or not an image)")

@@ -79,6 +79,13 @@ def shard_slice(conds: Sequence[Condition], shard: tuple[int, int] | None) -> li
     return [c for j, c in enumerate(conds) if j % n == i - 1]
 
 
+def _check_counts(opts: EvalOptions) -> None:
+    """Counts that must be positive integers (``--workers -1`` reached a thread pool as a traceback)."""
+    for flag, v in (("--workers", opts.workers), ("--batch", opts.batch), ("--intra-op-threads", opts.intra_op_threads)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise UserError(f"{flag} must be a positive integer, got {v!r}")
+
+
 def _thresholds(opts: EvalOptions) -> Thresholds:
     for name, v in (("--det-thre", opts.det_thre), ("--in-vis-thre", opts.in_vis_thre), ("--oks-thre", opts.oks_thre)):
         if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
@@ -139,6 +146,7 @@ def run_eval(opts: EvalOptions) -> dict:
     check_model_file(opts.model)  # before anything slow: a missing model or a training checkpoint
     if opts.backend not in BACKENDS:
         raise UserError(f"--backend must be one of {', '.join(BACKENDS)}, got {opts.backend!r}")
+    _check_counts(opts)
     thresholds = _thresholds(opts)
     shard = parse_shard(opts.shard)
     ds_cls = eval_dataset(opts.dataset)

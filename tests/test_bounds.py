@@ -1,0 +1,70 @@
+"""Issue 19, classes 8 and 9: unbounded work and tracebacks on hostile values, each one line (exit 2)."""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+from cli_helpers import run_cli
+from PIL import Image
+from test_models import export_tiny
+
+
+def _one_line(rc: int, err: str, *words: str) -> None:
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    for w in words:
+        assert w in err, err
+
+
+@pytest.mark.parametrize("command", ["build", "eval"])
+def test_a_huge_severity_range_is_refused_before_it_is_expanded(command, tmp_path):
+    t0 = time.monotonic()
+    argv = (["build", "synth-c", "--out", tmp_path, "--synth-count", "1"] if command == "build" else
+            ["eval", tmp_path / "m.onnx", "--dataset", "synth-c", "--data", tmp_path])
+    rc, _, err = run_cli(*argv, "--severities", "1-99999999999", "--no-progress")
+    _one_line(rc, err, "--severities must be within 1..5")
+    assert time.monotonic() - t0 < 10  # was a MemoryError after GBs
+
+
+def test_deeply_nested_json_is_one_line(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000 + "]" * 200_000)
+    _one_line(*run_cli("table", deep)[::2], "nested too deeply")
+
+
+@pytest.mark.parametrize("flag,value", [("--workers", "-1"), ("--workers", "0"), ("--intra-op-threads", "-2")])
+def test_non_positive_counts_are_one_line(built_samples, tmp_path, flag, value):
+    sample = built_samples["coco-c"]
+    (tmp_path / "m").mkdir()
+    model = export_tiny(tmp_path / "m")[0]
+    rc, _, err = run_cli("eval", model, "--dataset", "coco-c", "--images", sample["images"], "--ann", sample["ann"],
+                         "--partial", "-o", tmp_path / "r.json", "--no-progress", flag, value)
+    _one_line(rc, err, f"{flag} must be a positive integer")
+
+
+def test_dollar_signs_in_plot_names_are_text(built_samples, tmp_path):
+    sample = built_samples["coco-c"]
+    (tmp_path / "m").mkdir()
+    model = export_tiny(tmp_path / "m")[0]
+    assert run_cli("eval", model, "--dataset", "coco-c", "--images", sample["images"], "--ann", sample["ann"],
+                   "--partial", "-o", tmp_path / "r.json", "--no-progress")[0] == 0
+    rc, out, err = run_cli("plot", tmp_path / "r.json", "--name", r"$\frac{a}{$", "-o", tmp_path / "f.png")
+    assert rc == 0, err
+    assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_eval_refuses_a_decompression_bomb_before_decoding_it(built_samples, tmp_path):
+    """A 16000x16000 PNG (256 MP, 300 KB on disk) among the sources: build refuses it, eval decoded it."""
+    sample = built_samples["coco-c"]
+    images = tmp_path / "images"
+    shutil.copytree(sample["images"], images, ignore=shutil.ignore_patterns("*.json"))
+    ann = json.loads(sample["ann"].read_text())
+    victim = ann["images"][0]["file_name"]
+    Image.fromarray(np.zeros((16000, 16000), np.uint8)).save(images / victim, format="PNG")
+    (tmp_path / "m").mkdir()
+    model = export_tiny(tmp_path / "m")[0]
+    rc, _, err = run_cli("eval", model, "--dataset", "coco-c", "--images", images, "--ann", sample["ann"],
+                         "--partial", "-o", tmp_path / "r.json", "--no-progress")
+    _one_line(rc, err, victim, "decompression bomb")
