@@ -190,3 +190,16 @@ def test_import_paper_overwrite_never_replaces_a_measured_entry(shared_dir, tmp_
     path.write_text(json.dumps(measured))
     _refused(*run_cli("leaderboard", "import-paper", csv, "--dir", lb, "--overwrite"), "is not a paper entry")
     assert json.loads(path.read_text())["origin"] == {"kind": "measured"}
+
+
+def test_a_built_image_replaced_after_the_build_is_refused(run, tmp_path):
+    """eval never hashed build images: a replaced one was scored as if it were the build's."""
+    data = tmp_path / "data"
+    shutil.copytree(run["data"], data)
+    built = sorted((data / "coco-c" / "motion_blur" / "1").glob("*.jpg"))
+    shutil.copyfile(built[1], built[0])  # another valid image of the same build
+    rc, _, err = run_cli("eval", run["model"], "--dataset", "coco-c", "--images", run["images"], "--ann", run["ann"],
+                         "--data", data, "--corruptions", "motion_blur", "--severities", "1", "--partial",
+                         "--no-progress", "-o", tmp_path / "r.json")
+    _refused(rc, "", err, built[0].name, "differs from the build's manifest")
+    assert not (tmp_path / "r.json").exists()

@@ -74,10 +74,10 @@ def predict_condition(job: PredictJob, cond: Condition, progress: bool | str = F
     model = worker_model(job)
     if job.family == "topdown":
         raw = predict_topdown(model, job.instances, cond.path, job.kp_set, flip=job.flip, batch=job.batch,
-                              workers=job.workers, progress=progress)
+                              workers=job.workers, progress=progress, image_sha256=cond.expected_sha256)
     else:
         raw = predict_onestage(model, list(job.files), cond.path, job.kp_set, batch=job.batch, flip=job.flip,
-                               workers=job.workers, progress=progress)
+                               workers=job.workers, progress=progress, image_sha256=cond.expected_sha256)
     return raw, model.device, model.provider
 
 

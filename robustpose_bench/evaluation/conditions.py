@@ -51,10 +51,15 @@ class Condition:
     severity: int              # 0 for clean
     image_dir: Path
     names: dict[str, str] | None = None  # source file name -> file under image_dir, when they differ
+    hashes: dict[str, str] | None = None  # source file name -> the built image's sha256 (the manifest's)
 
     @property
     def key(self) -> str:
         return CLEAN if self.corruption == CLEAN else f"{self.corruption}/{self.severity}"
+
+    def expected_sha256(self, file_name: str) -> str | None:
+        """The sha256 the build's manifest gives this image, or None (clean images, manifest-less trees)."""
+        return self.hashes.get(file_name) if self.hashes else None
 
     def path(self, file_name: str) -> Path:
         return self.image_dir / (self.names.get(file_name, file_name) if self.names else file_name)
@@ -69,6 +74,16 @@ def _manifest_renames(manifest: dict) -> dict[tuple[str, int], dict[str, str]]:
         name = it["output"].split("/", 2)[2]
         if name != it["source"]:
             out.setdefault((it["corruption"], it["severity"]), {})[it["source"]] = name
+    return out
+
+
+def _manifest_hashes(manifest: dict) -> dict[tuple[str, int], dict[str, str]]:
+    """source file -> the built image's sha256, per condition: eval checks each image it reads against
+    it, so an image replaced after the build is found (issue 19)."""
+    out: dict[tuple[str, int], dict[str, str]] = {}
+    for it in manifest["items"]:
+        if isinstance(it.get("output_sha256"), str):
+            out.setdefault((it["corruption"], it["severity"]), {})[it["source"]] = it["output_sha256"]
     return out
 
 
@@ -161,12 +176,13 @@ def find_conditions(
         layout = _tree_layout(ds_dir, names, layout)
     sevs = list(severities) if severities else msevs
     rename = _manifest_renames(manifest) if manifest is not None else {}
+    hashes = _manifest_hashes(manifest) if manifest is not None else {}
     missing: list[str] = []
     for c in names:
         for s in sevs:
             folder = ds_dir / c / str(s - 1 if layout == "advmix" else s)
             if folder.is_dir():
-                conds.append(Condition(c, s, folder, rename.get((c, s))))
+                conds.append(Condition(c, s, folder, rename.get((c, s)), hashes.get((c, s))))
             elif explicit or manifest is not None or (ds_dir / c).is_dir():
                 missing.append(f"{c}/{s}")
     skipped: list[str] = []

@@ -39,14 +39,29 @@ def _check_pixels(path: Path) -> None:
                         "bomb?); build refuses it too")
 
 
-def read_image_bgr(path: Path) -> np.ndarray:
+def read_image_bgr(path: Path, expected_sha256: str | None = None) -> np.ndarray:
     """cv2 decode, 3 channels, EXIF orientation ignored (annotations use the stored pixel grid).
 
     Kept in OpenCV's BGR order: the channel order is fixed on the small crop or letterboxed input
     instead of converting the whole image.
     """
     _check_pixels(path)
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    if expected_sha256 is not None:
+        # a built image: checked against the build's manifest, then decoded from the same bytes (the same
+        # decoder as imread), so what is scored is what the manifest certifies
+        import hashlib
+
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            data = b""
+        if hashlib.sha256(data).hexdigest() != expected_sha256:
+            raise UserError(f"{path} differs from the build's manifest (its sha256 is not the one recorded): the "
+                            "build was changed after it was written; run `robustpose-bench verify` and rebuild")
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    else:
+        img = cv2.imread(str(path), flags)
     if img is None:
         raise UserError(f"cannot read image {path} (missing or not an image)")
     return img

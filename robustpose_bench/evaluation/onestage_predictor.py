@@ -46,6 +46,7 @@ def predict_onestage(
     workers: int | None = None,
     prefetch: int | None = None,
     progress: bool | str = False,
+    image_sha256: Callable[[str], str | None] | None = None,
 ) -> list[Persons]:
     """The persons of every image, in the dataset's keypoints, in ``files`` order.
 
@@ -65,7 +66,7 @@ def predict_onestage(
     results: list[Persons | None] = [None] * len(files)
 
     def load(i: int) -> tuple[np.ndarray, list[np.ndarray]]:
-        x, lb = letterbox_input(read_image_bgr(image_path(files[i])), spec)
+        x, lb = letterbox_input(read_image_bgr(image_path(files[i]), image_sha256(files[i]) if image_sha256 else None), spec)
         boxes[i] = lb
         return np.array([i]), [x]
 

@@ -89,6 +89,7 @@ def predict_topdown(
     workers: int | None = None,
     prefetch: int | None = None,
     progress: bool | str = False,
+    image_sha256: Callable[[str], str | None] | None = None,
 ) -> Predictions:
     """Predict every instance, reading image ``f`` from ``image_path(f)``."""
     from tqdm import tqdm
@@ -109,7 +110,7 @@ def predict_topdown(
 
     def load(gi: int) -> tuple[np.ndarray, list[np.ndarray]]:
         idx = groups[gi]
-        img = read_image_bgr(image_path(files[gi]))
+        img = read_image_bgr(image_path(files[gi]), image_sha256(files[gi]) if image_sha256 else None)
         crops = np.stack([warp(img, j) for j in idx])
         x = topdown.preprocess(crops, inp.layout, inp.dtype, SWAP_ORDER[inp.channel_order], inp.mean, inp.std)
         return idx, ([x, flip_input(x, inp.layout)] if flip else [x])
