@@ -683,3 +683,14 @@ def test_non_standard_thresholds_are_marked_in_entries_and_checked(tmp_path):
     assert "ToyNet (non-standard: OKS-NMS 0.5)" in page and page.count("non-standard") == 1
     _edit(loose, lambda e: e.pop("non_standard"))
     assert "non_standard" in {p.field for p in check_dir(board).problems}
+
+
+def test_a_refused_submit_leaves_nothing_and_says_it_in_one_short_line(board, tmp_path, capsys):
+    """A 15,000-character name: refused by the schema in one bounded line, and no results copy is left
+    behind in the leaderboard folder (issue 19)."""
+    res = write_fake_results(tmp_path / "results.json", method="ToyNet")
+    before = sorted(p for p in board.rglob("*") if p.is_file())
+    assert main(["submit", str(res), "--name", "x" * 15000, "--method", "advmix", "--dir", str(board)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and len(err) < 1000 and "is not valid" in err, err[:300]
+    assert sorted(p for p in board.rglob("*") if p.is_file()) == before

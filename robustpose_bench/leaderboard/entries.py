@@ -178,11 +178,21 @@ def iter_entries(directory: Path) -> Iterator[Entry]:
         yield load_entry(path)
 
 
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
+def invalid_entry_message(data: dict[str, Any], problems: list[str]) -> str:
+    """One line of bounded length: a 15,000-character name gave a 15,000-character message."""
+    shown = "; ".join(_clip(p) for p in problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+    return f"entry {_clip(repr(data.get('name')), 80)} is not valid: {shown}"
+
+
 def write_entry(directory: str | Path, data: dict[str, Any], overwrite: bool = False) -> Path:
     """Validate and write an entry atomically; refuse an existing name (or file name) in its dataset."""
     problems = schema_problems(data)
     if problems:
-        raise UserError(f"entry {data.get('name')!r} is not valid: " + "; ".join(problems))
+        raise UserError(invalid_entry_message(data, problems))
     directory = Path(directory)
     if not overwrite:
         ensure_new(directory, data["dataset"], data["name"])

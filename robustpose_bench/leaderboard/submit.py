@@ -20,7 +20,8 @@ from ..errors import UserError
 from ..provenance import utc_now
 from ..splits import describe_full, is_full_split
 from ..vocabulary import non_standard_text, box_source_label, is_path_like, sample_text
-from .entries import BENCHMARK_ORDER, SCHEMA_VERSION, ensure_new, entry_path, safe_filename, write_entry
+from .entries import (BENCHMARK_ORDER, SCHEMA_VERSION, ensure_new, entry_path, invalid_entry_message, safe_filename,
+                      schema_problems, write_entry)
 from ..metrics.robustness import describe_missing
 from .results_view import (ResultsView, box_source_of, display_name, input_size_of, provenance_field,
                            read_results, require, sample_size)
@@ -199,12 +200,20 @@ def submit(
     copy = results if inside else target.parent / RESULTS_FOLDER / f"{safe_filename(name)}.results.json"
     entry["origin"]["results_path"] = Path(os.path.relpath(copy.resolve(), target.parent.resolve())).as_posix()
     ensure_new(directory, entry["dataset"], name)  # before anything is copied
+    problems = schema_problems(entry)
+    if problems:  # refused before the results are copied: a refused submit leaves nothing behind
+        raise UserError(invalid_entry_message(entry, problems))
     if not inside:
         data = results.read_bytes()
         if sha256_bytes(data) != view.sha256:
             raise UserError(f"{results} changed while it was being submitted; nothing written")
         atomic_write_bytes(copy, data)
-    return write_entry(directory, entry)
+    try:
+        return write_entry(directory, entry)
+    except BaseException:
+        if not inside:
+            copy.unlink(missing_ok=True)
+        raise
 
 
 def _inside(path: Path, directory: Path) -> bool:
