@@ -100,6 +100,7 @@ class BuildLock:
         self.dir = Path(dataset_dir) / STATE_DIR
         self.shard = shard
         self._fds: list[int] = []
+        self._own_path: Path | None = None
 
     def _held(self, path: Path) -> UserError:
         fields = _read_owner(path)
@@ -132,9 +133,19 @@ class BuildLock:
         token = secrets.token_hex(16)
         os.ftruncate(own_fd, 0)
         os.pwrite(own_fd, f"{os.getpid()} {socket.gethostname()} {token}\n".encode(), 0)
+        self._own_path = own_path
         self._retire_others(own_path)
         self._barrier()
         return Owner(str(own_path), str(self.dir / WRITERS_NAME), token)
+
+    def retire(self) -> None:
+        """Void this build's own token, then wait out its writes in flight: after an interrupt, no
+        worker of this build starts another write, and every write begun has been renamed into place,
+        so the temp files left are those of killed writers (the caller removes them)."""
+        if self._own_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.truncate(self._own_path, 0)
+            self._barrier()
 
     def _retire_others(self, own_path: Path) -> None:
         """Void the tokens of builds that no longer run, so that their orphaned workers stop.

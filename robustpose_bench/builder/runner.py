@@ -140,13 +140,22 @@ def run_build(
     }
     files = select_files(sources.files, limit, shard)
     selection = {"limit": limit, "shard": list(shard) if shard else None, "sources": len(files)}
-    with BuildLock(dataset_dir, shard) as owner:
+    lock = BuildLock(dataset_dir, shard)
+    with lock as owner:
         _claim_folder(dataset_dir, build_settings(materialise(config, [], source_facts, selection)), rebuild)
         # A killed run may leave hidden temp files; an unsharded build owns the folder, a shard only
         # removes stale ones (another shard may be writing right now).
         cleanup_temp_files(dataset_dir, older_than_s=None if shard is None else STALE_TEMP_S)
         tasks = [Task(f, str(sources.image_dir / f), str(dataset_dir), config, owner) for f in files]
-        results = _run_tasks(tasks, config.dataset, jobs, backend, scheduler, progress)
+        try:
+            results = _run_tasks(tasks, config.dataset, jobs, backend, scheduler, progress)
+        except KeyboardInterrupt:
+            # Ctrl-C reaches the workers too; one may be between its temp file and the rename. Stop
+            # every further write, wait for those in flight, then remove what killed writers left.
+            lock.retire()
+            if shard is None:
+                cleanup_temp_files(dataset_dir)
+            raise
         manifest = materialise(config, results, source_facts, selection)
         written = sum(r["written"] for r in results)
         skipped = sum(r["skipped"] for r in results)
