@@ -18,14 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
-    from ..errors import UserError
     from ..evaluation.merge import merge_results
-    from ..results import write_results
     from ..metrics.scoring import summary_line
-
     from ..outputs import check_outputs
+    from ..results import write_results
 
     check_outputs([("-o", args.output)], [("one of the shards", s) for s in args.shards])
     results = merge_results(args.shards, partial=args.partial)
