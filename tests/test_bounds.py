@@ -68,3 +68,46 @@ def test_eval_refuses_a_decompression_bomb_before_decoding_it(built_samples, tmp
     rc, _, err = run_cli("eval", model, "--dataset", "coco-c", "--images", images, "--ann", sample["ann"],
                          "--partial", "-o", tmp_path / "r.json", "--no-progress")
     _one_line(rc, err, victim, "decompression bomb")
+
+
+def test_a_persons_model_returning_thousands_of_candidates_keeps_max_det(built_samples, tmp_path):
+    """Class 8: an end-to-end (RTMO-style) export that returns 2,000 persons per image.
+
+    The persons codec keeps the best ``max_det`` (300) per image. Below the cap nothing changes,
+    and since COCOeval scores only the best 20 per image, AP with the cap equals AP without it.
+    """
+    import dataclasses
+
+    from model_factory import TinyRTMO, _export
+    from test_onestage import cocoeval_direct
+
+    from robustpose_bench.evaluation import predict_onestage
+    from robustpose_bench.models.loader import load_model
+
+    import torch
+
+    torch.manual_seed(0)
+    path = _export(TinyRTMO(persons=2000).eval(), torch.zeros(1, 3, 640, 640), tmp_path / "rtmo_2000.onnx",
+                   ["input"], ["dets", "keypoints"])
+    sample = built_samples["coco-c"]
+    gt = json.loads(sample["ann"].read_text())
+    files = [i["file_name"] for i in gt["images"]]
+    capped = load_model(path, spec="rtmo", device="cpu")
+    assert capped.spec.output.max_det == 300
+    spec_all = dataclasses.replace(capped.spec, output=dataclasses.replace(capped.spec.output, max_det=10_000))
+    uncapped = load_model(path, spec=spec_all, device="cpu")
+    got = predict_onestage(capped, files, lambda f: sample["images"] / f, "coco", batch=2)
+    full = predict_onestage(uncapped, files, lambda f: sample["images"] / f, "coco", batch=2)
+    for p, q in zip(got, full):
+        assert len(q) == 2000 and len(p) == 300
+        best = np.sort(np.argsort(-q.scores, kind="stable")[:300])  # the best 300, in output order
+        np.testing.assert_array_equal(p.scores, q.scores[best])
+        np.testing.assert_array_equal(p.keypoints, q.keypoints[best])
+
+    def records(persons):
+        ids = {i["file_name"]: i["id"] for i in gt["images"]}
+        return [{"image_id": ids[f], "category_id": 1, "score": float(s),
+                 "keypoints": np.concatenate([k, v[:, None]], 1).ravel().tolist()}
+                for f, p in zip(files, persons) for k, v, s in zip(p.keypoints, p.keypoint_scores, p.scores)]
+
+    assert cocoeval_direct(sample["ann"], records(got)) == cocoeval_direct(sample["ann"], records(full))

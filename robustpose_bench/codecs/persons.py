@@ -6,6 +6,12 @@ NMS, so by default every person it returns is kept (``score_thr`` 0, no NMS), as
 config scores them (``score_mode='bbox'``, ``nms_mode='none'``). For parity with rtmlib's ``RTMO``,
 set ``score_thr`` and ``nms_iou`` (rtmlib: 0.7 and 0.45 with ``nms_pixel_offset`` 1). As rtmlib does,
 the boxes and keypoints are mapped to the image first and the filter and NMS run there.
+
+At most ``max_det`` persons (default 300, ultralytics' ``max_det``) are kept per image, the best
+scoring: an output tensor is the model's to size, and one that returns millions of candidates must
+not turn into millions of prediction records. COCOeval scores only the best 20 per image
+(``maxDets``), so the cap never changes AP or AR; below it nothing changes at all (same persons,
+same order).
 """
 from __future__ import annotations
 
@@ -44,5 +50,10 @@ class PersonsCodec:
                           to_image(kps[..., :2]), kps[..., 2].copy())
         keep = np.flatnonzero(persons.scores > np.float32(o.score_thr))
         if o.nms_iou is not None and len(keep):
-            keep = keep[nms(persons.boxes[keep], persons.scores[keep], o.nms_iou, o.nms_pixel_offset)]
+            keep = keep[nms(persons.boxes[keep], persons.scores[keep], o.nms_iou, o.nms_pixel_offset,
+                            max_keep=o.max_det)]
+        elif len(keep) > o.max_det:
+            # the best max_det, ties broken by position (as COCOeval's stable sort does), in output order
+            best = np.argsort(-persons.scores[keep], kind="stable")[: o.max_det]
+            keep = keep[np.sort(best)]
         return persons.take(keep)

@@ -394,6 +394,7 @@ OUTPUT_KINDS: dict[str, OutputKind] = {
         "score_thr": (False, 0.0, _p_prob),
         "nms_iou": (False, None, _p_optprob),
         "nms_pixel_offset": (False, 0, _p_offset),
+        "max_det": (False, 300, _p_posint),
     }),
     # HigherHRNet's official test settings (TEST.* and DATASET.MAX_NUM_PEOPLE of its COCO configs)
     "associative-embedding": OutputKind("onestage", ("low_name", "high_name"), {
