@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -123,4 +124,52 @@ def test_ctrl_c_mid_build_is_one_line_and_a_rerun_completes(synth_root, uninterr
     assert not list(ds.rglob("*.tmp")) and not (ds / "manifest.json").exists()
     assert main(["build", "synth-c", "--root", str(synth_root), "--out", str(out), *ARGS]) == 0
     capsys.readouterr()
+    assert tree(ds) == tree(uninterrupted)
+
+
+def test_ctrl_c_mid_dask_build_is_one_line_and_a_rerun_completes(synth_root, uninterrupted, tmp_path, capsys):
+    """Issue 19, class 9: with ``--backend dask`` the futures in flight used to fail as the client
+    closed, and tornado logged each as a traceback (~40 lines) after "interrupted"."""
+    from dask.distributed import LocalCluster
+
+    out = tmp_path / "out"
+    ds = out / "synth-c"
+    with LocalCluster(n_workers=1, processes=False, threads_per_worker=2, host="127.0.0.1", protocol="tcp://",
+                      dashboard_address=None) as cluster:
+        args = [a for a in ARGS if a not in ("--jobs", "1")]
+        cmd = [sys.executable, "-m", "robustpose_bench", "build", "synth-c", "--root", str(synth_root),
+               "--out", str(out), *args, "--backend", "dask", "--scheduler", cluster.scheduler_address]
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and proc.poll() is None:
+                if (ds / ".journal").is_dir() and sum(len(p.stem) == 64 for p in (ds / ".journal").glob("*.json")) >= 2:
+                    break
+                time.sleep(0.005)
+            assert proc.poll() is None, "the build finished before it could be interrupted"
+            # The tracebacks come from result fetches in flight when the client closes. Keep the
+            # cluster (this process) slow to answer them: a thread holding the GIL for 0.2 s at a time.
+            old_interval, stop = sys.getswitchinterval(), threading.Event()
+            hog = threading.Thread(target=lambda: [sum(range(1000)) for _ in iter(stop.is_set, True)], daemon=True)
+            sys.setswitchinterval(0.2)
+            hog.start()
+            try:
+                time.sleep(1.0)
+                proc.send_signal(signal.SIGINT)
+                _, err = proc.communicate(timeout=60)
+            finally:
+                stop.set()
+                hog.join()
+                sys.setswitchinterval(old_interval)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 130 and err == "robustpose-bench: interrupted\n", err
+        assert not (ds / "manifest.json").exists()
+        # The cluster's tasks of the interrupted build are orphans now: the build's voided token stops them
+        # at their next write, so the re-run (here, in this process) owns the folder alone.
+        assert main(["build", "synth-c", "--root", str(synth_root), "--out", str(out), *ARGS]) == 0
+    capsys.readouterr()
+    assert not list(ds.rglob("*.tmp"))
     assert tree(ds) == tree(uninterrupted)

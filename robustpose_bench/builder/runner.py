@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import logging
 import sys
 import time
 from dataclasses import dataclass, field
@@ -95,8 +96,16 @@ def _iter_results(tasks: list[Task], jobs: int, backend: str, scheduler: str | N
             with parallel_config(backend="dask"):
                 # The dask backend returns results in order; the generator still streams them.
                 yield from Parallel(n_jobs=-1, batch_size=1, return_as="generator")(delayed(run_task)(t) for t in tasks)
-        finally:
+        except BaseException:
+            # Interrupted (Ctrl-C, a failed task): the futures still in flight fail as the connection
+            # closes, and tornado / distributed log each as a 30-line traceback from their own loop
+            # thread, after close() returns. The build is stopping and says so in one line; silence
+            # them for the rest of this process.
+            for name in ("tornado.application", "tornado.general", "distributed", "asyncio"):
+                logging.getLogger(name).setLevel(logging.CRITICAL + 1)
             client.close()
+            raise
+        client.close()
         return
     with parallel_config(backend="loky", n_jobs=jobs):
         yield from Parallel(batch_size=1, return_as="generator_unordered")(delayed(run_task)(t) for t in tasks)
