@@ -34,11 +34,14 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True)
             if fsync:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.errno is not None:
+            # The temp file is gone now: name the file the caller asked for, not ours.
+            raise type(exc)(exc.errno, exc.strerror, os.fspath(path)) from None
         raise
 
 

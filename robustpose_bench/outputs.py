@@ -45,6 +45,7 @@ def check_outputs(writes: Iterable[Named], inputs: Iterable[Named], input_dirs: 
     for flag, out in writes:
         if out is None or str(out) == "-":
             continue
+        _check_writable_path(flag, Path(out))
         real = _real(out)
         for what, path, rp in files:
             if real == rp or _same_file(real, rp):
@@ -54,6 +55,41 @@ def check_outputs(writes: Iterable[Named], inputs: Iterable[Named], input_dirs: 
             if real == rp or real.startswith(rp.rstrip(os.sep) + os.sep):
                 raise UserError(f"{flag} {out} is inside {what} {path}; outputs must not be written among "
                                 "the inputs: choose another output")
+
+
+def _kind(mode: int) -> str:
+    import stat
+
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _check_writable_path(flag: str, out: Path) -> None:
+    """A file output must be a regular file or not exist yet, below folders: found before the run
+    (was: a whole eval, then an error naming our temp file, already removed). Writes are renames of
+    a temp file, so ``-o /dev/null`` would replace the device: refused too."""
+    try:
+        st = os.stat(out)
+    except (FileNotFoundError, NotADirectoryError):
+        st = None  # a missing folder is created; a file in the way is named below
+    except OSError as exc:
+        raise UserError(f"{flag} {out}: {exc.strerror}") from None
+    if st is not None and not _is_regular(st.st_mode):
+        raise UserError(f"{flag} {out} is {_kind(st.st_mode)}; expected a file path")
+    for parent in Path(os.path.abspath(out)).parents:
+        if os.path.lexists(parent):
+            if not os.path.isdir(parent):
+                raise UserError(f"{flag} {out}: {parent} is not a folder")
+            break
+
+
+def _is_regular(mode: int) -> bool:
+    import stat
+
+    return stat.S_ISREG(mode)
 
 
 def existing_files(args: Sequence[str]) -> list[Named]:

@@ -143,9 +143,23 @@ def test_a_folder_at_out_fails_one_condition_and_blocks_nothing(small, tmp_path)
     rc, _, err = run_cli(*_argv(small, tmp_path / "w", command=[sys.executable, "-c",
                                                                  "import os, sys; os.mkdir(sys.argv[2])", "{images}",
                                                                  "{out}"]))
-    _one_line(rc, err, "a folder or link, not a file")
+    _one_line(rc, err, "a folder or link, not a file, (removed)")
     rc, _, err = run_cli(*_argv(small, tmp_path / "w", "--overwrite"))
     assert rc == 0, err
+
+
+def test_invalid_predictions_are_kept_under_the_name_the_error_gives(small, tmp_path):
+    """Class 9: the error named our temp file, removed before the user could look at it."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("import sys\nopen(sys.argv[2], 'w').write('[{\"image_id\": 1}]')\n")
+    cmd = [sys.executable, bad, "{images}", "{out}"]
+    rc, _, err = run_cli(*_argv(small, tmp_path / "w", command=cmd))
+    _one_line(rc, err, "wrote invalid predictions (kept as ")
+    kept = Path(err.split("(kept as ", 1)[1].split("):", 1)[0])
+    assert kept.is_file() and kept.read_text() == '[{"image_id": 1}]' and str(kept) in err.split("): ", 1)[1]
+    rc, _, err = run_cli(*_argv(small, tmp_path / "w", "--overwrite"))
+    assert rc == 0, err
+    assert not kept.exists()  # a later run of that condition clears it
 
 
 def test_placeholders_never_become_shell_code(small, tmp_path, monkeypatch):

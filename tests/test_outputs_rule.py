@@ -203,3 +203,26 @@ def test_a_built_image_replaced_after_the_build_is_refused(run, tmp_path):
                          "--no-progress", "-o", tmp_path / "r.json")
     _refused(rc, "", err, built[0].name, "differs from the build's manifest")
     assert not (tmp_path / "r.json").exists()
+
+
+def test_an_output_that_is_a_folder_a_device_or_under_a_file_is_refused_before_the_run(run, tmp_path):
+    """Class 9: ``-o`` onto a folder ran the whole eval, then failed naming our temp file, already removed."""
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "afile").write_text("keep")
+    pred = tmp_path / "p"
+    _refused(*_eval(run, "-o", tmp_path / "taken", "--predictions-out", pred), "-o", "is a folder; expected a file path")
+    _refused(*_eval(run, "-o", "/dev/null", "--predictions-out", pred), "/dev/null is a character device")
+    _refused(*_eval(run, "-o", tmp_path / "afile" / "r.json", "--predictions-out", pred), "afile is not a folder")
+    assert not pred.exists()  # refused before anything was written
+    _refused(*run_cli("table", run["results"], "-o", tmp_path / "taken"), "is a folder")
+    assert (tmp_path / "afile").read_text() == "keep" and not any((tmp_path / "taken").iterdir())
+
+
+def test_a_failed_atomic_write_names_the_destination_not_its_temp_file(tmp_path):
+    from robustpose_bench.atomic import atomic_write_bytes
+
+    (tmp_path / "d").mkdir()
+    with pytest.raises(IsADirectoryError) as info:
+        atomic_write_bytes(tmp_path / "d", b"x")
+    assert info.value.filename == str(tmp_path / "d")
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]  # and the temp file is gone

@@ -39,7 +39,7 @@ from ..atomic import sha256_file
 from ..datasets import eval_dataset
 from ..errors import UserError
 from .conditions import Condition, RunOptions, check_grid, find_conditions
-from .store import EXTERNAL_TEMP, PredictionStore, check_run_outputs
+from .store import EXTERNAL_REJECTED, EXTERNAL_TEMP, PredictionStore, check_run_outputs
 
 PLACEHOLDERS = ("images", "ann", "out", "condition", "corruption", "severity")
 REQUIRED = ("images", "out")
@@ -348,8 +348,9 @@ def _one(opts: ExternalOptions, ds, store: PredictionStore, cond: Condition,
 
     out = store.prediction_path(cond.key)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(EXTERNAL_TEMP)
+    tmp, rejected = out.with_name(EXTERNAL_TEMP), out.with_name(EXTERNAL_REJECTED)
     _remove(tmp)
+    _remove(rejected)
     values = {"images": str(cond.image_dir), "ann": str(ds.source.ann_path), "out": str(tmp),
               "condition": cond.key, "corruption": cond.corruption, "severity": str(cond.severity)}
     argv = fill(opts.command, values)
@@ -360,13 +361,19 @@ def _one(opts: ExternalOptions, ds, store: PredictionStore, cond: Condition,
         if rc != 0:
             return f"{where} exited with status {rc}: {last}", []
         if tmp.is_symlink() or not tmp.is_file():
-            what = "a folder or link, not a file," if os.path.lexists(tmp) else "no predictions file"
-            return f"{where} wrote {what} at {{out}} = {tmp}; its last stderr line: {last}", []
+            # Name only what still exists afterwards: our temp path is cleared below.
+            what = "a folder or link, not a file, (removed)" if os.path.lexists(tmp) else "no predictions file"
+            return f"{where} wrote {what} at {{out}}; its last stderr line: {last}", []
+        # Checked under the name it keeps if refused, so that every message names a file that exists
+        # and the user can see what the command wrote; removed once accepted (store.save copies it).
+        os.replace(tmp, rejected)
         try:
-            payload = read_json(tmp, "predictions file")
-            metrics = ds.score(payload, source=str(tmp))
+            payload = read_json(rejected, "predictions file")
+            metrics = ds.score(payload, source=str(rejected))
         except UserError as exc:
-            return f"{where} wrote invalid predictions: {str(exc).splitlines()[0]} (last stderr line: {last})", []
+            return f"{where} wrote invalid predictions (kept as {rejected}): {str(exc).splitlines()[0]} " \
+                   f"(last stderr line: {last})", []
+        rejected.unlink()
     finally:
         _remove(tmp)
     rows = condition_rows(opts.dataset, cond.corruption, cond.severity, metrics)

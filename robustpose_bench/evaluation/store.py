@@ -35,6 +35,7 @@ CONDITION_FILE = "condition.json"
 PREDICTION_FILE = "results.json"
 LOCK_FILE = ".lock"
 EXTERNAL_TEMP = ".results.json.external"   # where eval-external's command writes, before it is checked
+EXTERNAL_REJECTED = ".results.json.rejected"  # a command's predictions that failed the checks, kept to be looked at
 RUN_SCHEMA = "robustpose-run/1"
 
 
@@ -193,7 +194,7 @@ def run_writes(pred_dir: Path, keys: Iterable[str], output: Path | None) -> list
     writes += [("--predictions-out", pred_dir / name) for name in (RUN_FILE, LOCK_FILE)]
     for k in keys:
         writes += [("--predictions-out", pred_dir / k / name)
-                   for name in (PREDICTION_FILE, CONDITION_FILE, EXTERNAL_TEMP)]
+                   for name in (PREDICTION_FILE, CONDITION_FILE, EXTERNAL_TEMP, EXTERNAL_REJECTED)]
     return writes
 
 
