@@ -226,3 +226,54 @@ def test_a_failed_atomic_write_names_the_destination_not_its_temp_file(tmp_path)
         atomic_write_bytes(tmp_path / "d", b"x")
     assert info.value.filename == str(tmp_path / "d")
     assert [p.name for p in tmp_path.iterdir()] == ["d"]  # and the temp file is gone
+
+
+def test_a_consistently_forged_manifest_is_caught_by_recompute(run, tmp_path):
+    """Class 4: an image replaced and its manifest entry (and the sidecar) rewritten to match. Hashing
+    cannot see it, so ``verify`` and ``eval`` pass; re-rendering from the source (``verify
+    --recompute``) names it, in full and, with the forged output drawn, in a sample."""
+    import io
+
+    from PIL import Image
+
+    from robustpose_bench.builder.manifest import manifest_bytes
+    from robustpose_bench.builder.runner import _write_manifest
+
+    data = tmp_path / "data"
+    shutil.copytree(run["data"], data)
+    mpath = data / "coco-c" / "manifest.json"
+    manifest = json.loads(mpath.read_text())
+    victim = next(it for it in manifest["items"] if it["corruption"] == "motion_blur")
+    path = data / "coco-c" / victim["output"]
+    with Image.open(path) as im:
+        forged = im.transpose(Image.FLIP_LEFT_RIGHT)
+    buf = io.BytesIO()
+    forged.save(buf, "JPEG", quality=75)
+    path.write_bytes(buf.getvalue())
+    import hashlib
+
+    victim["output_sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
+    _write_manifest(mpath, manifest)
+    assert manifest_bytes(json.loads(mpath.read_text())) == mpath.read_bytes()
+
+    rc, out, err = run_cli("verify", "coco-c", "--out", data, "--no-progress")
+    assert rc == 0 and "verify coco-c: OK" in out, out + err  # hashing alone is fooled
+    rc, _, err = _eval({**run, "data": data}, "-o", tmp_path / "r.json", "--predictions-out", tmp_path / "p")
+    assert rc == 0, err                                     # and so is eval's per-image check
+
+    rc, out, err = run_cli("verify", "coco-c", "--out", data, "--recompute", "--images", run["images"], "--no-progress")
+    assert rc == 1, out + err
+    assert f"differs: {victim['output']}: the built file (sha256 {victim['output_sha256']}) is not what its source " \
+           "renders to" in out
+    assert "1 differ" in out.splitlines()[-1]
+    n = len(manifest["items"])
+    rc, out, _ = run_cli("verify", "coco-c", "--out", data, "--recompute", "--images", run["images"],
+                         "--sample", str(n - 1), "--seed", "3", "--no-progress")
+    assert f"of {n} outputs re-rendered from their sources (a random sample, --seed 3)" in out
+    assert rc == (1 if victim["output"] in out else 0)
+
+    rc, out, err = run_cli("verify", "coco-c", "--out", run["data"], "--recompute", "--images", run["images"],
+                           "--no-progress")
+    assert rc == 0 and f"{n} of {n} outputs re-rendered from their sources, 0 differ" in out, out + err
+    _refused(*run_cli("verify", "coco-c", "--out", data, "--recompute"), "--recompute needs --images")
+    _refused(*run_cli("verify", "coco-c", "--out", data, "--sample", "3"), "go with --recompute")

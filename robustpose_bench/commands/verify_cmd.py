@@ -18,6 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="out", help="the build's output folder (default: ./out)")
     p.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1), help="hashing threads")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--recompute", action="store_true",
+                   help="also re-render the outputs from their sources (--images) and compare bytes: catches an "
+                        "image replaced together with its manifest entry, which hashing cannot")
+    p.add_argument("--images", help="with --recompute: the source image folder the build read")
+    p.add_argument("--sample", type=int, help="with --recompute: re-render only this many outputs, drawn at random")
+    p.add_argument("--seed", type=int, help="with --sample: the draw's seed (default: a fresh one, printed)")
     p.set_defaults(func=run)
 
 
@@ -25,7 +31,12 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..builder.verify import verify_dataset
+    from ..errors import UserError
 
+    if args.recompute and not args.images:
+        raise UserError("--recompute needs --images DIR: the source images the build read")
+    if not args.recompute and (args.images or args.sample is not None or args.seed is not None):
+        raise UserError("--images, --sample and --seed go with --recompute")
     rep = verify_dataset(Path(args.out) / args.dataset, jobs=args.jobs, progress=not args.no_progress)
     if rep.manifest_problem:
         print(f"manifest: {rep.manifest_problem}")
@@ -46,4 +57,15 @@ def run(args: argparse.Namespace) -> int:
         f"{len(rep.mismatched)} mismatched, {len(rep.refused)} refused, {len(rep.extra)} extra, {len(rep.failed_items)} failed at build; "
         f"manifest sha256 {rep.manifest_sha256}"
     )
-    return 0 if rep.ok else 1
+    if not args.recompute:
+        return 0 if rep.ok else 1
+    from ..builder.recompute import recompute_outputs
+
+    rec = recompute_outputs(Path(args.out) / args.dataset, args.images, sample=args.sample, seed=args.seed,
+                            jobs=args.jobs, progress=not args.no_progress)
+    for name, why in rec.differ:
+        print(f"differs: {name}: {why}")
+    drawn = f" (a random sample, --seed {rec.seed})" if rec.seed is not None else ""
+    print(f"recompute {args.dataset}: {'OK' if rec.ok else 'FAILED'}: {rec.checked} of {rec.total} outputs "
+          f"re-rendered from their sources{drawn}, {len(rec.differ)} differ")
+    return 0 if rep.ok and rec.ok else 1
