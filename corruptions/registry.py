@@ -139,13 +139,42 @@ def make_rng(kind: str, seed: int) -> RNG:
     return np.random.default_rng(seed) if kind == "generator" else np.random.RandomState(seed)
 
 
-def corrupt(image: np.ndarray, name: str, severity: int, seed: int) -> np.ndarray:
+#: Why ``seed`` has no default, in the error a call without one gets.
+SEED_REQUIRED = ("corrupt() needs seed=: imagecorruptions draws from numpy's global random state, so its output "
+                 "depends on whatever ran before; here the same seed always gives the same bytes "
+                 "(imagecorruptions' output right after np.random.seed(seed))")
+
+
+def corrupt(image: np.ndarray, name: str | None = None, severity: int = 1, seed: int | None = None, *,
+            corruption_name: str | None = None, corruption_number: int | None = None) -> np.ndarray:
     """Corrupt ``image`` with corruption ``name`` at ``severity`` (1..5), reproducibly from ``seed``.
 
     Byte-identical to imagecorruptions 1.1.2's ``corrupt(image, corruption_name=name,
     severity=severity)`` called right after ``np.random.seed(seed)`` (with its three
     compatibility breaks mended; see docs/corruptions.md). Returns uint8 H×W×3.
+
+    imagecorruptions' keywords work too: ``corrupt(image, corruption_name="fog", severity=3, seed=0)``
+    or ``corruption_number=9`` (its order: :data:`CORRUPTIONS`). Only ``seed`` has no default: see
+    :data:`SEED_REQUIRED`.
     """
+    given = [v for v in (name, corruption_name, corruption_number) if v is not None]
+    if not given:
+        raise ValueError("corrupt() needs a corruption: name, corruption_name= or corruption_number= "
+                         f"(known: {', '.join(CORRUPTIONS)})")
+    if len(given) > 1:
+        raise TypeError("corrupt() takes one of name, corruption_name= or corruption_number=, "
+                        f"got {len(given)}")
+    if corruption_number is not None:
+        names = list(CORRUPTIONS)
+        if isinstance(corruption_number, bool) or not isinstance(corruption_number, (int, np.integer)) \
+                or not 0 <= int(corruption_number) < len(names):
+            raise ValueError(f"corruption_number must be an integer in 0..{len(names) - 1} (imagecorruptions' "
+                             f"order), got {corruption_number!r}")
+        name = names[int(corruption_number)]
+    elif corruption_name is not None:
+        name = corruption_name
+    if seed is None:
+        raise ValueError(SEED_REQUIRED)
     spec = get_corruption(name)
     severity = check_severity(severity)
     seed = check_seed(seed)

@@ -189,3 +189,27 @@ def test_registry_matches_imagecorruptions_lists():
         assert [n for n in ours if n in BENCHMARK_CORRUPTIONS] == ic.get_corruption_names(family)
     assert sorted(list_corruptions(subset="noise") + list_corruptions(subset="blur")
                   + list_corruptions(subset="weather") + list_corruptions(subset="digital")) == sorted(CORRUPTIONS)
+
+
+# --------------------------------------------------------------------------- imagecorruptions' keywords
+
+def test_imagecorruptions_keywords_give_the_same_bytes(small_image):
+    """``corruption_name=`` / ``corruption_number=`` as imagecorruptions spells them (issue 24)."""
+    ref_order = [*reference_module().get_corruption_names("all")]
+    assert ref_order == list(CORRUPTIONS)  # corruption_number indexes the same list
+    want = corrupt(small_image, "fog", 3, 7)
+    np.testing.assert_array_equal(corrupt(small_image, corruption_name="fog", severity=3, seed=7), want)
+    np.testing.assert_array_equal(corrupt(small_image, corruption_number=ref_order.index("fog"), severity=3, seed=7),
+                                  want)
+    np.testing.assert_array_equal(corrupt(small_image, corruption_name="fog", seed=7),
+                                  corrupt(small_image, "fog", 1, 7))  # severity defaults to 1, as there
+
+
+def test_a_call_without_seed_says_why_it_is_required(small_image):
+    with pytest.raises(ValueError, match="global random state") as info:
+        corrupt(small_image, corruption_name="fog", severity=3)
+    assert "np.random.seed(seed)" in str(info.value) and len(str(info.value).splitlines()) == 1
+    with pytest.raises(TypeError, match="one of name, corruption_name= or corruption_number="):
+        corrupt(small_image, "fog", 3, 7, corruption_name="snow")
+    with pytest.raises(ValueError, match="0..18"):
+        corrupt(small_image, corruption_number=19, seed=0)
