@@ -96,6 +96,27 @@ def test_inspect_without_a_fitting_preset_prints_a_skeleton_and_what_it_could_no
     assert skel["input"]["height"] == 96 and skel["input"]["width"] == 64 and skel["input"]["layout"] == "NCHW"
     assert skel["output"]["kind"] == "FILL"
     assert "could not infer from the file: output.kind and its fields; keypoints.dataset_map" in out
+    rc, out, _ = run_cli("inspect", p, "--write-spec", tmp_path / "odd.spec.json")
+    assert rc == 0 and json.loads((tmp_path / "odd.spec.json").read_text()) == skel
+    assert out.endswith(f"wrote the skeleton (fill every FILL before `eval --spec` reads it) to {tmp_path / 'odd.spec.json'}\n")
+
+
+def test_inspect_write_spec_writes_the_spec_eval_then_reads(tmp_path, shared_dir):
+    """Issue 24: the spec to start from, as a file, not 150 lines cut out of mixed text."""
+    from robustpose_bench.models.loader import load_model
+
+    model = shared_dir / "models" / "movenet_lightning_int8.onnx"
+    out_spec = tmp_path / "movenet.spec.json"
+    rc, out, err = run_cli("inspect", model, "--write-spec", out_spec)
+    assert rc == 0, err
+    assert out.endswith(f"wrote the movenet preset's spec to {out_spec}\n")
+    assert load_model(model, spec=out_spec, device="cpu").spec == load_model(model, spec="movenet", device="cpu").spec
+    before = out_spec.read_bytes()
+    rc, _, err = run_cli("inspect", model, "--write-spec", out_spec)
+    assert rc == 2 and "exists: pass --overwrite" in err and out_spec.read_bytes() == before
+    assert run_cli("inspect", model, "--write-spec", out_spec, "--overwrite")[0] == 0
+    rc, _, err = run_cli("inspect", model, "--write-spec", model)
+    assert rc == 2 and "is the model" in err and len(err.strip().splitlines()) == 1
 
 
 def test_eval_with_preset_equals_eval_with_the_doc_spec(shared_dir, tmp_path):

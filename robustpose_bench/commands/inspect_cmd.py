@@ -17,7 +17,33 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "not be inferred from the file.")
     p.add_argument("model", help="model file (.onnx, or a TorchScript archive)")
     p.add_argument("--spec", default=None, metavar="FILE|PRESET", help="check this spec or preset against the model")
+    p.add_argument("--write-spec", default=None, metavar="FILE",
+                   help="also write the spec shown (the one eval would use, the suggested preset's, or the skeleton "
+                        "to fill) to FILE as JSON, ready for `eval --spec FILE`")
+    p.add_argument("--overwrite", action="store_true", help="with --write-spec: replace an existing FILE")
     p.set_defaults(func=run)
+
+
+def _check_write_spec(args: argparse.Namespace) -> None:
+    """Before anything runs: the spec file must not be the model, nor replace a file unasked."""
+    import os
+
+    from ..errors import UserError
+    from ..outputs import check_outputs
+
+    if args.write_spec is None:
+        return
+    check_outputs([("--write-spec", args.write_spec)], [("the model", args.model), ("the --spec file", args.spec)])
+    if os.path.lexists(args.write_spec) and not args.overwrite:
+        raise UserError(f"--write-spec {args.write_spec} exists: pass --overwrite to replace it")
+
+
+def _write_spec(args: argparse.Namespace, spec: dict, what: str) -> None:
+    from ..atomic import atomic_write_json
+
+    if args.write_spec is not None:
+        atomic_write_json(args.write_spec, spec)
+        print(f"wrote {what} to {args.write_spec}")
 
 
 def _fmt(shape) -> str:
@@ -81,8 +107,13 @@ def _inspect_torchscript(args: argparse.Namespace) -> int:
         print(f"spec eval would use: {where} ('{spec.name}', {spec.pipeline}, output {spec.output.kind}); checked "
               "against the outputs only by `eval`, which runs the model")
         print(json.dumps(spec.to_dict(), indent=2, sort_keys=True))
-    elif args.spec is None and not info.metadata.get("robustpose_spec"):
-        print("spec: none embedded; give --spec FILE|PRESET to `eval` (`robustpose-bench list specs`)")
+        _write_spec(args, spec.to_dict(), f"the spec eval would use ({where})")
+    else:
+        if args.spec is None and not info.metadata.get("robustpose_spec"):
+            print("spec: none embedded; give --spec FILE|PRESET to `eval` (`robustpose-bench list specs`)")
+        if args.write_spec is not None:
+            raise UserError(f"--write-spec {args.write_spec}: no spec to write: a TorchScript file's preset fit needs "
+                            "a forward pass, which inspect never runs; export to ONNX, or write the spec by hand")
     print("note: `eval` loads and runs this TorchScript file with your permissions (it can read and write your "
           "files); evaluate TorchScript you did not make in a sandbox, or ask for ONNX")
     return 0
@@ -94,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     from ..models.onnx_backend import ProbeTimeout
     from ..models.presets import PRESETS
 
+    _check_write_spec(args)
     if check_model_file(args.model) == "torchscript":
         return _inspect_torchscript(args)
     fmt, io, meta = model_io(args.model, probe_timeout_s=INSPECT_PROBE_TIMEOUT_S)
@@ -131,17 +163,20 @@ def run(args: argparse.Namespace) -> int:
     if chosen is not None:
         print("spec (as eval reads it):")
         print(json.dumps(chosen.to_dict(), indent=2, sort_keys=True))
+        _write_spec(args, chosen.to_dict(), f"the spec eval would use ({m.spec_source})")
     elif fits:
         spec = PRESETS[fits[0]].spec(io, __import__("pathlib").Path(args.model).stem)
         print(f"suggested spec (preset {fits[0]}; use --spec {fits[0]}, or save this and edit):")
         print(json.dumps(spec.to_dict(), indent=2, sort_keys=True))
         print(f"read off the model: input size, tensor names, keypoint count; from the {fits[0]} family's conventions "
               "(not from the file): channel order, normalisation, resizing, keypoint order and flip pairs")
+        _write_spec(args, spec.to_dict(), f"the {fits[0]} preset's spec")
     else:
         skel, unknown = _skeleton(io)
         print("spec skeleton (no preset fits; fill every FILL, see docs/model_spec.md):")
         print(json.dumps(skel, indent=2, sort_keys=True))
         print("could not infer from the file: " + "; ".join(unknown))
+        _write_spec(args, skel, "the skeleton (fill every FILL before `eval --spec` reads it)")
     if meta.get("robustpose_spec") and chosen is None:
         print("note: the model embeds a spec that does not load (see above)")
     return 0
