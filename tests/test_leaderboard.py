@@ -16,9 +16,9 @@ from robustpose_bench.errors import UserError
 from robustpose_bench.leaderboard.check import check_dir
 from robustpose_bench.leaderboard.entries import (
     BENCHMARK_ORDER,
-    default_leaderboard_dir,
     entry_files,
     load_entry,
+    paper_entries_dir,
     safe_filename,
 )
 from robustpose_bench.leaderboard.importer import import_paper, paper_entries, split_input_size
@@ -120,32 +120,47 @@ def test_check_passes_on_the_paper_rows_and_strict_mode_flags_rounding(board, pa
     assert {p.field for p in strict.problems} == {"scores.mPC", "scores.rPC"}
 
 
-def test_committed_leaderboard_matches_the_paper_and_passes_check(paper_csv, tmp_path):
-    repo_board = default_leaderboard_dir()
-    assert repo_board == REPO / "leaderboard"
-    report = check_dir(repo_board)
+def test_shipped_paper_entries_match_the_paper_and_pass_check(paper_csv, tmp_path):
+    """The package's 48 paper entries (what a pip user ranks beside) are a fresh import of the paper CSV."""
+    shipped = paper_entries_dir()
+    assert shipped.is_relative_to(REPO / "robustpose_bench")
+    report = check_dir(shipped)
     assert report.ok, [str(p) for p in report.problems]
-    committed = {p.relative_to(repo_board): json.loads(p.read_text()) for p in entry_files(repo_board)}
-    for e in paper_entries(paper_csv):
+    committed = {p.relative_to(shipped): json.loads(p.read_text()) for p in entry_files(shipped)}
+    fresh = paper_entries(paper_csv)
+    assert len(committed) == len(fresh) == 48
+    for e in fresh:
         key = Path(e["dataset"]) / (safe_filename(e["name"]) + ".json")
-        assert committed.get(key) == e, f"leaderboard/{key} differs from a fresh import of the paper CSV"
+        assert committed.get(key) == e, f"{shipped / key} differs from a fresh import of the paper CSV"
 
 
 def test_committed_renders_are_generated_not_hand_edited(tmp_path):
-    repo_board = default_leaderboard_dir()
+    """docs/leaderboard/ is the paper's board as `leaderboard render` writes it (hand-edits fail)."""
     copy = tmp_path / "leaderboard"
-    shutil.copytree(repo_board, copy, ignore=shutil.ignore_patterns(*OUTPUTS))
+    shutil.copytree(paper_entries_dir(), copy)
     render(copy)
+    published = REPO / "docs" / "leaderboard"
     for name in OUTPUTS:
-        committed = repo_board / name
-        assert committed.is_file(), f"leaderboard/{name} missing: run `robustpose-bench leaderboard render`"
+        committed = published / name
+        assert committed.is_file(), f"docs/leaderboard/{name} missing: render the shipped paper entries there"
         assert committed.read_text("utf-8") == (copy / name).read_text("utf-8"), (
-            f"leaderboard/{name} is not what `robustpose-bench leaderboard render` writes (hand-edited or stale)")
+            f"docs/leaderboard/{name} is not what `robustpose-bench leaderboard render` writes (hand-edited or stale)")
 
 
-def test_cli_check_default_dir(capsys):
+def test_the_default_board_is_made_in_the_working_folder_with_the_paper_entries(tmp_path, monkeypatch, capsys):
+    """Issue 24: from a wheel there is no repository: the default board is ./leaderboard, made with the
+    shipped paper entries when absent, and a checkout's tracked files are never the default target."""
+    monkeypatch.chdir(tmp_path)
     assert main(["leaderboard", "check"]) == 0
-    assert "OK" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert err == f"created {tmp_path / 'leaderboard'} with the AdvMix paper's 48 entries\n"
+    assert "checked 48 entries" in out and "OK" in out
+    assert main(["leaderboard", "check"]) == 0
+    assert capsys.readouterr().err == ""  # made once
+    assert main(["leaderboard", "import-paper"]) == 2  # the entries are there: --overwrite to replace them
+    assert "already exists: pass --overwrite" in capsys.readouterr().err
+    assert main(["leaderboard", "import-paper", "--overwrite"]) == 0
+    assert "wrote 48 reported entries" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------------------------

@@ -14,13 +14,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "import-paper writes the AdvMix paper's rows.",
     )
     lsub = p.add_subparsers(dest="leaderboard_command", metavar="SUBCOMMAND", required=True)
-    dir_help = "leaderboard folder (default: the repository's leaderboard/)"
+    dir_help = "leaderboard folder (default: ./leaderboard, made with the AdvMix paper's entries when absent)"
 
-    imp = lsub.add_parser("import-paper", help="write the AdvMix paper's rows as 'reported' entries (run once)")
-    imp.add_argument("csv", metavar="CSV",
+    imp = lsub.add_parser("import-paper", help="write the AdvMix paper's rows as 'reported' entries")
+    imp.add_argument("csv", metavar="CSV", nargs="?",
                      help="the paper's published numbers, one row per model and table (columns: table, dataset, "
-                          "method, training, backbone, input_size, clean, mPC, rPC and the 15 corruptions), "
-                          "e.g. ../shared/reference/paper_results.csv")
+                          "method, training, backbone, input_size, clean, mPC, rPC and the 15 corruptions); "
+                          "default: the 48 entries shipped with the package, made from that table")
     imp.add_argument("--dir", help=dir_help)
     imp.add_argument("--overwrite", action="store_true", help="regenerate paper entries that already exist")
     imp.set_defaults(func=run_import)
@@ -53,21 +53,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     ren.set_defaults(func=run_render)
 
 
+def board_dir(given: str | None, must_exist: bool = True):
+    """``--dir``, or ``./leaderboard`` (made with the paper's entries when absent, said on stderr)."""
+    from pathlib import Path
+
+    from ..leaderboard.entries import default_leaderboard_dir, resolve_dir
+
+    if given is not None:
+        return resolve_dir(given) if must_exist else Path(given)
+    path, made = default_leaderboard_dir()
+    if made:
+        print(f"created {path} with the AdvMix paper's {made} entries", file=sys.stderr)
+    return path
+
+
 def run_import(args: argparse.Namespace) -> int:
-    from ..leaderboard.entries import default_leaderboard_dir
+    from pathlib import Path
+
+    from ..leaderboard.entries import DEFAULT_DIR_NAME, install_paper_entries
     from ..leaderboard.importer import import_paper
 
-    directory = args.dir or default_leaderboard_dir()
-    paths = import_paper(args.csv, directory, overwrite=args.overwrite)
+    directory = Path(args.dir) if args.dir is not None else Path.cwd() / DEFAULT_DIR_NAME
+    if args.csv is None:
+        paths = install_paper_entries(directory, overwrite=args.overwrite)
+    else:
+        paths = import_paper(args.csv, directory, overwrite=args.overwrite)
     print(f"wrote {len(paths)} reported entries under {directory}")
     return 0
 
 
 def run_check(args: argparse.Namespace) -> int:
     from ..leaderboard.check import check_dir
-    from ..leaderboard.entries import resolve_dir
 
-    directory = resolve_dir(args.dir)
+    directory = board_dir(args.dir)
     report = check_dir(directory, strict=args.strict)
     for problem in report.problems:
         print(problem, file=sys.stderr)
@@ -89,10 +107,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from ..leaderboard.entries import resolve_dir
     from ..leaderboard.render import render
 
-    directory = resolve_dir(args.dir)
+    directory = board_dir(args.dir)
     for path in render(directory, args.out):
         print(path)
     return 0

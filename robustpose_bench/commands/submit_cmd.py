@@ -30,15 +30,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--manifest", help="the build's OUT/<dataset>/manifest.json, to cite its sha256 when the "
                    "results do not record it (results from 'score')")
     p.add_argument("--notes", help="free text kept with the entry")
-    p.add_argument("--dir", help="leaderboard folder (default: the repository's leaderboard/)")
+    p.add_argument("--dir", help="leaderboard folder (default: ./leaderboard, made with the AdvMix paper's entries "
+                                 "when absent)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..leaderboard.entries import default_leaderboard_dir
     from ..leaderboard.submit import submit
+    from .leaderboard_cmd import board_dir
 
-    directory = args.dir or default_leaderboard_dir()
+    directory = board_dir(args.dir, must_exist=False)
     path = submit(args.results, args.name, directory, method=args.method, architecture=args.architecture,
                   backbone=args.backbone, input_size=args.input_size, notes=args.notes,
                   box_source=args.box_source, model_file=args.model, manifest_file=args.manifest,

@@ -8,6 +8,7 @@ case-insensitive file systems.
 from __future__ import annotations
 
 import json
+import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..atomic import atomic_write_json
+from ..atomic import atomic_write_bytes, atomic_write_json
 from ..errors import UserError
 
 SCHEMA_NAME = "leaderboard_entry.schema.json"
@@ -120,21 +121,58 @@ def entry_path(directory: Path, dataset: str, name: str) -> Path:
     return Path(directory) / dataset / f"{safe_filename(name)}.json"
 
 
-def default_leaderboard_dir() -> Path:
-    """The repository's ``leaderboard/``, found relative to this source tree (editable installs)."""
-    repo = Path(__file__).resolve().parents[2]
-    candidate = repo / "leaderboard"
-    if candidate.is_dir() and (repo / "pyproject.toml").is_file():
-        return candidate
-    raise UserError(
-        f"no leaderboard/ folder beside the package source (looked in {candidate}); "
-        "pass --dir DIR to name the leaderboard folder"
-    )
+#: Where ``default_leaderboard_dir`` puts the board: ``./leaderboard`` in the working directory.
+DEFAULT_DIR_NAME = "leaderboard"
 
 
-def resolve_dir(directory: str | Path | None) -> Path:
-    if directory is None:
-        return default_leaderboard_dir()
+def paper_entries_dir() -> Path:
+    """The AdvMix paper's 48 entries, shipped with the package (``leaderboard/paper/<dataset>/``).
+
+    They are the rows of the paper's Tables 1-3 as ``import-paper`` writes them from the paper's CSV
+    (tests/test_leaderboard.py compares the two), so a pip user has the paper's rows to rank beside.
+    """
+    return Path(__file__).resolve().parent / "paper"
+
+
+def install_paper_entries(directory: Path, overwrite: bool = False) -> list[Path]:
+    """Copy the shipped paper entries into ``directory`` (never over a measured entry)."""
+    written = []
+    for src in entry_files(paper_entries_dir()):
+        dest = Path(directory) / src.parent.name / src.name
+        if os.path.lexists(dest):
+            if not overwrite:
+                raise UserError(f"{dest} already exists: pass --overwrite to replace the paper entries")
+            try:
+                kind = read_json(dest).get("origin", {}).get("kind")
+            except (UserError, AttributeError):
+                kind = None
+            if kind != "reported":
+                raise UserError(f"{dest} is not a paper entry (origin.kind {kind!r}); --overwrite replaces paper "
+                                "entries only: rename or move it first")
+        atomic_write_bytes(dest, src.read_bytes())
+        written.append(dest)
+    return written
+
+
+def default_leaderboard_dir(create: bool = True) -> tuple[Path, int]:
+    """``./leaderboard`` in the working directory, made with the paper's entries when absent; and how
+    many entries were installed (0: it was there).
+
+    The working directory, not the package or the checkout: a wheel has no repository beside it, and a
+    command run in a checkout must not rewrite tracked files unasked (the project's rendered board of
+    the paper's rows is docs/leaderboard/, re-checked by a test).
+    """
+    d = Path.cwd() / DEFAULT_DIR_NAME
+    if not d.is_dir():
+        if os.path.lexists(d):
+            raise UserError(f"{d} exists and is not a folder; pass --dir DIR to name the leaderboard folder")
+        if not create:
+            raise UserError(f"no leaderboard folder {d}; pass --dir DIR to name one")
+        return d, len(install_paper_entries(d))
+    return d, 0
+
+
+def resolve_dir(directory: str | Path) -> Path:
     d = Path(directory)
     if not d.is_dir():
         raise UserError(f"leaderboard folder {d} does not exist")

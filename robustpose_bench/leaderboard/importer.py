@@ -91,7 +91,7 @@ def paper_entries(csv_path: str | Path) -> list[dict[str, Any]]:
 
     csv_path = Path(csv_path)
     if not csv_path.is_file():
-        raise UserError(f"{csv_path}: no such file (expected ../shared/reference/paper_results.csv)")
+        raise UserError(f"{csv_path}: no such file (the AdvMix paper's table; leave CSV out to install the entries shipped with the package)")
     # Read everything as text, then convert: numbers are ours to parse, and a blank stays blank.
     df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     missing = [c for c in (*REQUIRED_COLUMNS, *BENCHMARK_ORDER) if c not in df.columns]
