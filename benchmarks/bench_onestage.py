@@ -3,7 +3,7 @@
 The peer is rtmlib's ``RTMO`` (pure numpy + onnxruntime): for each image, ``cv2.imread``, then its
 ``__call__`` (letterbox, inference, score filter, NMS, back-projection), one image at a time. Ours is
 ``robustpose_bench.evaluation.predict_onestage`` (image decoding and letterboxing in a thread pool,
-overlapping inference; decoding in the pool) with the ``rtmo`` preset and rtmlib's thresholds set in
+overlapping inference; decoding in the pool) with the ``rtmo-rtmlib`` preset and rtmlib's thresholds set in
 the spec, so both must give the same persons: the script checks it (same count, keypoints within
 0.01 px) before it reports a figure.
 
@@ -64,7 +64,7 @@ def cpu_wall(fn):
 def run_case(label: str, onnx: Path, folder: Path, names: list[str], batch: int, repeats: int) -> dict:
     import rtmlib
 
-    spec = load_model(onnx, spec="rtmo", device="cpu").spec.to_dict()
+    spec = load_model(onnx, spec="rtmo-rtmlib", device="cpu").spec.to_dict()
     spec["output"].update(RTMLIB_THRESHOLDS)
     ours_model = load_model(onnx, spec=spec, device="cpu")
     with contextlib.redirect_stdout(io.StringIO()):

@@ -25,6 +25,19 @@ def xywh_to_xyxy(b: np.ndarray) -> np.ndarray:
     return out
 
 
+def ultralytics_json_bbox(boxes_xyxy: np.ndarray) -> list[list[float]]:
+    """ultralytics' COCO ``bbox`` (``PoseValidator.pred_to_json``): ``xyxy2xywh`` in float32, the centre
+    moved back by half the size, then each value rounded to 3 decimals."""
+    b = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4)
+    c = np.empty_like(b)
+    c[:, 0] = (b[:, 0] + b[:, 2]) / np.float32(2)
+    c[:, 1] = (b[:, 1] + b[:, 3]) / np.float32(2)
+    c[:, 2] = b[:, 2] - b[:, 0]
+    c[:, 3] = b[:, 3] - b[:, 1]
+    c[:, :2] -= c[:, 2:] / np.float32(2)
+    return [[round(float(v), 3) for v in row] for row in c]
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, pixel_offset: int = 0,
         descending_order: np.ndarray | None = None, max_keep: int | None = None) -> np.ndarray:
     """Indices of the boxes kept by greedy NMS, best first.

@@ -17,6 +17,14 @@ Letterboxes to a fixed input size (``input.resize: letterbox``):
 Resizing is ``cv2.INTER_LINEAR`` in both. Arithmetic on coordinates is float32, as the references
 do it on float32 tensors.
 
+mmpose's evaluation pipeline for RTMO (``input.resize: bottomup``, :class:`BottomupResize`):
+``BottomupResize`` (``resize_mode='fit'``, no UDP) is no letterbox but a centred affine warp: the
+image centre ``(w/2, h/2)`` goes to the input's centre with the non-integer scale
+``min(W/w, H/h)``, pad 114, so a 427x640 image sits at (0, 106.5) of a 640x640 input where the
+letterboxes put it at (0, 0) or (0, 106); keypoints and boxes come back as
+``p / input_size * input_scale + input_center - input_scale / 2`` (``BottomupPoseEstimator.
+add_pred_to_datasample``), in float64 from float32 centre and scale, as mmpose computes it.
+
 A size of its own per image (``input.resize: short-side-align64``, :class:`AlignedResize`):
 HigherHRNet's ``get_multi_scale_size`` / ``resize_align_multi_scale`` at scale 1: the short side
 becomes the model's size, the long side the scaled length made a multiple of 64, through
@@ -162,3 +170,61 @@ def make_aligned_resize(src_hw: tuple[int, int], input_size: int) -> AlignedResi
         h_resized, w_resized = short, int((short / h * w + 63) // 64 * 64)
         scale = np.array([w_resized / h_resized * h / 200.0, h / 200.0])
     return AlignedResize((h, w), (w_resized, h_resized), center, scale)
+
+
+@dataclass(frozen=True)
+class BottomupResize:
+    """mmpose's ``BottomupResize`` of one image into a fixed (H, W) input, and back (module docstring).
+
+    ``center`` and ``scale`` are mmpose's ``input_center`` and ``input_scale`` (float32, image
+    pixels), ``matrix`` the 2x3 warp ``get_warp_matrix`` gives them.
+    """
+
+    src_hw: tuple[int, int]
+    dst_hw: tuple[int, int]
+    center: np.ndarray
+    scale: np.ndarray
+    matrix: np.ndarray
+
+    def apply(self, image: np.ndarray, pad_value: int = 114) -> np.ndarray:
+        """(h, w, 3) uint8 image -> the (H, W, 3) input, ``pad_value`` outside the image."""
+        if image.shape[:2] != self.src_hw:
+            raise ValueError(f"resize made for a {self.src_hw} image, got {image.shape[:2]}")
+        H, W = self.dst_hw
+        return cv2.warpAffine(image, self.matrix, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=(pad_value,) * 3)
+
+    def points_to_image(self, xy: np.ndarray) -> np.ndarray:
+        """(..., 2) input pixels -> image pixels, float64: ``p / size * scale + centre - scale / 2``."""
+        size = np.array([self.dst_hw[1], self.dst_hw[0]], dtype=np.int64)  # mmpose's (w, h) tuple of ints
+        pts = np.asarray(xy, dtype=np.float32)
+        return pts / size * self.scale + self.center - 0.5 * self.scale
+
+
+def bottomup_warp_matrix(center: np.ndarray, scale: np.ndarray, output_wh: tuple[int, int]) -> np.ndarray:
+    """mmpose's ``get_warp_matrix`` without rotation or shift: the box of width ``scale[0]`` centred at
+    ``center`` onto ``output_wh``, built from the point half a width to the *left* of the centre (HRNet's
+    and rtmlib's warps use the point above it; the matrices agree to float32 rounding, not bit for bit).
+    The points are summed in float64 and stored as float32, as mmpose does."""
+    dst_w, dst_h = float(output_wh[0]), float(output_wh[1])
+    src = np.zeros((3, 2), dtype=np.float32)
+    dst = np.zeros((3, 2), dtype=np.float32)
+    src[0] = center
+    src[1] = np.asarray(center, dtype=np.float64) + np.array([float(scale[0]) * -0.5, 0.0])
+    dst[0] = [dst_w * 0.5, dst_h * 0.5]
+    dst[1] = [dst_w * 0.5 + dst_w * -0.5, dst_h * 0.5]
+    src[2] = topdown._third_point(src[0], src[1])
+    dst[2] = topdown._third_point(dst[0], dst[1])
+    return cv2.getAffineTransform(src, dst)
+
+
+def make_bottomup(src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> BottomupResize:
+    """``BottomupResize(input_size=(W, H))`` of a ``src_hw`` image (``resize_mode='fit'``): the image is
+    scaled to fit (``min(W, H * w / h)`` by ``min(H, W * h / w)``, not rounded) and centred."""
+    h, w = int(src_hw[0]), int(src_hw[1])
+    H, W = int(dst_hw[0]), int(dst_hw[1])
+    ratio = w / h
+    rsz_w, rsz_h = min(W, H * ratio), min(H, W / ratio)
+    center = np.array([w / 2, h / 2], dtype=np.float32)
+    scale = np.array([w * W / rsz_w, h * H / rsz_h], dtype=np.float32)
+    return BottomupResize((h, w), (H, W), center, scale, bottomup_warp_matrix(center, scale, (W, H)))

@@ -144,11 +144,40 @@ def mmpose_center_scale(box_xywh: Sequence[float], aspect_ratio: float, padding:
                         ) -> tuple[np.ndarray, np.ndarray]:
     """(centre, scale) in float64 pixels of an xywh box, as mmpose/rtmlib make them."""
     x, y, w, h = (float(v) for v in box_xywh[:4])
-    x1, y1, x2, y2 = x, y, x + w, y + h
+    return mmpose_center_scale_xyxy((x, y, x + w, y + h), aspect_ratio, padding)
+
+
+def mmpose_center_scale_xyxy(box_xyxy: Sequence[float], aspect_ratio: float, padding: float = 1.25
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """(centre, scale) in float64 pixels of a corner box: ``bbox_xyxy2cs`` then ``_fix_aspect_ratio``."""
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy[:4])
     center = np.array([x1 + x2, y1 + y2]) * 0.5
     bw, bh = (x2 - x1) * padding, (y2 - y1) * padding
     scale = np.array([bw, bw / aspect_ratio]) if bw > bh * aspect_ratio else np.array([bh * aspect_ratio, bh])
     return center, scale
+
+
+def mmpose_gt_box(bbox_xywh: Sequence[float], width: int, height: int) -> np.ndarray:
+    """mmpose's ground-truth box (``BaseCocoStyleDataset.parse_data_info``): float32 corners
+    ``clip(x, 0, W - 1)``, ``clip(x + w, 0, W - 1)`` (and y alike). HRNet's cleaning instead ends the
+    box at ``x1 + w - 1``, which moves the centre by half a pixel."""
+    x, y, w, h = (float(v) for v in bbox_xywh[:4])
+    return np.array([np.clip(x, 0, width - 1), np.clip(y, 0, height - 1),
+                     np.clip(x + w, 0, width - 1), np.clip(y + h, 0, height - 1)], dtype=np.float32)
+
+
+def mmpose_detection_box(bbox_xywh: Sequence[float]) -> np.ndarray:
+    """mmpose's detection box (``_load_detection_results``): float32 xywh, then ``bbox_xywh2xyxy``."""
+    b = np.array(bbox_xywh[:4], dtype=np.float32)
+    b[2:] = b[2:] + b[:2]
+    return b
+
+
+def xyxy_to_xywh(boxes_xyxy: np.ndarray) -> np.ndarray:
+    """(N, 4) corners -> x, y, w, h in the boxes' own dtype (mmpose ``bbox_xyxy2xywh``)."""
+    b = np.array(boxes_xyxy, copy=True)
+    b[:, 2:] = b[:, 2:] - b[:, :2]
+    return b
 
 
 def mmpose_warp_matrix(center: np.ndarray, scale: np.ndarray, output_size: Sequence[int]) -> np.ndarray:

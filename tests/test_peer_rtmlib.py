@@ -127,7 +127,7 @@ def test_rtmo_equals_rtmlib(rtmlib, sample, tmp_path):
     (rtmlib's no-resize path) and thin/odd sizes (its truncating letterbox)."""
     d, files, _ = sample
     onnx = export_rtmo(tmp_path)
-    spec = load_model(onnx, spec="rtmo", device="cpu").spec.to_dict()
+    spec = load_model(onnx, spec="rtmo-rtmlib", device="cpu").spec.to_dict()  # rtmlib's letterbox
     spec["output"].update(score_thr=0.7, nms_iou=0.45, nms_pixel_offset=1)
     model = load_model(onnx, spec=spec, device="cpu")
     peer = _quiet(rtmlib.RTMO, str(onnx), model_input_size=(640, 640), backend="onnxruntime", device="cpu",

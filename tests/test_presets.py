@@ -61,7 +61,7 @@ def test_every_registered_preset_is_documented_and_listed():
     for name in PRESETS:
         assert f"`--spec {name}`" in docs, name  # a worked example per preset
     rc, out, _ = run_cli("list", "specs", "rtm*")
-    assert [ln.split()[0] for ln in out.strip().splitlines()[1:]] == ["rtmo", "rtmpose"]
+    assert [ln.split()[0] for ln in out.strip().splitlines()[1:]] == ["rtmo", "rtmo-rtmlib", "rtmpose"]
     rc, _, err = run_cli("list", "specs", "nothing*")
     assert rc == 1 and "no spec preset matches" in err  # nothing to list: exit 1, as for corruptions
 
@@ -134,7 +134,9 @@ def test_eval_with_preset_equals_eval_with_the_doc_spec(shared_dir, tmp_path):
 
 
 def test_all_families_presets_load_the_factory_models(tmp_path):
-    assert load_model(export_rtmo(tmp_path), spec="rtmo", device="cpu").spec.input.align == "top-left"
+    rtmo = export_rtmo(tmp_path)
+    assert load_model(rtmo, spec="rtmo", device="cpu").spec.input.resize == "bottomup"  # mmpose's protocol
+    assert load_model(rtmo, spec="rtmo-rtmlib", device="cpu").spec.input.align == "top-left"  # rtmlib's
     s = load_model(export_rtmpose(tmp_path), spec="rtmpose", device="cpu").spec
     assert s.output.split_ratio == 2.0 and s.output.score == "min" and s.input.crop == "mmpose"
 

@@ -31,6 +31,7 @@ from .base import Persons, ToImage, fmt_shape
 class AssociativeEmbeddingCodec:
     #: HigherHRNet's own test protocol has a flip test: the runner runs it unless --no-flip.
     flip_test = True
+    bbox_writer = None  # no box from the grouping; HigherHRNet writes the keypoints' extent (bbox 'keypoints')
 
     def __init__(self, spec, names: tuple[str, ...], **_: object) -> None:
         self.spec, self.names = spec, names

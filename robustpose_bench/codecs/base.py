@@ -55,6 +55,8 @@ class OneStageCodec(Protocol):
 
     names: tuple[str, ...]
     flip_test: bool
+    #: how the family's reference writes a person's box into COCO results (``datasets.coco.BBOX_WRITERS``)
+    bbox_writer: str | None
 
     def check_shapes(self, shapes: dict[str, tuple]) -> None: ...
 

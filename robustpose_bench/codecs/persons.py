@@ -24,6 +24,7 @@ from .base import Persons, ToImage, fmt_shape
 
 class PersonsCodec:
     flip_test = False  # no flip test in the family's protocol
+    bbox_writer = "mmpose"  # mmpose's CocoMetric writes the box as bbox_xyxy2xywh
 
     def __init__(self, spec, names: tuple[str, ...], **_: object) -> None:
         self.spec, self.names = spec, names

@@ -27,6 +27,7 @@ MAX_WH = 7680
 
 class YoloPoseCodec:
     flip_test = False  # no flip test in the family's protocol
+    bbox_writer = "ultralytics"  # PoseValidator.pred_to_json's box
 
     def __init__(self, spec, names: tuple[str, ...], **_: object) -> None:
         self.spec, self.names = spec, names

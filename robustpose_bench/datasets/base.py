@@ -65,12 +65,19 @@ class EvalDataset(ABC):
         raise UserError(f"{self.name} is scored per annotated person ({self.scorer}); one-stage models, which "
                         "find the persons themselves, can be evaluated on COCO-format datasets only")
 
+    def use_images(self, images: str) -> None:
+        """Score only some images ('with-keypoints', ultralytics' protocol); COCO-format sets only."""
+        if images != "all":
+            raise UserError(f"{self.name} is scored per annotated person ({self.scorer}); --images-with-keypoints "
+                            "applies to COCO-format datasets only")
+
     # -- what to write and how to score it
     @abstractmethod
-    def format_topdown(self, instances: "Instances", preds: "Predictions") -> Any:
-        ...
+    def format_topdown(self, instances: "Instances", preds: "Predictions", boxes_xywh: Any = None) -> Any:
+        """The prediction file's content; ``boxes_xywh`` (one per instance) are written as ``bbox``
+        where the format has one."""
 
-    def format_onestage(self, files: Sequence[str], persons: Sequence["Persons"]) -> Any:
+    def format_onestage(self, files: Sequence[str], persons: Sequence["Persons"], bbox: str | None = None) -> Any:
         raise UserError(f"{self.name} has no one-stage result format")
 
     @abstractmethod

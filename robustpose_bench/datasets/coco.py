@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import topdown
+from ..boxes import ultralytics_json_bbox
 from ..atomic import sha256_file
 from ..errors import UserError
 from ..jsonfile import read_json
@@ -24,6 +25,8 @@ from .base import EvalDataset, EvalSource, Thresholds
 IMAGE_DIR = {"val2017": "val2017"}
 ANNOTATION = {"val2017": "annotations/person_keypoints_val2017.json"}
 DEFAULT_SPLIT = "val2017"
+#: Which images are scored (``CocoEval.use_images``).
+IMAGE_SETS = ("all", "with-keypoints")
 DOWNLOAD_HINT = "get it with `robustpose-bench download coco --root DIR`"
 
 
@@ -62,7 +65,7 @@ def _gt_instances(ann: dict, aspect_ratio: float):
     by_img: dict[Any, list[dict]] = {}
     for a in ann["annotations"]:
         by_img.setdefault(a["image_id"], []).append(a)
-    files, ids, cs, ss, bs = [], [], [], [], []
+    files, ids, cs, ss, bs, ms = [], [], [], [], [], []
     for img in ann["images"]:
         for a in by_img.get(img["id"], []):
             if a.get("iscrowd", 0) or a.get("category_id", 1) != 1:
@@ -74,10 +77,12 @@ def _gt_instances(ann: dict, aspect_ratio: float):
                 continue
             c, s = topdown.box_to_center_scale(box, aspect_ratio)
             files.append(img["file_name"]); ids.append(img["id"]); cs.append(c); ss.append(s); bs.append(box)
+            ms.append(topdown.mmpose_gt_box(a["bbox"], img["width"], img["height"]))
     if not files:
         raise UserError("the annotation file has no person with labelled keypoints: nothing to evaluate")
     return Instances(files, ids, np.array(cs, np.float32), np.array(ss, np.float32),
-                     np.ones(len(files)), {"source": "gt", "sha256": None}, np.array(bs, np.float64))
+                     np.ones(len(files)), {"source": "gt", "sha256": None}, np.array(bs, np.float64),
+                     np.array(ms, np.float32).reshape(-1, 4))
 
 
 coco_gt_instances = _gt_instances
@@ -112,7 +117,7 @@ def coco_det_instances(ann: dict, det_path: str | os.PathLike, aspect_ratio: flo
 
     images = {img["id"]: img for img in ann["images"]}
     dets = load_detections(det_path)
-    files, ids, cs, ss, sc, bs = [], [], [], [], [], []
+    files, ids, cs, ss, sc, bs, ms = [], [], [], [], [], [], []
     skipped = 0
     for d in dets:
         if d["category_id"] != 1 or d["score"] < image_thre:
@@ -123,17 +128,22 @@ def coco_det_instances(ann: dict, det_path: str | os.PathLike, aspect_ratio: flo
             continue
         c, s = topdown.box_to_center_scale(d["bbox"], aspect_ratio)
         files.append(img["file_name"]); ids.append(d["image_id"]); cs.append(c); ss.append(s)
-        sc.append(float(d["score"])); bs.append(d["bbox"])
+        sc.append(float(d["score"])); bs.append(d["bbox"]); ms.append(topdown.mmpose_detection_box(d["bbox"]))
     if not files:
         raise UserError(f"{det_path}: no person detection (category_id 1) for any image of the annotation file")
     return Instances(files, ids, np.array(cs, np.float32), np.array(ss, np.float32), np.array(sc),
                      {"source": Path(det_path).name, "sha256": sha256_file(det_path), "detections": len(files),
-                      "skipped_other_images": skipped, "image_thre": image_thre}, np.array(bs, np.float64))
+                      "skipped_other_images": skipped, "image_thre": image_thre}, np.array(bs, np.float64),
+                     np.array(ms, np.float32).reshape(-1, 4))
 
 
 def topdown_results(instances, preds, oks_thre: float = topdown.OKS_THRE, in_vis_thre: float = topdown.IN_VIS_THRE,
-                    category_id: int = 1) -> list[dict]:
-    """HRNet's COCO post-processing: rescoring, per-image OKS-NMS, then COCO results entries."""
+                    category_id: int = 1, boxes_xywh: np.ndarray | None = None) -> list[dict]:
+    """HRNet's COCO post-processing: rescoring, per-image OKS-NMS, then COCO results entries.
+
+    ``boxes_xywh``: each instance's input box, written as ``bbox`` (mmpose's protocol): pycocotools'
+    ``loadRes`` then takes the person's area (APM, APL) from it instead of from the keypoints' extent.
+    """
     n = len(instances)
     kpts = np.concatenate([preds.coords, preds.scores[..., None]], axis=2)  # (N, K, 3)
     new_scores = topdown.rescore(instances.box_scores, preds.scores, in_vis_thre)
@@ -147,22 +157,52 @@ def topdown_results(instances, preds, oks_thre: float = topdown.OKS_THRE, in_vis
         keep = topdown.oks_nms(kpts[ia], new_scores[ia], areas[ia], oks_thre)
         chosen = ia[keep] if keep else ia
         for j in chosen:
-            out.append({"image_id": img_id, "category_id": category_id,
-                        "keypoints": [float(v) for v in kpts[j].reshape(-1)],
-                        "score": float(new_scores[j])})
+            entry = {"image_id": img_id, "category_id": category_id,
+                     "keypoints": [float(v) for v in kpts[j].reshape(-1)],
+                     "score": float(new_scores[j])}
+            if boxes_xywh is not None:
+                entry["bbox"] = [float(v) for v in boxes_xywh[j]]
+            out.append(entry)
     return out
 
 
-def onestage_results(image_ids: Sequence[Any], persons: Sequence[Any], category_id: int = 1) -> list[dict]:
+#: How each one-stage reference writes a person's box into its COCO results (``bbox`` protocol 'model').
+BBOX_WRITERS = {
+    # ultralytics PoseValidator.pred_to_json: float32 xyxy2xywh, centre to corner, round(x, 3)
+    "ultralytics": ultralytics_json_bbox,
+    # mmpose CocoMetric: bbox_xyxy2xywh of the back-mapped box, in its dtype, ``.tolist()``
+    "mmpose": lambda b: topdown.xyxy_to_xywh(np.asarray(b).reshape(-1, 4)).tolist(),
+}
+
+
+def keypoint_extent_bbox(keypoints: np.ndarray) -> list[list[float]]:
+    """HigherHRNet's ``bbox`` (``COCODataset._coco_keypoint_results_one_category_kernel``): the extent
+    of all the person's keypoints, ``[min x, min y, max x - min x, max y - min y]`` in float64."""
+    k = np.asarray(keypoints, dtype=np.float64)
+    lo, hi = k.min(axis=1), k.max(axis=1)
+    return np.concatenate([lo, hi - lo], axis=1).tolist()
+
+
+def onestage_results(image_ids: Sequence[Any], persons: Sequence[Any], category_id: int = 1,
+                     bbox: str | None = None) -> list[dict]:
     """Every predicted person of every image as a COCO result: keypoints (x, y, keypoint score) and
     the person score. No rescoring and no OKS-NMS: one-stage models are scored as they are (mmpose's
-    ``score_mode='bbox'``, ``nms_mode='none'`` for RTMO; ultralytics' COCO JSON for YOLO-pose)."""
+    ``score_mode='bbox'``, ``nms_mode='none'`` for RTMO; ultralytics' COCO JSON for YOLO-pose).
+
+    ``bbox``: write the model's box as that reference does (a key of ``BBOX_WRITERS``), the keypoints'
+    extent (``"keypoints"``, HigherHRNet), or none."""
     out: list[dict] = []
     for img_id, p in zip(image_ids, persons):
         kpts = np.concatenate([p.keypoints, p.keypoint_scores[..., None]], axis=2)
+        boxes = None
+        if bbox is not None and len(p):
+            boxes = keypoint_extent_bbox(p.keypoints) if bbox == "keypoints" else BBOX_WRITERS[bbox](p.boxes)
         for j in range(len(p)):
-            out.append({"image_id": img_id, "category_id": category_id,
-                        "keypoints": [float(v) for v in kpts[j].reshape(-1)], "score": float(p.scores[j])})
+            entry = {"image_id": img_id, "category_id": category_id,
+                     "keypoints": [float(v) for v in kpts[j].reshape(-1)], "score": float(p.scores[j])}
+            if boxes is not None:
+                entry["bbox"] = [float(v) for v in boxes[j]]
+            out.append(entry)
     return out
 
 
@@ -187,6 +227,28 @@ class CocoEval(EvalDataset):
         self.library = LIBRARY_FOR_DATASET[self.name]
         self.gt = load_coco_gt(ann, self.library)
         self.ann_sha256 = sha256_file(source.ann_path)
+        self.images = "all"
+        self.img_ids: list | None = None  # None: every image of the annotation file is scored
+
+    def use_images(self, images: str) -> None:
+        """Which images are predicted and scored: 'all' (HRNet, mmpose, the paper) or 'with-keypoints'
+        (ultralytics' coco-pose.yaml: only images holding a person with keypoints)."""
+        from ..metrics.coco import keypoint_image_ids
+
+        if images not in IMAGE_SETS:
+            raise UserError(f"images must be one of {', '.join(IMAGE_SETS)}, got {images!r}")
+        self.images = images
+        self.img_ids = keypoint_image_ids(self.gt) if images == "with-keypoints" else None
+        self._img_set = set(self.img_ids or ())
+
+    def _scored(self, image_id: Any) -> bool:
+        return self.img_ids is None or image_id in self._img_set
+
+    def counts(self) -> dict[str, int | None]:
+        counts = super().counts()
+        if self.img_ids is not None:
+            counts["images"] = len(self.img_ids)  # every scored person lies in one of these images
+        return counts
 
     @classmethod
     def open(cls, root=None, images=None, ann=None, thresholds: Thresholds = Thresholds(), **_: Any) -> "CocoEval":
@@ -199,23 +261,27 @@ class CocoEval(EvalDataset):
         if boxes == "gt":
             inst = _gt_instances(self.ann, aspect_ratio)
             inst.source = {"source": "gt", "sha256": self.ann_sha256}
-            return inst
-        return coco_det_instances(self.ann, boxes, aspect_ratio, self.thresholds.det)
+        else:
+            inst = coco_det_instances(self.ann, boxes, aspect_ratio, self.thresholds.det)
+        if self.img_ids is not None:
+            inst = inst.take([i for i, img in enumerate(inst.image_ids) if self._scored(img)])
+        return inst
 
     def onestage_images(self) -> list[str]:
-        return [img["file_name"] for img in self.ann["images"]]
+        return [img["file_name"] for img in self.ann["images"] if self._scored(img["id"])]
 
-    def format_topdown(self, instances, preds) -> list[dict]:
-        return topdown_results(instances, preds, self.thresholds.oks_nms, self.thresholds.in_vis)
+    def format_topdown(self, instances, preds, boxes_xywh: np.ndarray | None = None) -> list[dict]:
+        return topdown_results(instances, preds, self.thresholds.oks_nms, self.thresholds.in_vis,
+                               boxes_xywh=boxes_xywh)
 
-    def format_onestage(self, files: Sequence[str], persons: Sequence[Any]) -> list[dict]:
+    def format_onestage(self, files: Sequence[str], persons: Sequence[Any], bbox: str | None = None) -> list[dict]:
         by_name = {img["file_name"]: img["id"] for img in self.ann["images"]}
-        return onestage_results([by_name[f] for f in files], persons)
+        return onestage_results([by_name[f] for f in files], persons, bbox=bbox)
 
     def score(self, payload: Any, source: str) -> dict[str, float | None]:
         from ..metrics.coco import keypoint_ap
 
-        return keypoint_ap(self.gt, payload, library=self.library, source=source)
+        return keypoint_ap(self.gt, payload, library=self.library, source=source, img_ids=self.img_ids)
 
     def scorer_provenance(self) -> dict[str, Any]:
         return {"library": self.scorer, "annotations": {"path": str(self.source.ann_path), "sha256": self.ann_sha256}}

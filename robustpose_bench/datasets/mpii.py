@@ -94,7 +94,7 @@ class MpiiEval(EvalDataset):
         return Instances(files, [None] * len(files), np.array(cs, np.float32), np.array(ss, np.float32),
                          np.ones(len(files)), {"source": "mpii-annotation", "sha256": sha256_file(self.source.ann_path)})
 
-    def format_topdown(self, instances, preds) -> list:
+    def format_topdown(self, instances, preds, boxes_xywh=None) -> list:  # MPII's files hold coordinates only
         return preds.coords.tolist()
 
     def score(self, payload: Any, source: str) -> dict[str, float | None]:

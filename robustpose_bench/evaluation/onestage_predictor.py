@@ -16,18 +16,24 @@ import numpy as np
 
 from .. import topdown
 from ..codecs import Persons
-from ..letterbox import AlignedResize, Letterbox, make_aligned_resize, make_letterbox
+from ..letterbox import AlignedResize, BottomupResize, Letterbox, make_aligned_resize, make_bottomup, make_letterbox
 from ..models.loader import LoadedModel
 from .images import SWAP_ORDER, read_image_bgr
 from .pipeline import run_batched
 from .topdown_predictor import flip_input
 
 
-def letterbox_input(image_bgr: np.ndarray, spec) -> tuple[np.ndarray, Letterbox | AlignedResize]:
-    """(1, ...) model input of one BGR image, and the geometry (letterbox or aligned resize) that made it."""
+Geometry = Letterbox | AlignedResize | BottomupResize
+
+
+def letterbox_input(image_bgr: np.ndarray, spec) -> tuple[np.ndarray, Geometry]:
+    """(1, ...) model input of one BGR image, and the geometry (letterbox, aligned or bottom-up resize)
+    that made it."""
     inp = spec.input
     if inp.resize == "short-side-align64":
-        lb: Letterbox | AlignedResize = make_aligned_resize(image_bgr.shape[:2], inp.height)
+        lb: Geometry = make_aligned_resize(image_bgr.shape[:2], inp.height)
+    elif inp.resize == "bottomup":
+        lb = make_bottomup(image_bgr.shape[:2], (inp.height, inp.width))
     else:
         lb = make_letterbox(image_bgr.shape[:2], (inp.height, inp.width), inp.align)
     padded = lb.apply(image_bgr, inp.pad_value)
@@ -62,7 +68,7 @@ def predict_onestage(
     if flip and not codec.flip_test:
         raise UserError(f"output.kind={spec.output.kind} has no flip test")
     ds_idx = np.asarray(spec.dataset_indices(kp_set), dtype=np.int64)
-    boxes: list[Letterbox | AlignedResize | None] = [None] * len(files)
+    boxes: list[Geometry | None] = [None] * len(files)
     results: list[Persons | None] = [None] * len(files)
 
     def load(i: int) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -55,6 +55,7 @@ class EvalOptions(RunOptions):
     intra_op_threads: int | None = None
     backend: str = "local"
     scheduler: str | None = None
+    images_with_keypoints: bool = False
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -117,10 +118,30 @@ def input_dirs(opts: RunOptions, ds: EvalDataset, conds: Sequence[Condition]) ->
     return dirs
 
 
+def protocol_of(spec: Any, ds: EvalDataset, boxes: str | None) -> dict:
+    """The evaluation-protocol settings in which the peers differ (docs/results.md), as recorded in
+    the run identity and results.json ``config.protocol``:
+
+    - ``bbox``: the box each written person carries ('input', 'model', 'keypoints' or 'none';
+      ``spec.default_bbox``),
+      which sets the person's area in pycocotools and so APM and APL;
+    - ``gt_box``: top-down with ground-truth boxes: HRNet's cleaned box or mmpose's clipped one
+      (``crop: mmpose``);
+    - ``images``: 'all' images scored (HRNet, mmpose) or 'with-keypoints' (ultralytics).
+    """
+    coco_style = ds.supports_boxes
+    return {"bbox": spec.bbox_protocol if coco_style else "none",
+            "gt_box": (spec.input.crop or "hrnet") if spec.pipeline == "topdown" and boxes == "gt" and coco_style
+            else None,
+            "images": getattr(ds, "images", "all")}
+
+
 def _identity(opts: EvalOptions, model: Any, ds: EvalDataset, boxes: dict | None, manifest_sha: str | None,
-              layout: str, flip: bool, post: str | None, thresholds: Thresholds) -> dict:
+              layout: str, flip: bool, post: str | None, thresholds: Thresholds, protocol: dict) -> dict:
     """Everything that decides this run's predictions (see ``store.py``)."""
     return {
+        # the bbox written, the ground-truth box rule and the images predicted change the prediction files
+        "protocol": protocol,
         "package": __version__, "dataset": opts.dataset, "model_sha256": model.sha256,
         "spec": model.spec.to_dict(), "annotations_sha256": sha256_file(ds.source.ann_path),
         # the clean condition reads this folder: another --images must not keep the old clean predictions
@@ -155,6 +176,7 @@ def run_eval(opts: EvalOptions) -> dict:
     # (1) the dataset and its conditions
     ds = ds_cls.open(root=opts.root, images=opts.images, ann=opts.ann, gt_mat=opts.gt_mat, data=opts.data,
                      thresholds=thresholds)
+    ds.use_images("with-keypoints" if opts.images_with_keypoints else "all")
     conds, manifest, manifest_sha, skipped = find_conditions(
         opts.data, opts.dataset, ds.source.image_dir, opts.corruptions, opts.severities, opts.partial,
         layout=opts.layout)
@@ -201,7 +223,13 @@ def run_eval(opts: EvalOptions) -> dict:
     pred_dir = opts.prediction_dir
     _check_outputs(opts, ds, pred_dir, conds, all_keys)
     post = opts.post if spec.output.kind == "heatmaps" else None
-    store = PredictionStore(pred_dir, _identity(opts, model, ds, boxes, manifest_sha, layout, flip, post, thresholds))
+    protocol = protocol_of(spec, ds, None if family == "onestage" else (opts.boxes or "gt"))
+    store = PredictionStore(pred_dir, _identity(opts, model, ds, boxes, manifest_sha, layout, flip, post, thresholds,
+                                                protocol))
+    input_boxes = (instances.input_boxes_xywh(spec.input.crop or "hrnet")
+                   if instances is not None and protocol["bbox"] == "input" else None)
+    bbox_writer = ({"model": model.codec.bbox_writer, "keypoints": "keypoints"}.get(protocol["bbox"])
+                   if family == "onestage" else None)
     store.claim(overwrite=opts.overwrite)
     try:
 
@@ -234,8 +262,8 @@ def run_eval(opts: EvalOptions) -> dict:
                 source = (run_dask(job, pending, client, store.run_id) if client is not None
                           else run_local(job, pending, opts.progress))
                 for cond, (raw, device, provider) in source:
-                    payload = (ds.format_topdown(instances, raw) if family == "topdown"
-                               else ds.format_onestage(files, raw))
+                    payload = (ds.format_topdown(instances, raw, input_boxes) if family == "topdown"
+                               else ds.format_onestage(files, raw, bbox_writer))
                     path = store.prediction_path(cond.key)
                     cond_rows = condition_rows(opts.dataset, cond.corruption, cond.severity,
                                                ds.score(payload, source=str(path)))
@@ -253,6 +281,8 @@ def run_eval(opts: EvalOptions) -> dict:
 
         # (5) results.json
         non_standard = thresholds.changed() if family == "topdown" and ds.supports_boxes else []
+        if protocol["images"] != "all":
+            non_standard.append("images")  # not every image of the split scored (ultralytics' protocol)
         provenance = {
             "model": model.provenance(),
             "manifest_sha256": manifest_sha,
@@ -285,6 +315,7 @@ def run_eval(opts: EvalOptions) -> dict:
             "oks_nms": thresholds.oks_nms if family == "topdown" and ds.supports_boxes else None,
             "in_vis_thre": thresholds.in_vis if family == "topdown" and ds.supports_boxes else None,
             "non_standard": non_standard,
+            "protocol": protocol,
             "device_requested": opts.device,
             "conditions": [c.key for c in conds],
         }

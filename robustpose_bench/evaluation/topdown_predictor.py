@@ -33,6 +33,9 @@ class Instances:
     box_scores: np.ndarray        # (N,) float64
     source: dict[str, Any] = field(default_factory=dict)  # box provenance: {"source", "sha256", ...}
     boxes: np.ndarray | None = None  # (N, 4) the xywh boxes (float64) the centres came from; None for MPII
+    #: (N, 4) float32 corners of each box as mmpose holds it (``gt_instances.bboxes``): ground truth
+    #: clipped by mmpose's rule, detections through ``bbox_xywh2xyxy``; None for MPII
+    mmpose_boxes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.files)
@@ -41,6 +44,30 @@ class Instances:
     def areas(self) -> np.ndarray:
         """HRNet's ``np.prod(s * 200, 1)``: the padded box area, used by OKS-NMS."""
         return np.prod(self.scales.astype(np.float64) * topdown.PIXEL_STD, axis=1)
+
+    @property
+    def from_gt(self) -> bool:
+        return self.source.get("source") == "gt"
+
+    def input_boxes_xywh(self, crop: str) -> np.ndarray:
+        """The box each crop was made from, as the crop's reference writes it into its results.
+
+        mmpose (``crop: mmpose``): ``bbox_xyxy2xywh`` of its float32 corners; HRNet's crop: the
+        (cleaned) xywh box. Only COCO-style instances have boxes.
+        """
+        if crop == "mmpose" and self.mmpose_boxes is not None:
+            return topdown.xyxy_to_xywh(self.mmpose_boxes)
+        if self.boxes is None:
+            raise ValueError("these instances have no boxes (annotated centres and scales)")
+        return self.boxes
+
+    def take(self, idx) -> "Instances":
+        """The instances at ``idx``, in that order (the box provenance is kept)."""
+        i = np.asarray(idx, dtype=np.int64)
+        pick = (lambda a: None if a is None else a[i])
+        return Instances([self.files[j] for j in i], [self.image_ids[j] for j in i], self.centers[i],
+                         self.scales[i], self.box_scores[i], dict(self.source), pick(self.boxes),
+                         pick(self.mmpose_boxes))
 
     def groups(self) -> tuple[list[str], list[np.ndarray]]:
         """Distinct image files in first-appearance order, and the instance indices of each."""
@@ -64,7 +91,9 @@ def crop_geometry(spec, instances: Instances) -> tuple[Callable, Callable]:
     if spec.input.crop != "mmpose":
         return (lambda img, j: topdown.warp_crop(img, instances.centers[j], instances.scales[j], (W, H)),
                 lambda xy, j, frame: topdown.transform_preds(xy, instances.centers[j], instances.scales[j], frame))
-    if instances.boxes is not None:
+    if instances.from_gt and instances.mmpose_boxes is not None:  # mmpose's clipped ground-truth box
+        cs = [topdown.mmpose_center_scale_xyxy(b, W / H) for b in instances.mmpose_boxes]
+    elif instances.boxes is not None:  # detections: float64 corners, bit-identical to rtmlib
         cs = [topdown.mmpose_center_scale(b, W / H) for b in instances.boxes]
     else:  # annotated centre and scale (MPII): the same region, in float64 pixels
         cs = [(c.astype(np.float64), s.astype(np.float64) * topdown.PIXEL_STD)

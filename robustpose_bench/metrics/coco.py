@@ -150,6 +150,12 @@ def validate_predictions(predictions: Any, gt, source: str = "predictions") -> l
         if "bbox" in q:
             q["bbox"] = _check_bbox(q["bbox"], f"{source}: entry {i}")
         out.append(q)
+    with_bbox = sum("bbox" in q for q in out)
+    if 0 < with_bbox < len(out):
+        # loadRes looks at the first entry only: a missing bbox later is a KeyError, an extra one is ignored
+        first = next(i for i, q in enumerate(out) if ("bbox" in q) != ("bbox" in out[0]))
+        raise UserError(f"{source}: entry {first} {'has no' if 'bbox' in out[0] else 'has a'} 'bbox' but entry 0 "
+                        f"{'has one' if 'bbox' in out[0] else 'has none'}; give every entry a bbox, or none")
     if unknown_imgs:
         listed = ", ".join(repr(x) for x in sorted(unknown_imgs, key=str)[:10])
         more = f" (+{len(unknown_imgs) - 10} more)" if len(unknown_imgs) > 10 else ""
@@ -168,11 +174,20 @@ def _check_bbox(bbox: Any, where: str) -> list[float]:
     return [float(v) for v in bbox]
 
 
+def keypoint_image_ids(gt) -> list:
+    """Ids of the images holding a person COCOeval scores (non-crowd, category 1, num_keypoints > 0),
+    in ``getImgIds`` order: the 2,346 of val2017's 5,000 that ultralytics' coco-pose.yaml evaluates."""
+    with_kp = {a["image_id"] for a in gt.dataset["annotations"]
+               if not a.get("iscrowd", 0) and a.get("category_id", 1) == 1 and a.get("num_keypoints", 0) > 0}
+    return [i for i in gt.getImgIds() if i in with_kp]
+
+
 def keypoint_ap(
     ann,
     predictions: Sequence[Mapping] | Iterable[Mapping],
     library: str = "pycocotools",
     source: str = "predictions",
+    img_ids: Sequence | None = None,
 ) -> dict[str, float]:
     """AP, AP50, AP75, APM, APL, AR, AR50, AR75, ARM, ARL of ``predictions`` against ``ann``.
 
@@ -180,7 +195,9 @@ def keypoint_ap(
     (pass the object when scoring many conditions: the index is built once). Values are exactly
     ``COCOeval.stats`` (fractions in [0, 1]; -1 where the ground truth has no person in that area
     range, as the library reports). Empty predictions score 0 (the library cannot load an empty list,
-    so an empty result set is built directly).
+    so an empty result set is built directly). ``img_ids``: score only these images
+    (``params.imgIds``, as ultralytics does); default every ground-truth image, as HRNet and mmpose.
+    A ``bbox`` on the predictions gives each person its area (``loadRes``), which decides APM and APL.
     """
     COCO, COCOeval = _library(library)
     gt = ann if hasattr(ann, "getImgIds") else load_coco_gt(ann, library)
@@ -203,6 +220,8 @@ def keypoint_ap(
             ev.params.useSegm = None
         else:
             ev = COCOeval(gt, dt, "keypoints")
+        if img_ids is not None:
+            ev.params.imgIds = list(img_ids)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()

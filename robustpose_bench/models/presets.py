@@ -11,7 +11,8 @@ Conventions, from each family's official code:
 
 - ``yolo-pose``: ultralytics exports take RGB in [0, 1] (``/255``), letterboxed centred with 114 grey.
 - ``rtmo``: mmpose's RTMO config has ``mean=[0,0,0], std=[1,1,1]`` and no ``bgr_to_rgb``: raw BGR
-  0..255; rtmlib letterboxes top-left with 114 grey.
+  0..255; its evaluation pipeline resizes with ``BottomupResize`` (a centred affine warp, pad 114);
+  ``rtmo-rtmlib``: the same, letterboxed top-left with 114 grey as rtmlib does.
 - ``rtmpose``: mmpose's RTMPose configs use ImageNet mean/std with ``bgr_to_rgb=True`` (RGB);
   SimCC vectors ``simcc_x`` / ``simcc_y``; mmpose's crop geometry (``input.crop: mmpose``).
 - ``hrnet`` / ``simplebaseline``: HRNet's repository feeds RGB to its HRNet configs
@@ -197,22 +198,34 @@ def _pick(io: ModelIO, wanted: str, rank: int, preset: str, expected: str,
     return o
 
 
-@_register("rtmo", "one-stage", "RTMO end-to-end export (mmdeploy / rtmlib): input [1,3,H,W] BGR 0..255, "
-           "letterbox top-left (pad 114) -> dets [1,P,5] + keypoints [1,P,K,3]; every returned person kept")
-def _rtmo(io: ModelIO, name: str) -> dict:
-    in_name, h, w = _image_input(io, "rtmo", "NCHW", "float32")
-    dname, dshape = _pick(io, "dets", 3, "rtmo", "dets [N, P, 5]")
-    if dshape[2] not in (5, None):
-        raise _fail("rtmo", "the output dets", "[N, P, 5]", dname, dshape)
-    kname, kshape = _pick(io, "keypoints", 4, "rtmo", "keypoints [N, P, K, 3]", exclude=dname)
-    if kshape[3] not in (3, None) or kshape[2] is None:
-        raise _fail("rtmo", "keypoints", "[N, P, K, 3]", kname, kshape)
-    return _spec(name, "rtmo", "onestage",
-                 {"name": in_name, "height": h, "width": w, "layout": "NCHW", "dtype": "float32",
-                  "channel_order": "BGR", "mean": [0, 0, 0], "std": [1, 1, 1],
-                  "resize": "letterbox", "align": "top-left", "pad_value": 114},
-                 {"kind": "persons", "dets_name": dname, "keypoints_name": kname, "score_thr": 0.0, "nms_iou": None},
-                 _coco_keypoints(kshape[2], "rtmo", f"output '{kname}' {_fmt(kshape)}"))
+def _rtmo_preset(preset: str, resize: dict) -> Callable[[ModelIO, str], dict]:
+    """RTMO's two protocols differ only in the input geometry: mmpose's evaluation (``BottomupResize``,
+    the one behind mmpose's published tables) or rtmlib's letterbox (what rtmlib users get)."""
+    def build(io: ModelIO, name: str) -> dict:
+        in_name, h, w = _image_input(io, preset, "NCHW", "float32")
+        dname, dshape = _pick(io, "dets", 3, preset, "dets [N, P, 5]")
+        if dshape[2] not in (5, None):
+            raise _fail(preset, "the output dets", "[N, P, 5]", dname, dshape)
+        kname, kshape = _pick(io, "keypoints", 4, preset, "keypoints [N, P, K, 3]", exclude=dname)
+        if kshape[3] not in (3, None) or kshape[2] is None:
+            raise _fail(preset, "keypoints", "[N, P, K, 3]", kname, kshape)
+        if resize["resize"] == "bottomup" and (h % 32 or w % 32):
+            raise _fail(preset, "an input size that is a multiple of 32 (mmpose's BottomupResize)", "[1,3,H,W]",
+                        in_name, io.inputs[0][1])
+        return _spec(name, preset, "onestage",
+                     {"name": in_name, "height": h, "width": w, "layout": "NCHW", "dtype": "float32",
+                      "channel_order": "BGR", "mean": [0, 0, 0], "std": [1, 1, 1], **resize, "pad_value": 114},
+                     {"kind": "persons", "dets_name": dname, "keypoints_name": kname, "score_thr": 0.0,
+                      "nms_iou": None},
+                     _coco_keypoints(kshape[2], preset, f"output '{kname}' {_fmt(kshape)}"))
+    return build
+
+
+_register("rtmo", "one-stage", "RTMO end-to-end export (mmdeploy / rtmlib), mmpose's evaluation protocol: input "
+          "[1,3,H,W] BGR 0..255, BottomupResize (centred affine, pad 114) -> dets [1,P,5] + keypoints [1,P,K,3]; "
+          "every returned person kept")(_rtmo_preset("rtmo", {"resize": "bottomup"}))
+_register("rtmo-rtmlib", "one-stage", "RTMO as rtmlib runs it: as rtmo, but letterboxed to the top-left corner "
+          "(rtmlib's RTMO preprocessing)")(_rtmo_preset("rtmo-rtmlib", {"resize": "letterbox", "align": "top-left"}))
 
 
 @_register("rtmpose", "top-down", "RTMPose / RTMW / DWPose (mmpose, mmdeploy, rtmlib): input [N,3,H,W] RGB, "

@@ -68,7 +68,13 @@ _DTYPES = ("uint8", "float32")
 _CHANNEL_ORDERS = ("RGB", "BGR")
 #: One-stage resizes: a letterbox to the fixed input size, or HigherHRNet's per-image size (the short
 #: side becomes the model's size, the long side a multiple of 64; ``letterbox.AlignedResize``).
-_RESIZES = ("letterbox", "short-side-align64")
+_RESIZES = ("letterbox", "short-side-align64", "bottomup")
+#: mmpose's BottomupResize pads the input to a multiple of its ``size_factor`` (32) and refuses other sizes.
+BOTTOMUP_SIZE_FACTOR = 32
+#: The ``bbox`` of each written person (``bbox``, see ``default_bbox``): the input box (top-down), the
+#: model's own box (one-stage), the keypoints' extent (HigherHRNet), or none. pycocotools' ``loadRes``
+#: takes a person's area from it.
+BBOX_PROTOCOLS = ("input", "model", "keypoints", "none")
 _CROPS = ("hrnet", "mmpose")
 _ALIGNS = ("center", "top-left")
 
@@ -84,6 +90,8 @@ class InputSpec:
     its rounding), ``top-left`` mmdet/rtmlib's (image at the top-left corner, sizes truncated).
     ``short-side-align64`` (HigherHRNet) gives every image its own input size: ``height`` and
     ``width`` are both the model's size (the short side), ``pad_value`` fills the rest (0, black).
+    ``bottomup`` is mmpose's ``BottomupResize`` (RTMO's evaluation): a centred affine warp with a
+    non-integer scale, ``pad_value`` (114) around it.
     """
 
     height: int
@@ -173,11 +181,20 @@ class ModelSpec:
     pipeline: str = "topdown"
     format: str = SPEC_FORMAT
     extra: dict[str, Any] = field(default_factory=dict)
+    #: None = the family's protocol (``default_bbox``); set only when a spec asks for another
+    bbox: str | None = None
+
+    @property
+    def bbox_protocol(self) -> str:
+        """Which box each written person carries: 'input', 'model' or 'none' (``default_bbox``)."""
+        return self.bbox if self.bbox is not None else default_bbox(self.pipeline, self.input.crop, self.output.kind)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (what gets embedded or written as a sidecar); round-trips through parse_spec."""
         d = asdict(self)
         extra = d.pop("extra")
+        if d["bbox"] is None:
+            d.pop("bbox")  # the family's protocol: specs written before the field stay byte-identical
         inp = d["input"]
         inp["mean"], inp["std"] = list(inp["mean"]), list(inp["std"])
         for k in ("crop", "resize", "align", "pad_value"):
@@ -409,6 +426,30 @@ OUTPUT_KINDS: dict[str, OutputKind] = {
 _ALL_OUTPUT_FIELDS = {"name", "kind"} | {f for k in OUTPUT_KINDS.values() for f in k.fields}
 
 
+def default_bbox(pipeline: str, crop: str | None, kind: str) -> str:
+    """The ``bbox`` each family's reference writes into its COCO results.
+
+    Top-down: mmpose writes the input box (``gt_instances.bboxes``, ``CocoMetric.results2json``);
+    HRNet's ``_coco_keypoint_results_one_category_kernel`` writes centre and scale but no box, so an
+    HRNet-crop model writes none. One-stage: ultralytics (``PoseValidator.pred_to_json``) and mmpose
+    (RTMO) write the predicted box; HigherHRNet's grouping has no box, and its ``COCODataset.py``
+    writes the extent of the 17 keypoints, whose area is the one ``loadRes`` computes without a box.
+    """
+    if pipeline == "topdown":
+        return "input" if crop == "mmpose" else "none"
+    return "keypoints" if kind == "associative-embedding" else "model"
+
+
+def _parse_bbox(v: Any, where: str, pipeline: str, crop: str | None, kind: str) -> str | None:
+    """The spec's ``bbox``; None when it is the family's own (so to_dict leaves it out)."""
+    if v is None:
+        return None
+    allowed = ("input", "none") if pipeline == "topdown" else (
+        ("keypoints", "none") if kind == "associative-embedding" else ("model", "keypoints", "none"))
+    _choice(v, allowed, where, "bbox")
+    return None if v == default_bbox(pipeline, crop, kind) else v
+
+
 def _parse_output(o: Mapping, where: str, pipeline: str) -> OutputSpec:
     if not isinstance(o, Mapping):
         raise _err(where, "output", "must be an object")
@@ -441,14 +482,22 @@ def _parse_input(i: Any, where: str, pipeline: str) -> InputSpec:
         if "crop" in i:
             raise _err(where, "input.crop", "applies to top-down models (pipeline 'topdown') only")
         resize = _choice(i.get("resize", "letterbox"), _RESIZES, where, "input.resize")
-        if resize == "letterbox":
+        if resize == "bottomup" and "align" in i:
+            raise _err(where, "input.align", "applies to resize 'letterbox' only (resize is 'bottomup', always centred)")
+        if resize == "bottomup":
+            for k in ("height", "width"):
+                v = i.get(k)
+                if isinstance(v, int) and not isinstance(v, bool) and v % BOTTOMUP_SIZE_FACTOR:
+                    raise _err(where, f"input.{k}", f"must be a multiple of {BOTTOMUP_SIZE_FACTOR} with resize "
+                                                    f"'bottomup' (mmpose's BottomupResize refuses others), got {v}")
+        elif resize == "letterbox":
             align = _choice(_get(i, "align", where, "input.", required=True), _ALIGNS, where, "input.align")
         elif "align" in i:
             raise _err(where, "input.align", f"applies to resize 'letterbox' only (resize is {resize!r})")
         elif i.get("height") != i.get("width"):
             raise _err(where, "input.height", f"and input.width must both be the model's size (the short side) "
                                               f"with resize {resize!r}, got {i.get('height')!r} x {i.get('width')!r}")
-        pad = _posint(i.get("pad_value", 114 if resize == "letterbox" else 0), where, "input.pad_value",
+        pad = _posint(i.get("pad_value", 0 if resize == "short-side-align64" else 114), where, "input.pad_value",
                       allow_zero=True, maximum=255)
     else:
         crop = _choice(i.get("crop", "hrnet"), _CROPS, where, "input.crop")
@@ -526,7 +575,7 @@ def parse_spec(obj: Mapping[str, Any] | str | bytes, source: str | None = None) 
             raise UserError(f"model spec{where}: not valid JSON ({exc})") from None
     if not isinstance(obj, Mapping):
         raise UserError(f"model spec{where}: must be a JSON object, got {type(obj).__name__}")
-    top = {"format", "name", "pipeline", "input", "output", "keypoints", "flip_pairs"}
+    top = {"format", "name", "pipeline", "input", "output", "keypoints", "flip_pairs", "bbox"}
     extra = {k: v for k, v in obj.items() if k not in top and isinstance(k, str) and k.startswith("x_")}
     _check_keys({k: v for k, v in obj.items() if k not in extra}, top, where, "")
     fmt = _get(obj, "format", where, "", required=True)
@@ -540,7 +589,9 @@ def parse_spec(obj: Mapping[str, Any] | str | bytes, source: str | None = None) 
     out = _parse_output(_get(obj, "output", where, "", required=True), where, pipeline)
     kps = _parse_keypoints(_get(obj, "keypoints", where, "", required=True), where)
     fps = _parse_flip_pairs(obj.get("flip_pairs", []), kps.num, where)
-    return ModelSpec(name=name, input=inp, output=out, keypoints=kps, flip_pairs=fps, pipeline=pipeline, extra=extra)
+    bbox = _parse_bbox(obj.get("bbox"), where, pipeline, inp.crop, out.kind)
+    return ModelSpec(name=name, input=inp, output=out, keypoints=kps, flip_pairs=fps, pipeline=pipeline, extra=extra,
+                     bbox=bbox)
 
 
 def load_spec_file(path: str | os.PathLike) -> ModelSpec:
