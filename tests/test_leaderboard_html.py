@@ -3,7 +3,7 @@
 Chromium (Debian's ``chromium`` package) is needed. In CI (the ``CI`` environment variable is set;
 .ci/run installs Chromium) a missing browser FAILS this test, so a broken page cannot pass
 unnoticed; elsewhere the test is skipped with the reason, so the README's test command works on a
-machine without a browser. The page is loaded from a file:// URL at 1280x800; a header is clicked
+machine without a browser. The page is loaded from a file:// URL at 1280x800 (and 390x844, a phone); a header is clicked
 with real mouse events at its on-screen position; the row order must change and match the column's
 sort order; the identifying columns must stay inside the viewport while the numbers scroll. A
 screenshot is kept in the test's tmp dir (out of git).
@@ -212,7 +212,8 @@ def test_page_sorts_switches_and_links_in_chromium(browser, site, tmp_path):
     assert tools.js("document.querySelector('section.board:not([hidden])').getAttribute('data-dataset')") == "coco-c"
     before = tools.js(VISIBLE_ROWS)
     mpc = _column(tools, 6, numeric=True)
-    assert len(before) == 32 and mpc == sorted(mpc, reverse=True)
+    # 31 paper rows + ToyNet, less the 4 Table 2 rows folded into their equal Table 1 rows
+    assert len(before) == 28 and mpc == sorted(mpc, reverse=True)
 
     # Click the 'Gauss' header (column 8): numeric columns sort descending first, missing values last.
     assert tools.js("document.querySelector('section.board:not([hidden]) th[data-col=\"8\"]').textContent") == "Gauss"
@@ -253,7 +254,8 @@ def test_page_sorts_switches_and_links_in_chromium(browser, site, tmp_path):
     assert tools.js("document.querySelectorAll('section.board:not([hidden])').length") == 1
     assert "PCKh" in tools.js("document.querySelector('section.board:not([hidden]) th[data-col=\"5\"]').textContent")
     mpii_rows = tools.js(VISIBLE_ROWS)
-    assert len(mpii_rows) == 11 and sum("(paper, Table" in n for n in mpii_rows) == 10
+    # 10 paper rows (3 from Table 3 folded into equal Table 1 rows) + ToyMPII
+    assert len(mpii_rows) == 8 and sum("(paper, Table" in n for n in mpii_rows) == 7
 
     # Each tab lists the provenance of its own measured entries only.
     visible_prov = ("Array.from(document.querySelectorAll('.prov')).filter(function(p){return p.offsetParent!==null;})"
@@ -286,3 +288,48 @@ def test_page_sorts_switches_and_links_in_chromium(browser, site, tmp_path):
     png = base64.b64decode(shot["data"])
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     (tmp_path / "leaderboard_1280x800.png").write_bytes(png)  # test artefact, in pytest's tmp dir
+
+
+def test_the_page_at_phone_width_shows_the_scores_beside_the_model(browser, site, tmp_path):
+    """Issue 24: at 390 px the five frozen columns (~700 px) covered the screen and AP, mPC and rPC
+    scrolled under them. Narrow screens keep only Model frozen; the other four columns collapse into a
+    line under the model's name, and the scores are in view, uncovered, without scrolling."""
+    tools = browser
+    width, height = 390, 844
+    tools.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=True)
+    tools.call("Page.enable")
+    tools.call("Page.navigate", url=(site / "index.html").as_uri())
+    tools.wait_event("Page.loadEventFired")
+    assert tools.js("window.innerWidth") == width
+    cells = tools.js(
+        "(function(){var t=document.querySelector('section.board:not([hidden]) table');var out=[];"
+        "[t.tHead.rows[0],t.tBodies[0].rows[0],t.tBodies[0].rows[1]].forEach(function(row){"
+        "[0,5,6,7].forEach(function(i){var c=row.cells[i],r=c.getBoundingClientRect();"
+        "var e=document.elementFromPoint(r.x+r.width/2,r.y+r.height/2);"
+        "out.push({col:i,text:c.textContent.trim(),left:r.left,right:r.right,own:!!e&&c.contains(e)});});});"
+        "return out;})()")
+    assert [c["text"] for c in cells[:4]] == ["Model", "AP (clean)", "mPC", "rPC"]
+    for c in cells:
+        assert c["left"] >= 0 and c["right"] <= width and c["own"], c
+    # what the collapsed columns said is under the model's name
+    meta = tools.js("document.querySelector('section.board:not([hidden]) tbody tr td.id0 .meta').textContent")
+    first = tools.js("Array.from(document.querySelector('section.board:not([hidden]) tbody tr').cells)"
+                     ".slice(1, 5).map(function(c){return c.textContent;})")
+    assert meta == " · ".join(first)
+    shot = tools.call("Page.captureScreenshot", format="png")
+    (tmp_path / "leaderboard_390x844.png").write_bytes(base64.b64decode(shot["data"]))
+
+
+def test_a_model_in_two_paper_tables_is_one_row_and_the_detection_file_is_named_once(browser, site):
+    tools = browser
+    tools.call("Page.enable")
+    tools.call("Page.navigate", url=(site / "index.html").as_uri())
+    tools.wait_event("Page.loadEventFired")
+    rows = tools.js(VISIBLE_ROWS)
+    assert "HRNet-W48-256x192 (paper, Table 1)" in rows and "HRNet-W48-256x192 (paper, Table 2)" not in rows
+    row = 'tr[data-name="HRNet-W48-256x192 (paper, Table 1)"]'
+    assert tools.js(f"document.querySelector({json.dumps(row)}).cells[4].textContent") == "paper, Tables 1, 2"
+    assert tools.js(f"document.querySelector({json.dumps(row)}).cells[3].textContent") == "detections"
+    assert "HRNet-W48-256x192+AdvMix (paper, Table 2)" in rows  # only in Table 2: kept
+    assert tools.js("document.querySelector('section.board:not([hidden]) p.boxes').textContent").startswith(
+        "Boxes “detections”: COCO_val2017_detections_AP_H_56_person.json")

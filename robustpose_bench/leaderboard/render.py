@@ -212,10 +212,46 @@ def _results_href(entry: Entry, out_dir: Path) -> str | None:
     return escape.relative_href(Path(os.path.relpath(target, out_dir.resolve())).as_posix())
 
 
+def _same_model_key(r: dict[str, Any]) -> tuple:
+    return tuple(_text(r[k]) for k in ("model", "backbone", "input_size", "box_source")) + \
+        tuple(_fmt(r[k]) for k in ("clean", "mPC", "rPC"))
+
+
+def _merge_repeated_paper_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """The page shows a model the paper lists in two tables once: a Tables 2-3 row whose model and
+    clean / mPC / rPC equal a Table 1 row's is folded into it (Table 1 has the per-corruption
+    numbers; the Table 2 copy was all dashes, ranked beside it). Returns the kept rows and, per kept
+    row, the sources folded into it. The entries, the Markdown, LaTeX and CSV keep every row."""
+    first: dict[tuple, dict[str, Any]] = {}
+    folded: dict[str, list[str]] = {}
+    kept = []
+    for r in sorted(rows, key=lambda r: r["source"] != "paper, Table 1"):  # stable: Table 1 rows first
+        key = _same_model_key(r)
+        if r["source"].startswith("paper, Table") and key in first:
+            folded.setdefault(first[key]["name"], []).append(r["source"].split("Table ", 1)[1])
+            continue
+        if r["source"].startswith("paper, Table"):
+            first.setdefault(key, r)
+        kept.append(r)
+    order = {r["name"]: i for i, r in enumerate(rows)}
+    return sorted(kept, key=lambda r: order[r["name"]]), folded
+
+
+def _box_labels(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Short Boxes labels for the page: a detection file's name is said once under the table, not
+    truncated on every row ("detections: COCO…"). One file: "detections"; several: numbered."""
+    files = list(dict.fromkeys(_text(r["box_source"]) for r in rows if _text(r["box_source"]).startswith("detections: ")))
+    if len(files) == 1:
+        return {files[0]: "detections"}
+    return {f: f"detections {i}" for i, f in enumerate(files, 1)}
+
+
 def _html_table(dataset: str, metric: str, subset: bool, rows: list[dict[str, Any]],
                 by_key: dict[tuple[str, str], Entry], out_dir: Path, provenance: list[str]) -> list[str]:
     """One sortable table; measured rows add their provenance block to ``provenance``."""
     h = escape.html_text
+    rows, folded = _merge_repeated_paper_rows(rows)
+    boxes = _box_labels(rows)
     marks = _footnotes(rows)
     parts = [f'<div class="scroll"><table class="sortable{" subset" if subset else ""}" data-dataset="{h(dataset)}">'
              "<thead><tr>"]
@@ -231,6 +267,8 @@ def _html_table(dataset: str, metric: str, subset: bool, rows: list[dict[str, An
     for r in rows:
         entry = by_key[(r["dataset"], r["name"])]
         anchor = _anchor(r["dataset"], r["name"])
+        label = r["source"].replace("Table ", "Tables ") + ", " + ", ".join(folded[r["name"]]) \
+            if r["name"] in folded else r["source"]
         if r["source"] == "measured":
             source = f'<a href="#{h(anchor)}">{h(r["source"])}</a>'
             name = f'<a href="#{h(anchor)}">{h(r["name"])}</a>'
@@ -238,14 +276,18 @@ def _html_table(dataset: str, metric: str, subset: bool, rows: list[dict[str, An
         else:
             url = escape.safe_href(entry.data["origin"].get("url"))
             cite = h(entry.data["origin"].get("citation") or "")
-            source = (f'<a href="{h(url)}" title="{cite}">{h(r["source"])}</a>' if url
-                      else f'<span title="{cite}">{h(r["source"])}</span>')
+            source = (f'<a href="{h(url)}" title="{cite}">{h(label)}</a>' if url
+                      else f'<span title="{cite}">{h(label)}</span>')
             name = h(r["name"])
         mark = (f' <sup><a href="#note-{h(anchor)}" title="{h(r["notes"])}">[{marks[r["name"]]}]</a></sup>'
                 if r["name"] in marks else "")
-        ident = [f"{h(r['model'])}{mark}", h(_text(r["backbone"])), h(_text(r["input_size"])),
-                 h(_text(r["box_source"])), source]
-        texts = [r["model"], _text(r["backbone"]), _text(r["input_size"]), _text(r["box_source"]), r["source"]]
+        box = boxes.get(_text(r["box_source"]), _text(r["box_source"]))
+        # On a narrow screen the four columns after Model collapse into a line under the model's name
+        # (.meta), so that the scores are in view beside it (the CSS's @media rule).
+        meta = " · ".join((_text(r["backbone"]), _text(r["input_size"]), box, label))
+        ident = [f'{h(r["model"])}{mark}<span class="meta">{h(meta)}</span>', h(_text(r["backbone"])),
+                 h(_text(r["input_size"])), h(box), source]
+        texts = [r["model"], _text(r["backbone"]), _text(r["input_size"]), _text(r["box_source"]), label]
         cells = [f'<td class="id id{i}" title="{h(t)}">{c}</td>' for i, (c, t) in enumerate(zip(ident, texts))]
         if subset:
             cells.append(f"<td>{h(_sample(r))}</td>")
@@ -256,6 +298,10 @@ def _html_table(dataset: str, metric: str, subset: bool, rows: list[dict[str, An
         cells.append(f'<td class="entry">{name}</td>')
         parts.append(f'<tr data-name="{h(r["name"])}" class="{h(r["source"].split(",")[0])}">' + "".join(cells) + "</tr>")
     parts.append("</tbody></table></div>")
+    if boxes:
+        parts.append('<p class="boxes">' + "; ".join(
+            f"Boxes “{h(label)}”: {h(full.split(': ', 1)[1])}, the same person detections for every condition"
+            for full, label in boxes.items()) + ".</p>")
     if marks:
         parts.append('<ol class="notes">' + "".join(
             f'<li id="note-{h(_anchor(r["dataset"], r["name"]))}" value="{marks[r["name"]]}">{h(r["notes"])}</li>'
@@ -364,13 +410,19 @@ thead .id{z-index:2}
 .id1{left:15rem;width:6.5rem;min-width:6.5rem;max-width:6.5rem}
 .id2{left:21.5rem;width:5.5rem;min-width:5.5rem;max-width:5.5rem}
 .id3{left:27rem;width:9rem;min-width:9rem;max-width:9rem}
-.id4{left:36rem;width:7.5rem;min-width:7.5rem;max-width:7.5rem;border-right:2px solid #8a94a0}
+.id4{left:36rem;width:9rem;min-width:9rem;max-width:9rem;border-right:2px solid #8a94a0}
+.meta{display:none}p.boxes{font-size:.8rem;color:#444;max-width:60rem}
+@media (max-width:60rem){body{margin:0 .6rem 2rem}
+.id1,.id2,.id3,.id4{display:none}
+.id0{width:9.5rem;min-width:9.5rem;max-width:9.5rem;white-space:normal;border-right:2px solid #8a94a0}
+.meta{display:block;font-size:.68rem;color:#555;line-height:1.2}}
 sup{line-height:0}
 tr.measured td.id4 a{color:#0b6b2f;font-weight:600}td.entry{color:#555}
 ol.notes{font-size:.8rem;color:#444;max-width:60rem}
 .prov{border-left:3px solid #0b6b2f;padding:.2rem .8rem;margin:.6rem 0}h4{margin:.3rem 0;font-size:.9rem}
 .prov:target{background:#fff6d6}.prov dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem .8rem;font-size:.8rem}
-.prov dt{color:#555}.prov dd{margin:0}
+.prov dt{color:#555}.prov dd{margin:0;min-width:0;overflow-wrap:anywhere}
+p,li,h4{overflow-wrap:anywhere}
 """
 
 # Hand-written: a static page with no network assets cannot pull a table library. Numbers sort
