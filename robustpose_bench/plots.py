@@ -2,8 +2,9 @@
 
 - (a) per-corruption bars against the clean score (the AdvMix paper's Figure 4a);
 - (b) score against severity, one panel per corruption family (Figure 4b); clean is drawn at severity 0;
-- with two or more results, (c) clean and mPC on the metric's axis beside rPC on its own axis, and
-  (d) each corruption's change relative to the first result (e.g. AdvMix minus standard).
+  one line per corruption for one result, one line per result (the family's mean) for several;
+- with two or more results, (c) clean and mPC on the metric's axis, (d) rPC on its own axis, and
+  (e) each corruption's change relative to the first result (e.g. AdvMix minus standard).
 
 All scores are in percent (AP x 100 or PCKh@0.5 in %), read through the leaderboard's results view.
 Score axes start at 0 (``ymax`` fixes their top, so that figures drawn separately compare); legends
@@ -38,7 +39,14 @@ def _labels(views: Sequence[ResultsView], names: Sequence[str] | None) -> list[s
                               [[box_source_of(v)[0] for v in views], dates, [str(v.path) for v in views]])
     # names are text: matplotlib reads "$...$" as mathtext (a name "$\\frac$" raised deep inside the
     # renderer), so every "$" is escaped
-    return [label.replace("$", r"\$") + (" (partial)" if v.partial else "") for label, v in zip(labels, views)]
+    return [label.replace("$", r"\$") + _protocol_note(v) + (" (partial)" if v.partial else "")
+            for label, v in zip(labels, views)]
+
+
+def _protocol_note(v: ResultsView) -> str:
+    """' (no flip)' / ' (flip)': the flip test moves AP by points, so every label says which it was."""
+    flip = v.config.get("flip")
+    return "" if flip is None else (" (flip)" if flip else " (no flip)")
 
 
 def _sample_note(views: Sequence[ResultsView]) -> str:
@@ -62,7 +70,6 @@ def _top(values: list[float], ymax: float | None) -> float:
 def build_figure(views: Sequence[ResultsView], names: Sequence[str] | None = None, ymax: float | None = None) -> Any:
     """The matplotlib Figure for ``views`` (one dataset); panels as in the module docstring."""
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
 
     from corruptions import CORRUPTIONS
 
@@ -96,7 +103,7 @@ def build_figure(views: Sequence[ResultsView], names: Sequence[str] | None = Non
         heights = [v.per_corruption.get(c, float("nan")) for c in BENCHMARK_ORDER]
         pos = [x - 0.4 + width * (i + 0.5) for x in xs]
         mpc = "n/a" if v.mPC is None else f"{v.mPC:.1f}"
-        ax.bar(pos, heights, width=width * 0.95, color=colors[i], label=f"{label}: mPC {mpc}")
+        ax.bar(pos, heights, width=width * 0.95, color=colors[i], label=f"{label}: per corruption (mean: mPC {mpc})")
         if v.clean is not None:
             ax.axhline(v.clean, color=colors[i], linestyle="--", linewidth=1.4,
                        label=f"{label}: clean {v.clean:.1f}")
@@ -109,43 +116,50 @@ def build_figure(views: Sequence[ResultsView], names: Sequence[str] | None = Non
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.005, 1.0), borderaxespad=0)
 
-    # (b) score against severity, one panel per family; clean at severity 0. Legends go below each
+    # (b) score against severity, one panel per family; clean at severity 0. One result: a line per
+    # corruption. Several: a line per result, the mean over the family's corruptions (a line per
+    # corruption and result gave 8 tangled lines a panel with two results). Legends go below each
     # panel, where no curve can be.
     family_axes = []
     for j, family in enumerate(FAMILIES):
         fax = fig.add_subplot(grid[1, j], sharey=family_axes[0] if family_axes else None)
         family_axes.append(fax)
         members = [c for c in BENCHMARK_ORDER if CORRUPTIONS[c].family == family]
-        for k, c in enumerate(members):
-            for i, v in enumerate(views):
+        if n == 1:
+            v = views[0]
+            for k, c in enumerate(members):
                 pts = sorted(v.by_severity.get(c, {}).items())
                 if v.clean is not None:
                     pts = [(0, v.clean)] + pts
-                if not pts:
-                    continue
-                fax.plot([p[0] for p in pts], [p[1] for p in pts], color=f"C{k}",
-                         linestyle=LINESTYLES[i % len(LINESTYLES)], marker=MARKERS[i % len(MARKERS)],
-                         markersize=4, label=CORRUPTION_TITLE[c] if i == 0 else None)
+                if pts:
+                    fax.plot([p[0] for p in pts], [p[1] for p in pts], color=f"C{k}", marker=MARKERS[0],
+                             markersize=4, label=CORRUPTION_TITLE[c])
+            legend_title = "corruption"
+        else:
+            for i, (v, label) in enumerate(zip(views, labels)):
+                pts = [(0, v.clean)] if v.clean is not None else []
+                for sev in range(1, 6):
+                    vals = [v.by_severity[c][sev] for c in members if sev in v.by_severity.get(c, {})]
+                    if len(vals) == len(members):  # a mean over some of the family would mislead
+                        pts.append((sev, sum(vals) / len(vals)))
+                if pts:
+                    fax.plot([p[0] for p in pts], [p[1] for p in pts], color=colors[i],
+                             linestyle=LINESTYLES[i % len(LINESTYLES)], marker=MARKERS[i % len(MARKERS)],
+                             markersize=4, label=label)
+            legend_title = f"mean over {', '.join(CORRUPTION_TITLE[c] for c in members)}"
         fax.set_title(f"(b) {family}")
         fax.set_xlabel("severity (0 = clean)")
         fax.set_xticks(range(6))
         fax.set_ylim(0, top)
         fax.grid(alpha=0.3)
-        fax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, title="corruption",
-                   title_fontsize=8)
+        fax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=1 if n > 1 else 2,
+                   title=legend_title, title_fontsize=8)
         if j == 0:
             fax.set_ylabel(ylabel)
     if n < 2:
         return fig
 
-    # Colours name the corruptions; line styles name the results, in a legend of their own.
-    handles = [Line2D([], [], color="0.3", linestyle=LINESTYLES[i % len(LINESTYLES)],
-                      marker=MARKERS[i % len(MARKERS)], label=label) for i, label in enumerate(labels)]
-    family_axes[-1].add_artist(family_axes[-1].get_legend())
-    family_axes[-1].legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0),
-                           borderaxespad=0, title="results", title_fontsize=8)
-
-    # (c) clean and mPC share the metric's axis; rPC (a ratio) gets its own.
+    # (c) clean and mPC share the metric's axis; (d) rPC (a ratio) gets its own.
     sub = grid[2, :2].subgridspec(1, 2, width_ratios=(2, 1))
     cax, rax = fig.add_subplot(sub[0, 0]), fig.add_subplot(sub[0, 1])
     for axis, keys, ticks in ((cax, ("clean", "mPC"), [f"clean {metric}", "mPC"]), (rax, ("rPC",), ["rPC"])):
@@ -162,10 +176,10 @@ def build_figure(views: Sequence[ResultsView], names: Sequence[str] | None = Non
     cax.set_title("(c) Clean score and mPC")
     rax.set_ylabel("rPC (%) = 100·mPC/clean")
     rax.set_ylim(0, max(100.0, max((v.rPC or 0.0) for v in views)) * 1.12)
-    rax.set_title("(c) rPC")
+    rax.set_title("(d) rPC")
     rax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=min(n, 2))
 
-    # (d) change of each corruption's score relative to the first result.
+    # (e) change of each corruption's score relative to the first result.
     dax = fig.add_subplot(grid[2, 2:])
     base = views[0]
     wd = 0.8 / (n - 1)
@@ -177,7 +191,7 @@ def build_figure(views: Sequence[ResultsView], names: Sequence[str] | None = Non
     dax.axhline(0, color="0.2", linewidth=0.8)
     dax.set_xticks(list(xs), [CORRUPTION_TITLE[c] for c in BENCHMARK_ORDER], rotation=30, ha="right")
     dax.set_ylabel(f"Δ {ylabel}")
-    dax.set_title(f"(d) Per-corruption change relative to {labels[0]}")
+    dax.set_title(f"(e) Per-corruption change relative to {labels[0]}")
     dax.grid(axis="y", alpha=0.3)
     dax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.005, 1.0), borderaxespad=0)
     return fig

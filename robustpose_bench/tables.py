@@ -19,7 +19,7 @@ from .errors import UserError
 from .vocabulary import CORRUPTION_TITLE, MISSING, box_source_label, clean_title, disambiguate, non_standard_text
 
 FORMATS: tuple[str, ...] = ("md", "csv", "latex", "json")
-ID_COLUMNS: tuple[str, ...] = ("Model", "Backbone", "Input size", "Boxes")
+ID_COLUMNS: tuple[str, ...] = ("Model", "Backbone", "Input size", "Boxes", "Flip", "Sample")
 
 COCO_METRICS: tuple[str, ...] = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
 MPII_JOINT_GROUPS: tuple[str, ...] = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
@@ -82,6 +82,26 @@ def _model(results: Mapping) -> str | None:
 def _boxes(results: Mapping) -> str | None:
     boxes = (results.get("provenance") or {}).get("boxes") or {}
     return box_source_label(boxes.get("source"))
+
+
+def _flip(results: Mapping) -> str | None:
+    """'flip' / 'no flip': the flip test changes AP by points (BlazePose: 13.1 with, 20.0 without)."""
+    flip = (results.get("config") or {}).get("flip")
+    return None if flip is None else ("flip" if flip else "no flip")
+
+
+def _sample(results: Mapping) -> str | None:
+    """The run's sample size, marked when it is below the full split: a 16-person run must not read
+    like a paper row (an OCHuman run of 5 persons printed rPC 122.9)."""
+    from .splits import is_full_split
+    from .vocabulary import sample_text
+
+    data = (results.get("provenance") or {}).get("data") or {}
+    images, persons = data.get("num_images"), data.get("num_persons")
+    if images is None and persons is None:
+        return None
+    full = is_full_split(results["dataset"], images, persons)
+    return sample_text(images, persons) + (" (subset)" if full is False else "")
 
 
 def _facts(results: Sequence[Mapping], sources: Sequence[str] | None) -> list[list[str | None]]:
@@ -160,6 +180,8 @@ def results_frame(results: Sequence[Mapping], names: Sequence[str] | None = None
             "Backbone": cfg.get("backbone") or None,
             "Input size": _input_size(r),
             "Boxes": _boxes(r),
+            "Flip": _flip(r),
+            "Sample": _sample(r),
         }
         summaries = _summaries(r, chosen)
         if len(chosen) == 1:

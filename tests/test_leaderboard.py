@@ -695,9 +695,27 @@ def test_non_standard_thresholds_are_marked_in_entries_and_checked(tmp_path):
     assert check_dir(board).ok
     render(board)
     page = (board / "LEADERBOARD.md").read_text()
-    assert "ToyNet (non-standard: OKS-NMS 0.5)" in page and page.count("non-standard") == 1
+    assert "| Loose NMS (non-standard: OKS-NMS 0.5) |" in page and page.count("non-standard") == 1
     _edit(loose, lambda e: e.pop("non_standard"))
     assert "non_standard" in {p.field for p in check_dir(board).problems}
+
+
+def test_submit_name_labels_the_row_and_the_flip_setting_is_recorded_and_checked(tmp_path):
+    """Issue 24: the Model column showed the spec name, not --name; nothing said a model was not flip-tested."""
+    board = tmp_path / "board"
+    res = write_fake_results(tmp_path / "r.json", method="movenet_lightning_int8", config={"flip": False})
+    path = submit(res, "MoveNet Lightning int8", board)
+    entry = load_entry(path).data
+    assert entry["architecture"] == "MoveNet Lightning int8" and entry["flip"] is False
+    assert check_dir(board).ok
+    render(board)
+    page = (board / "LEADERBOARD.md").read_text()
+    assert "| MoveNet Lightning int8 (no flip) |" in page and "movenet_lightning_int8 |" not in page
+    labelled = load_entry(submit(write_fake_results(tmp_path / "s.json", model_byte="c"), "Mine", board,
+                                 architecture="SimpleBaseline", method="advmix")).data
+    assert labelled["architecture"] == "SimpleBaseline"  # --architecture still wins
+    _edit(path, lambda e: e.update(flip=True))
+    assert "flip" in {p.field for p in check_dir(board).problems}
 
 
 def test_a_refused_submit_leaves_nothing_and_says_it_in_one_short_line(board, tmp_path, capsys):

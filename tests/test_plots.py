@@ -62,17 +62,25 @@ def test_figure_draws_the_results_numbers(two):
     clean_lines = [ln.get_ydata()[0] for ln in bars_ax.lines]
     assert clean_lines == pytest.approx([v.clean for v in views])
     legend = [t.get_text() for t in bars_ax.get_legend().get_texts()]
-    assert any(t.startswith("standard: mPC") for t in legend) and any(t.startswith("AdvMix: clean") for t in legend)
-    # (b) four family panels, noise first: Gauss line of result 1 starts at clean, then severities 1..5
+    # the bars are per-corruption scores: the legend says so, and that their mean is mPC
+    assert f"standard: per corruption (mean: mPC {views[0].mPC:.1f})" in legend
+    assert any(t.startswith("AdvMix: clean") for t in legend)
+    # (b) four family panels, noise first; with two results, one line per result (2, not 8): the mean
+    # over the family's corruptions, clean at severity 0
     noise = axes[1]
     assert noise.get_title() == "(b) noise" and noise.get_xlabel() == "severity (0 = clean)"
-    first = noise.lines[0]
-    assert list(first.get_xdata()) == [0, 1, 2, 3, 4, 5]
-    expect = [views[0].clean] + [views[0].by_severity["gaussian_noise"][s] for s in range(1, 6)]
-    assert list(first.get_ydata()) == pytest.approx(expect)
+    assert len(noise.lines) == 2
+    for line, v in zip(noise.lines, views):
+        assert list(line.get_xdata()) == [0, 1, 2, 3, 4, 5]
+        members = ("gaussian_noise", "shot_noise", "impulse_noise")
+        expect = [v.clean] + [sum(v.by_severity[c][s] for c in members) / 3 for s in range(1, 6)]
+        assert list(line.get_ydata()) == pytest.approx(expect)
+    assert [t.get_text() for t in noise.get_legend().get_texts()] == ["standard", "AdvMix"]
     assert [a.get_title() for a in axes[1:5]] == ["(b) noise", "(b) blur", "(b) weather", "(b) digital"]
-    # (c) clean and mPC on the metric's axis, rPC on an axis of its own; (d) per-corruption difference
+    # (c) clean and mPC on the metric's axis, (d) rPC on an axis of its own; (e) per-corruption difference
     side, ratio = axes[5], axes[6]
+    assert side.get_title() == "(c) Clean score and mPC" and ratio.get_title() == "(d) rPC"
+    assert axes[7].get_title().startswith("(e) ")
     assert [p.get_height() for p in side.patches] == pytest.approx(
         [views[0].clean, views[0].mPC, views[1].clean, views[1].mPC])
     assert side.get_ylabel() == "AP (%)" and "rPC" in ratio.get_ylabel()
@@ -84,8 +92,24 @@ def test_figure_draws_the_results_numbers(two):
 
 
 def test_single_result_has_no_comparison_panels(two):
-    fig = build_figure([read_results(two[0])])
+    v = read_results(two[0])
+    fig = build_figure([v])
     assert len(fig.axes) == 5
+    # (b) one result: a line per corruption; Gauss starts at clean, then severities 1..5
+    first = fig.axes[1].lines[0]
+    assert list(first.get_ydata()) == pytest.approx([v.clean] + [v.by_severity["gaussian_noise"][s] for s in range(1, 6)])
+    assert len(fig.axes[1].lines) == 3
+
+
+def test_labels_say_whether_the_flip_test_ran(tmp_path, two):
+    import dataclasses
+
+    views = [read_results(p) for p in two]
+    views = [dataclasses.replace(views[0], config={**views[0].config, "flip": False}),
+             dataclasses.replace(views[1], config={**views[1].config, "flip": True})]
+    fig = build_figure(views, names=["MoveNet", "HRNet"])
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert legend == ["MoveNet (no flip)", "HRNet (flip)"]
 
 
 def test_pckh_units_and_errors(tmp_path, two, capsys):
@@ -122,9 +146,9 @@ def test_legends_sit_outside_the_data_and_axes_start_at_zero(two, tmp_path):
         for legend in (c for c in ax.get_children() if isinstance(c, Legend)):
             legends += 1
             assert not legend.get_window_extent().overlaps(ax.get_window_extent()), ax.get_title()
-        if ax.get_title() != "(d) Per-corruption change relative to standard":
+        if ax.get_title() != "(e) Per-corruption change relative to standard":
             assert ax.get_ylim()[0] == 0, ax.get_title()
-    assert legends == 8  # (a), four corruption legends, the results' line styles, (c), (d)
+    assert legends == 7  # (a), four (b) legends naming the results, (d), (e)
     # the MPII severity panels start at 0 like every other score axis
     mpii = write_fake_results(tmp_path / "mpii.json", dataset="mpii-c", robustness=0.95)
     fig = build_figure([read_results(mpii)])
@@ -155,4 +179,4 @@ def test_two_runs_of_one_model_get_telling_labels(tmp_path):
                              boxes={"source": "/data/dets.json", "sha256": "d" * 64})
     fig = build_figure([read_results(gt), read_results(det)])
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert "movenet (GT boxes): mPC" in " ".join(legend) and "movenet (detections: dets.json): mPC" in " ".join(legend)
+    assert "movenet (GT boxes): per corruption (mean: mPC" in " ".join(legend) and "movenet (detections: dets.json): per corruption (mean: mPC" in " ".join(legend)

@@ -126,11 +126,11 @@ def test_table_formats(scored, capsys):
     assert rc == 0
     header = md.splitlines()[0]
     cols = [c.strip() for c in header.strip("|").split("|")]
-    assert cols == ["Model", "Backbone", "Input size", "Boxes", "AP (clean)", "mPC", "rPC",
+    assert cols == ["Model", "Backbone", "Input size", "Boxes", "Flip", "Sample", "AP (clean)", "mPC", "rPC",
                     *[CORRUPTION_TITLE[c] for c in BENCHMARK_CORRUPTIONS]]
     assert len(md.strip().splitlines()) == 4  # header, rule, two rows
     # text columns left-aligned, numbers right-aligned
-    assert md.splitlines()[1] == "|" + "|".join(["---"] * 4 + ["---:"] * 18) + "|"
+    assert md.splitlines()[1] == "|" + "|".join(["---"] * 6 + ["---:"] * 18) + "|"
 
     res = load_results(scored)
     rc, csv, _ = run_cli(["table", scored, "--format", "csv"], capsys)
@@ -306,7 +306,7 @@ def test_table_names_from_model_spec():
     assert (row["Model"], row["Backbone"], row["Input size"]) == ("movenet_lightning_int8", None, "192x192")
     assert (row["AP (clean)"], row["mPC"], row["rPC"], row["snow"]) == (50.0, 25.0, 50.0, 25.0)
     tex = render_table(frame, "latex")
-    assert r"movenet\_lightning\_int8 & -- & 192x192 & -- & 50.0 & 25.0 & 50.0" in tex
+    assert r"movenet\_lightning\_int8 & -- & 192x192 & -- & -- & -- & 50.0 & 25.0 & 50.0" in tex
 
 
 # ------------------------------------------------------------------------------------------------
@@ -357,7 +357,7 @@ def test_table_metric_sets(tmp_path, scored, capsys):
 
     rc, csv, _ = run_cli(["table", scored, "--metrics", "ap,ap50,ar", "--format", "csv"], capsys)
     frame = pd.read_csv(io.StringIO(csv))
-    assert list(frame.columns) == ["Model", "Backbone", "Input size", "Boxes",
+    assert list(frame.columns) == ["Model", "Backbone", "Input size", "Boxes", "Flip", "Sample",
                                    "AP (clean)", "AP mPC", "AP rPC", "AP50 (clean)", "AP50 mPC", "AP50 rPC",
                                    "AR (clean)", "AR mPC", "AR rPC"]
     row = frame.iloc[0]
@@ -370,7 +370,7 @@ def test_table_metric_sets(tmp_path, scored, capsys):
     # one set: the paper's layout for that metric, per corruption
     rc, md, _ = run_cli(["table", scored, "--metrics", "AP75"], capsys)
     cols = [c.strip() for c in md.splitlines()[0].strip("|").split("|")]
-    assert cols[4:7] == ["AP75 (clean)", "mPC", "rPC"] and cols[7] == "Gauss"
+    assert cols[6:9] == ["AP75 (clean)", "mPC", "rPC"] and cols[9] == "Gauss"
     cells = [c.strip() for c in md.splitlines()[2].strip("|").split("|")]
     fog = 100 * np.mean([value[("AP75", "fog", s)] for s in range(1, 6)])
     assert cells[cols.index("Fog")] == f"{fog:.1f}"
@@ -400,9 +400,9 @@ def test_table_ap_by_area_undefined_is_a_dash(tmp_path, capsys):
     write_results(path, _synthetic("coco-c", {"AP": 0.5, "APM": -1.0}))
     rc, md, _ = run_cli(["table", path, "--metrics", "ap,apm"], capsys)
     cells = [c.strip() for c in md.splitlines()[2].strip("|").split("|")]
-    assert cells[4:7] == ["50.0", f"{100 * load_results(path)['summary']['mPC']:.1f}",
+    assert cells[6:9] == ["50.0", f"{100 * load_results(path)['summary']['mPC']:.1f}",
                           f"{load_results(path)['summary']['rPC']:.1f}"]
-    assert cells[7:] == ["–", "–", "–"]
+    assert cells[9:] == ["–", "–", "–"]
 
 
 def test_table_tells_equal_model_names_apart(tmp_path, capsys):
@@ -459,3 +459,27 @@ def test_table_names_are_text_in_every_format(tmp_path, capsys):
 
     rc, tex, _ = run_cli(["table", *paths, "--format", "latex"], capsys)
     assert r"\input" not in tex and r"\textbackslash{}input\{/etc/passwd\} 100\%" in tex
+
+
+def test_table_shows_the_flip_setting_and_marks_subset_runs_in_every_format(capsys, tmp_path):
+    """Issue 24: a 16-person run read like a paper row, and nothing showed whether a model was flip-tested."""
+    from robustpose_bench.metrics.robustness import make_row
+    from robustpose_bench.results import make_results, write_results
+
+    rows = [make_row("coco-c", "clean", 0, "AP", 0.5)]
+    rows += [make_row("coco-c", c, s, "AP", 0.25) for c in BENCHMARK_CORRUPTIONS for s in range(1, 6)]
+    write_results(tmp_path / "small.json", make_results(
+        "coco-c", rows, provenance={"data": {"num_images": 4, "num_persons": 12}}, config={"method": "A", "flip": False}))
+    write_results(tmp_path / "full.json", make_results(
+        "coco-c", rows, provenance={"data": {"num_images": 5000, "num_persons": 6352}}, config={"method": "B", "flip": True}))
+    want = {"A": ("no flip", "4 images, 12 persons (subset)"), "B": ("flip", "5,000 images, 6,352 persons")}
+    for fmt in ("md", "csv", "latex", "json"):
+        rc, text, err = run_cli(["table", tmp_path / "small.json", tmp_path / "full.json", "--format", fmt], capsys)
+        assert rc == 0, err
+        if fmt == "json":
+            got = {r["Model"]: (r["Flip"], r["Sample"]) for r in json.loads(text)}
+            assert got == want
+        else:
+            for flip, sample in want.values():
+                assert flip in text and sample in text, (fmt, text)
+            assert "no flip" in text and "(subset)" in text

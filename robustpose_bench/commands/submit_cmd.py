@@ -13,10 +13,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "split unless --subset is given (subset entries are listed apart, not ranked).",
     )
     p.add_argument("results", help="results.json written by 'eval' or 'score'")
-    p.add_argument("--name", required=True, help="entry name, unique within the dataset")
+    p.add_argument("--name", required=True, help="entry name, unique within the dataset; the row's label unless "
+                                                 "--architecture is given")
     p.add_argument("--method", choices=["standard", "advmix", "other"],
                    help="training method (default: from the results' provenance, else 'other')")
-    p.add_argument("--architecture", help="network family, e.g. SimpleBaseline (default: the results' model name)")
+    p.add_argument("--architecture", help="network family, e.g. SimpleBaseline: the row's label with the method (default: --name)")
     p.add_argument("--backbone", help="e.g. ResNet-50")
     p.add_argument("--input-size", help="HxW, e.g. 256x192 (default: from the model spec)")
     p.add_argument("--box-source", metavar="gt|'none (bottom-up)'|FILE",

@@ -201,14 +201,16 @@ def run_eval(opts: EvalOptions) -> dict:
         if opts.flip and not model.codec.flip_test:
             raise UserError(f"--flip: {Path(opts.model).name} is a one-stage model whose family has no flip test "
                             "(run with --no-flip or without --flip)")
-        flip = model.codec.flip_test if opts.flip is None else bool(opts.flip)
+        default_flip = model.codec.flip_test if spec.flip_test is None else spec.flip_test
+        flip = default_flip if opts.flip is None else bool(opts.flip)
         files = ds.onestage_images()
         instances = None
         boxes = boxes_prov = None
     else:
         if opts.boxes not in (None, "gt") and not ds.supports_boxes:
             ds.topdown_instances(1.0, opts.boxes)  # raises the dataset's reason
-        flip = True if opts.flip is None else bool(opts.flip)
+        # the model's own protocol (spec.flip_test: MoveNet and BlazePose off), else HRNet's: on
+        flip = (True if spec.flip_test is None else spec.flip_test) if opts.flip is None else bool(opts.flip)
         instances = ds.topdown_instances(spec.input.width / spec.input.height, opts.boxes or "gt")
         files = instances.groups()[0]
         boxes = {k: instances.source[k] for k in ("source", "sha256")}

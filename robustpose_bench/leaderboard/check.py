@@ -174,6 +174,9 @@ def check_against_results(path: Path, data: dict[str, Any]) -> tuple[list[Proble
     if data.get("non_standard") != non_standard_text(view.config):
         problems.append(Problem(path, "non_standard", f"{data.get('non_standard')!r} but the results file says "
                                                       f"{non_standard_text(view.config)!r}"))
+    flip = view.config.get("flip")
+    if isinstance(flip, bool) and data.get("flip") != flip:
+        problems.append(Problem(path, "flip", f"{data.get('flip')!r} but the results file says {flip!r}"))
     images, persons = recorded_sample(view)
     for key, value in (("images", images), ("persons", persons)):
         if value is not None and origin["sample"][key] != value:

@@ -55,6 +55,7 @@ def entries_frame(entries: list[Entry]) -> Any:
         rows.append({
             "dataset": d["dataset"], "name": d["name"],
             "model": model_label(d["architecture"], d["method"])
+            + (" (no flip)" if d.get("flip") is False else "")  # the paper flip-tests every model
             + (f" ({d['non_standard']})" if d.get("non_standard") else ""),  # thresholds other than HRNet's
             "method": d["method"],
             "architecture": d["architecture"], "paradigm": d.get("paradigm"), "backbone": d["backbone"],

@@ -23,7 +23,7 @@ from ..vocabulary import non_standard_text, box_source_label, is_path_like, samp
 from .entries import (BENCHMARK_ORDER, SCHEMA_VERSION, ensure_new, entry_path, invalid_entry_message, safe_filename,
                       schema_problems, write_entry)
 from ..metrics.robustness import describe_missing
-from .results_view import (ResultsView, box_source_of, display_name, input_size_of, provenance_field,
+from .results_view import (ResultsView, box_source_of, input_size_of, provenance_field,
                            read_results, require, sample_size)
 
 METHODS = ("standard", "advmix", "other")
@@ -82,7 +82,7 @@ def entry_from_results(
         "dataset": view.dataset,
         "metric": view.metric,
         "method": method,
-        "architecture": architecture or display_name(view),
+        "architecture": architecture or name,  # the row label: --architecture, else --name (not the spec name)
         "backbone": backbone or view.config.get("backbone") or None,
         "input_size": input_size or input_size_of(view),
         "box_source": box_label,
@@ -96,6 +96,8 @@ def entry_from_results(
         },
         "origin": origin,
     }
+    if isinstance(view.config.get("flip"), bool):  # the flip test moves AP by points: say which it was
+        entry["flip"] = view.config["flip"]
     non_standard = non_standard_text(view.config)
     if non_standard:  # eval ran with post-processing thresholds other than HRNet's
         entry["non_standard"] = non_standard

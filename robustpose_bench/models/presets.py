@@ -288,7 +288,8 @@ def _movenet(io: ModelIO, name: str) -> dict:
                   "mean": [0, 0, 0], "std": [1, 1, 1]},
                  {"kind": "keypoints", "name": out_name, "coords": "normalized", "order": "yx",
                   "values_per_keypoint": 3, "score_index": 2, "score_activation": "none"},
-                 _coco_keypoints(17, "movenet", "the output"))
+                 {**_coco_keypoints(17, "movenet", "the output"),
+                  "flip_test": False})  # Google evaluates MoveNet without a flip test
 
 
 _BLAZEPOSE_COCO = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
@@ -309,7 +310,8 @@ def _blazepose(io: ModelIO, name: str) -> dict:
                  {"kind": "keypoints", "name": out_name, "coords": "pixel", "order": "xy", "values_per_keypoint": 5,
                   "score_index": 3, "score_activation": "sigmoid"},
                  {"keypoints": {"num": 39, "names": None, "dataset_map": {"coco": _BLAZEPOSE_COCO}},
-                  "flip_pairs": _BLAZEPOSE_PAIRS})
+                  "flip_pairs": _BLAZEPOSE_PAIRS,
+                  "flip_test": False})  # MediaPipe runs BlazePose without a flip test
 
 
 

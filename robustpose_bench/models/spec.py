@@ -183,6 +183,10 @@ class ModelSpec:
     extra: dict[str, Any] = field(default_factory=dict)
     #: None = the family's protocol (``default_bbox``); set only when a spec asks for another
     bbox: str | None = None
+    #: The flip test of the model's own protocol; None = the family's (top-down and HigherHRNet: on,
+    #: as HRNet and the paper evaluate; YOLO-pose and RTMO: none). MoveNet and BlazePose: off, as
+    #: their authors evaluate them. ``eval --flip / --no-flip`` overrides it.
+    flip_test: bool | None = None
 
     @property
     def bbox_protocol(self) -> str:
@@ -195,6 +199,8 @@ class ModelSpec:
         extra = d.pop("extra")
         if d["bbox"] is None:
             d.pop("bbox")  # the family's protocol: specs written before the field stay byte-identical
+        if d["flip_test"] is None:
+            d.pop("flip_test")  # likewise
         inp = d["input"]
         inp["mean"], inp["std"] = list(inp["mean"]), list(inp["std"])
         for k in ("crop", "resize", "align", "pad_value"):
@@ -575,7 +581,7 @@ def parse_spec(obj: Mapping[str, Any] | str | bytes, source: str | None = None) 
             raise UserError(f"model spec{where}: not valid JSON ({exc})") from None
     if not isinstance(obj, Mapping):
         raise UserError(f"model spec{where}: must be a JSON object, got {type(obj).__name__}")
-    top = {"format", "name", "pipeline", "input", "output", "keypoints", "flip_pairs", "bbox"}
+    top = {"format", "name", "pipeline", "input", "output", "keypoints", "flip_pairs", "bbox", "flip_test"}
     extra = {k: v for k, v in obj.items() if k not in top and isinstance(k, str) and k.startswith("x_")}
     _check_keys({k: v for k, v in obj.items() if k not in extra}, top, where, "")
     fmt = _get(obj, "format", where, "", required=True)
@@ -590,8 +596,13 @@ def parse_spec(obj: Mapping[str, Any] | str | bytes, source: str | None = None) 
     kps = _parse_keypoints(_get(obj, "keypoints", where, "", required=True), where)
     fps = _parse_flip_pairs(obj.get("flip_pairs", []), kps.num, where)
     bbox = _parse_bbox(obj.get("bbox"), where, pipeline, inp.crop, out.kind)
+    flip_test = obj.get("flip_test")
+    if flip_test is not None and not isinstance(flip_test, bool):
+        raise _err(where, "flip_test", f"must be true, false or null (the family's protocol), got {flip_test!r}")
+    if flip_test and not fps:
+        raise _err(where, "flip_test", "is true but flip_pairs is empty: the flip test needs the left/right pairs")
     return ModelSpec(name=name, input=inp, output=out, keypoints=kps, flip_pairs=fps, pipeline=pipeline, extra=extra,
-                     bbox=bbox)
+                     bbox=bbox, flip_test=flip_test)
 
 
 def load_spec_file(path: str | os.PathLike) -> ModelSpec:
