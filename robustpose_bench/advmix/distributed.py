@@ -127,7 +127,7 @@ def check_launch(batch_size: int, grad_accum: int, num_items: int, sync_bn: bool
         raise UserError(f"training data: {num_items} persons, fewer than one optimiser step's "
                         f"{batch_size * grad_accum} (batch_size x grad_accum); under torchrun every step must be "
                         "a full global batch: lower --batch-size or --grad-accum")
-    if sync_bn and device.type != "cuda" and w > 1:
+    if sync_bn and device.type != "cuda":   # torch's SyncBatchNorm refuses CPU tensors, even in 1 process
         raise UserError("--sync-bn needs CUDA: torch.nn.SyncBatchNorm does not run on the CPU (leave it off: "
                         "BatchNorm per process)")
 
