@@ -163,9 +163,11 @@ def ddp_speed(tmp: Path, device: str, quick: bool, workers: int, iters: int, tim
     from robustpose_bench.advmix.nets import build_net
 
     size = (48, 64) if quick else (192, 256)
-    images, ann = make_coco_dataset(tmp / "speed", n_images=16 if quick else 128, size=size)
     archs = ["simplebaseline_r18_small"] if quick else list(PAPER_RUNS)
     batch = "4" if quick else "32"
+    # One epoch holds the whole run: the trainer starts new DataLoader workers every epoch, which a
+    # 585-step COCO epoch hardly notices and a short synthetic one would measure.
+    images, ann = make_coco_dataset(tmp / "speed", n_images=int(batch) * (iters + 2), size=size)
     report: dict[str, Any] = {"per_gpu_batch": int(batch), "iterations": iters, "workers": workers}
     for arch in archs:
         torch.manual_seed(0)

@@ -6,7 +6,8 @@ Trains the test's TinyPoseNet (BatchNorm) from INIT with each configuration of `
 with KD from INIT and the adversarial generator, the Dirichlet ablation, whose random weights are drawn
 per global batch, and AdvMix over two accumulated passes), through ``trainer.train`` as the CLI does;
 rank 0 also saves the pose net's last gradients (``OUT/<method>/grads.pth``): Adam's update hides the
-gradient's scale, the gradient does not.
+gradient's scale, the gradient does not. The other ranks train into ``OUT/not_rank0/`` with a progress bar
+asked for, so that the test sees any file or bar they should not make.
 """
 from __future__ import annotations
 
@@ -47,11 +48,15 @@ def config(name: str, init: str, images: str, ann: str):
 
 def main() -> int:
     out, init, images, ann = sys.argv[1:5]
+    main_rank = os.environ["RANK"] == "0"
     for name in RUNS:
         net = TinyPoseNet()
-        train(config(name, init, images, ann), Path(out) / name, model=net, progress=False, device="cpu")
-        if os.environ["RANK"] == "0":
-            torch.save([p.grad for p in net.parameters()], Path(out) / name / "grads.pth")
+        # The other ranks are given their own folder and asked for a progress bar: both must stay unused
+        # (only rank 0 writes and shows progress); a fresh run reads nothing from its folder.
+        where = Path(out) / (name if main_rank else f"not_rank0/{name}")
+        train(config(name, init, images, ann), where, model=net, progress=not main_rank, device="cpu")
+        if main_rank:
+            torch.save([p.grad for p in net.parameters()], where / "grads.pth")
     return 0
 
 

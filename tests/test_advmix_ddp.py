@@ -97,6 +97,8 @@ def ddp_runs(data, init, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ddp_runs")
     proc = torchrun(REPO / "tests" / "_ddp_worker.py", out, init, data[0], data[1])
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not (out / "not_rank0").exists()          # rank 1 wrote nothing
+    assert "it/s" not in proc.stderr and "s/it" not in proc.stderr, proc.stderr[-2000:]   # and showed no bar
     return out
 
 
