@@ -237,6 +237,9 @@ def test_a_killed_two_process_run_resumes_to_the_uninterrupted_weights(data, tmp
         assert torch.equal(a["state_dict"][k], v), k
     for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
         assert all(torch.equal(sa[key], sb[key]) for key in sb)
+    # a checkpoint of several processes is an ordinary one: plain keys (no DDP "module."), exportable
+    assert not any(k.startswith("module.") for k in a["state_dict"])
+    assert main(["export", str(killed / "last.pth"), "--format", "torchscript", "-o", str(tmp_path / "m.pt")]) == 0
     # another process count is another BatchNorm recipe: refused, in one line
     rc, err = _in_process_rank(["train", *_train_args(data, killed, cfg, "--max-iters", "10", "--resume")[3:]],
                                rank=0, world=4)

@@ -222,7 +222,7 @@ class Stepper:
         self.shard = (rank, world_size)
 
     @staticmethod
-    def _sync_unless_last(net: nn.Module | None, last: bool):
+    def _sync_unless_last(net: nn.Module | None, last: bool) -> contextlib.AbstractContextManager[Any]:
         """DDP's ``no_sync`` for every micro-batch but the last: one gradient all-reduce per step."""
         from torch.nn.parallel import DistributedDataParallel as DDP
 
