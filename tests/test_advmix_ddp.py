@@ -183,18 +183,11 @@ def _train_args(data, out: Path, config_file: Path, *extra: str) -> list[str]:
             "--epochs", "1000", "--no-progress", "--out", str(out), *extra]
 
 
-def _wait_for_checkpoint(proc: subprocess.Popen, path: Path, at_least: int, timeout: float = 90) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the run ended before it was killed"
-        try:
-            it = torch.load(path, weights_only=True)["global_iter"]
-            if it >= at_least:
-                return it
-        except (FileNotFoundError, RuntimeError, EOFError):
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"no checkpoint at iteration {at_least} within {timeout} s")
+def _checkpoint(path: Path) -> dict | None:
+    try:
+        return torch.load(path, weights_only=True)
+    except (FileNotFoundError, RuntimeError, EOFError):
+        return None
 
 
 def _children(pid: int) -> list[int]:
@@ -205,34 +198,64 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def test_a_killed_two_process_run_resumes_to_the_uninterrupted_weights(data, tmp_path):
-    cfg = tmp_path / "every2.yaml"
-    cfg.write_text("checkpoint_every: 2\nmethod: standard\n")
+def _kill_mid_epoch(proc: subprocess.Popen, path: Path, timeout: float = 90) -> dict:
+    """SIGKILL both ranks once the last checkpoint is one from the middle of an epoch; that checkpoint.
+
+    The ranks are stopped (SIGSTOP) before the file is read, so what is read is what a resume finds;
+    if it has moved on to an epoch end meanwhile, they run on (SIGCONT) to the next mid-epoch one.
+    """
+    deadline = time.monotonic() + timeout
+    ranks: list[int] = []
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before it was killed"
+        state = _checkpoint(path)
+        if state is not None and state["iter_in_epoch"] > 0:
+            ranks = ranks or _children(proc.pid)
+            assert len(ranks) == 2, ranks
+            for pid in ranks:
+                os.kill(pid, signal.SIGSTOP)
+            state = _checkpoint(path)
+            if state is not None and state["iter_in_epoch"] > 0:
+                for pid in ranks:            # both ranks die mid-run, as in a crash; torchrun then gives up
+                    os.kill(pid, signal.SIGKILL)
+                return state
+            for pid in ranks:
+                os.kill(pid, signal.SIGCONT)
+        time.sleep(0.05)
+    raise AssertionError(f"no mid-epoch checkpoint within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def data16(tmp_path_factory) -> tuple[Path, Path]:
+    """16 persons: 4 steps of 4 per epoch, so that a checkpoint every 3 steps falls inside epochs."""
+    return make_coco_dataset(tmp_path_factory.mktemp("ddp_data16"), n_images=16)
+
+
+def test_a_killed_two_process_run_resumes_to_the_uninterrupted_weights(data16, tmp_path):
+    data = data16
+    cfg = tmp_path / "every3.yaml"
+    cfg.write_text("checkpoint_every: 3\nmethod: standard\n")
     killed = tmp_path / "killed"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            *_train_args(data, killed, cfg, "--max-iters", "100000")]
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        at = _wait_for_checkpoint(proc, killed / "last.pth", 3)
-        ranks = _children(proc.pid)
-        assert len(ranks) == 2, ranks
-        for pid in ranks:                  # both ranks die mid-run, as in a crash; torchrun then gives up
-            os.kill(pid, signal.SIGKILL)
+        state = _kill_mid_epoch(proc, killed / "last.pth")
         assert proc.wait(timeout=60) != 0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert 3 <= at < 9
-    resumed = torchrun(*_train_args(data, killed, cfg, "--max-iters", "9", "--resume"))
+    target = state["global_iter"] + 6      # on over the next epoch boundary
+    resumed = torchrun(*_train_args(data, killed, cfg, "--max-iters", str(target), "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert len(resumed.stdout.strip().splitlines()) == 1        # rank 0's summary only
     straight = tmp_path / "straight"
-    done = torchrun(*_train_args(data, straight, cfg, "--max-iters", "9"))
+    done = torchrun(*_train_args(data, straight, cfg, "--max-iters", str(target)))
     assert done.returncode == 0, done.stderr[-3000:]
     a = torch.load(killed / "last.pth", weights_only=True)
     b = torch.load(straight / "last.pth", weights_only=True)
-    assert a["global_iter"] == b["global_iter"] == 9
+    assert a["global_iter"] == b["global_iter"] == target
     for k, v in b["state_dict"].items():
         assert torch.equal(a["state_dict"][k], v), k
     for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
@@ -241,8 +264,8 @@ def test_a_killed_two_process_run_resumes_to_the_uninterrupted_weights(data, tmp
     assert not any(k.startswith("module.") for k in a["state_dict"])
     assert main(["export", str(killed / "last.pth"), "--format", "torchscript", "-o", str(tmp_path / "m.pt")]) == 0
     # another process count is another BatchNorm recipe: refused, in one line
-    rc, err = _in_process_rank(["train", *_train_args(data, killed, cfg, "--max-iters", "10", "--resume")[3:]],
-                               rank=0, world=4)
+    rc, err = _in_process_rank(["train", *_train_args(data, killed, cfg, "--max-iters", str(target + 1),
+                                                      "--resume")[3:]], rank=0, world=4)
     assert rc == 2 and "trained by 2 process(es), this run has 4" in err and err.count("\n") == 1
 
 
