@@ -115,21 +115,25 @@ def distributed_device(requested: str, env: DistEnv) -> tuple[torch.device, str]
     return dev, "gloo"
 
 
-def check_launch(batch_size: int, grad_accum: int, num_items: int, sync_bn: bool, device: torch.device,
-                 env: DistEnv) -> None:
-    """Refuse a launch whose global batch does not split evenly over the ranks, in one line."""
+def check_launch(batch_size: int, sync_bn: bool, device: torch.device, env: DistEnv) -> None:
+    """Refuse, in one line, a launch whose global batch does not split evenly over the ranks, or that asks
+    for SyncBatchNorm where torch cannot run it (before any net is built or weights are read)."""
     w = env.world_size
     if batch_size % w:
         raise UserError(f"config field 'batch_size': {batch_size} images per forward pass do not split over the "
                         f"{w} processes torchrun started (WORLD_SIZE {w}): --batch-size is the global batch, each "
                         f"process takes batch_size / {w}; give a multiple of {w}")
+    if sync_bn and device.type != "cuda":   # torch's SyncBatchNorm refuses CPU tensors, even in 1 process
+        raise UserError("--sync-bn needs CUDA: torch.nn.SyncBatchNorm does not run on the CPU (leave it off: "
+                        "BatchNorm per process)")
+
+
+def check_data(num_items: int, batch_size: int, grad_accum: int) -> None:
+    """Under torchrun every optimiser step is a full global batch (equal shards, see the module doc)."""
     if num_items < batch_size * grad_accum:
         raise UserError(f"training data: {num_items} persons, fewer than one optimiser step's "
                         f"{batch_size * grad_accum} (batch_size x grad_accum); under torchrun every step must be "
                         "a full global batch: lower --batch-size or --grad-accum")
-    if sync_bn and device.type != "cuda":   # torch's SyncBatchNorm refuses CPU tensors, even in 1 process
-        raise UserError("--sync-bn needs CUDA: torch.nn.SyncBatchNorm does not run on the CPU (leave it off: "
-                        "BatchNorm per process)")
 
 
 def join_process_group(backend: str, device: torch.device, env: DistEnv) -> None:

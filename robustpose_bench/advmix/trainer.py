@@ -627,6 +627,7 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
         dev = pick_device(device)
     else:
         dev, backend = ddp.distributed_device(device, denv)
+        ddp.check_launch(cfg.batch_size, cfg.sync_bn, dev, denv)
     torch.manual_seed(cfg.seed)
     if cfg.deterministic:
         use_deterministic_kernels()
@@ -650,7 +651,7 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
 
     dataset = build_dataset(cfg)
     if denv is not None:
-        ddp.check_launch(cfg.batch_size, cfg.grad_accum, len(dataset), cfg.sync_bn, dev, denv)
+        ddp.check_data(len(dataset), cfg.batch_size, cfg.grad_accum)
     step_batch = cfg.batch_size * cfg.grad_accum   # images per optimiser step (all processes together)
     iters_per_epoch = max(1, len(dataset) // step_batch) if len(dataset) >= step_batch else 1
     drop_last = len(dataset) >= step_batch
