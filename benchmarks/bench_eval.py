@@ -17,6 +17,10 @@ with a dynamic batch dimension inside this script, for the batched case.
 Targets (issue 4): end-to-end >= 80 % of model-only; end-to-end >= 2x naive with a batch-able model.
 
     python benchmarks/bench_eval.py [--crops 300] [--batch 32] [--device auto] [--flip] [--json OUT]
+        [--shared ../shared] [--models movenet,heatmap] [--heatmap-format onnx|torchscript]
+
+``--heatmap-format torchscript`` runs the heatmap net through torch (``torch-cuda`` on a GPU) instead of
+onnxruntime, for machines whose onnxruntime has no CUDA provider.
 """
 from __future__ import annotations
 
@@ -52,10 +56,10 @@ MOVENET_SPEC = {
 }
 
 
-def sample_instances(tmp: Path, crops: int, aspect: float) -> tuple[Instances, Path]:
+def sample_instances(tmp: Path, crops: int, aspect: float, shared: Path = SHARED) -> tuple[Instances, Path]:
     """GT-box instances of the shared COCO samples, repeated under distinct (symlinked) file names."""
-    sets = [(SHARED / "data/coco_sample", SHARED / "data/coco_sample/test_coco.json"),
-            (SHARED / "data/coco_mini/val2017", SHARED / "data/coco_mini/annotations/person_keypoints_val2017.json")]
+    sets = [(shared / "data/coco_sample", shared / "data/coco_sample/test_coco.json"),
+            (shared / "data/coco_mini/val2017", shared / "data/coco_mini/annotations/person_keypoints_val2017.json")]
     base: list[tuple[Path, np.ndarray, np.ndarray]] = []
     for img_dir, ann_path in sets:
         ann = json.loads(ann_path.read_text())
@@ -132,8 +136,9 @@ def naive(model: LoadedModel, inst: Instances, img_dir: Path, flip: bool) -> flo
     return time.perf_counter() - t0
 
 
-def export_heatmap_net(path: Path) -> None:
-    """A SimpleBaseline-shaped net (strided convs down to 1/32, deconvs back to 1/4), dynamic batch."""
+def export_heatmap_net(path: Path, fmt: str = "onnx") -> None:
+    """A SimpleBaseline-shaped net (strided convs down to 1/32, deconvs back to 1/4), dynamic batch, as
+    ONNX or (``fmt="torchscript"``, traced) TorchScript, with its spec embedded either way."""
     import torch
     import torch.nn as nn
 
@@ -149,6 +154,13 @@ def export_heatmap_net(path: Path) -> None:
 
     net = nn.Sequential(block(3, 32), block(32, 64), block(64, 96), block(96, 128), block(128, 160),
                         up(160, 64), up(64, 64), up(64, 64), nn.Conv2d(64, 17, 1)).eval()
+    if fmt == "torchscript":
+        from robustpose_bench.models.spec import torchscript_extra_files
+
+        traced = torch.jit.trace(net, torch.zeros(1, 3, 256, 192))
+        torch.jit.save(traced, str(path), _extra_files=torchscript_extra_files(
+            heatmap_model_spec("bench_heatmap_net", 256, 192, output_name="heatmaps")))
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(net, (torch.zeros(1, 3, 256, 192),), str(path), input_names=["image"],
@@ -207,22 +219,32 @@ def main() -> int:
                     help="onnxruntime CPU threads (default: one per core); 1 leaves the other cores to the "
                          "pipeline, as a GPU would")
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--shared", type=Path, default=SHARED, help="the shared folder (default: ../shared)")
+    ap.add_argument("--models", default="movenet,heatmap", help="which cases, comma-separated: movenet, heatmap")
+    ap.add_argument("--heatmap-format", choices=("onnx", "torchscript"), default="onnx",
+                    help="the heatmap net through onnxruntime (default) or torch")
     args = ap.parse_args()
+    models = set(args.models.split(","))
+    if not models or models - {"movenet", "heatmap"}:
+        ap.error(f"--models: expected a comma-separated subset of movenet, heatmap, got {args.models!r}")
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="rpb-bench-eval-") as tmp:
         tmp = Path(tmp)
-        mv = load_model(SHARED / "models/movenet_lightning_int8.onnx", spec=parse_spec(MOVENET_SPEC), device=args.device,
-                        intra_op_threads=args.intra_op_threads)
-        inst, img_dir = sample_instances(tmp, args.crops, 1.0)
-        rows.append(run_case("movenet_lightning_int8 (ONNX, fixed batch 1)", mv, inst, img_dir, args.batch,
-                             args.flip, args.repeats))
-        hm_path = tmp / "bench_heatmap_net.onnx"
-        export_heatmap_net(hm_path)
-        hm = load_model(hm_path, device=args.device, intra_op_threads=args.intra_op_threads)
-        inst, img_dir = sample_instances(tmp, args.crops, 192 / 256)
-        rows.append(run_case("heatmap net 256x192 (ONNX, dynamic batch)", hm, inst, img_dir, args.batch,
-                             args.flip, args.repeats))
+        if "movenet" in models:
+            mv = load_model(args.shared / "models/movenet_lightning_int8.onnx", spec=parse_spec(MOVENET_SPEC),
+                            device=args.device, intra_op_threads=args.intra_op_threads)
+            inst, img_dir = sample_instances(tmp, args.crops, 1.0, args.shared)
+            rows.append(run_case("movenet_lightning_int8 (ONNX, fixed batch 1)", mv, inst, img_dir, args.batch,
+                                 args.flip, args.repeats))
+        if "heatmap" in models:
+            fmt = args.heatmap_format
+            hm_path = tmp / ("bench_heatmap_net.pt" if fmt == "torchscript" else "bench_heatmap_net.onnx")
+            export_heatmap_net(hm_path, fmt)
+            hm = load_model(hm_path, device=args.device, intra_op_threads=args.intra_op_threads)
+            inst, img_dir = sample_instances(tmp, args.crops, 192 / 256, args.shared)
+            rows.append(run_case(f"heatmap net 256x192 ({'TorchScript' if fmt == 'torchscript' else 'ONNX'}, "
+                                 "dynamic batch)", hm, inst, img_dir, args.batch, args.flip, args.repeats))
 
     print(f"CPU cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; device: {rows[0]['provider']}; "
           f"onnxruntime threads: {args.intra_op_threads or 'default'}; flip test: {'on' if args.flip else 'off'}")

@@ -12,7 +12,7 @@ from typing import NoReturn, Sequence
 
 from . import __version__
 from .commands import COMMANDS
-from .errors import UserError
+from .errors import ReportedElsewhere, UserError
 
 
 class UsageError(UserError):
@@ -77,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UserError, ValueError, OSError) as exc:
         # Bad input or an unusable path (missing, not permitted, disk full): one line naming what was
         # wrong, never a traceback.
+        if isinstance(exc, ReportedElsewhere):
+            return 2
         msg = str(exc).strip() or exc.__class__.__name__
         if isinstance(exc, FileNotFoundError) and exc.filename:
             msg = f"no such file: {exc.filename}"

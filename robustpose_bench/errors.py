@@ -14,3 +14,7 @@ def shown(value: object, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters, for one-line messages about a bad value."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ReportedElsewhere(UserError):
+    """A UserError that another process prints (torchrun's rank 0, which fails alike): exit 2, silently."""

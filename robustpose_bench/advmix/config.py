@@ -45,8 +45,11 @@ class TrainConfig:
     num_joints_half_body: int = 8
     # optimisation (Adam, MultiStep on epochs, as HRNet's TRAIN.*)
     epochs: int = 140
-    batch_size: int = 32                    # images per forward pass (TRAIN.BATCH_SIZE_PER_GPU)
+    # Images per forward pass, all processes together: under torchrun each of the W processes takes
+    # batch_size / W (one process: TRAIN.BATCH_SIZE_PER_GPU; W GPUs: GPUS x TRAIN.BATCH_SIZE_PER_GPU).
+    batch_size: int = 32
     grad_accum: int = 1                     # forward passes per optimiser step: effective batch = batch_size * this
+    sync_bn: bool = False                   # under torchrun: BatchNorm over the global batch (SyncBatchNorm, CUDA)
     lr: float = 1e-3
     lr_steps: list[int] = field(default_factory=lambda: [90, 120])
     lr_factor: float = 0.1

@@ -101,8 +101,13 @@ def proposal_mode(method: str, mix_mode: str) -> str:
 
 
 def mixing_weights(mode: str, proposals: torch.Tensor, generator: nn.Module | None,
-                   rng: torch.Generator | None = None) -> torch.Tensor:
-    """(N, P, H, W) or (N, P) weights, >= 0 and summing to 1 over P, for a non-sequential mode."""
+                   rng: torch.Generator | None = None, shard: tuple[int, int] = (0, 1)) -> torch.Tensor:
+    """(N, P, H, W) or (N, P) weights, >= 0 and summing to 1 over P, for a non-sequential mode.
+
+    ``shard`` = (rank, world size) under torchrun: ``proposals`` are rows ``rank::world`` of the global
+    batch, so the Dirichlet draws are made for the whole global batch and this rank keeps its rows,
+    the weights each image gets in one process.
+    """
     n, p = proposals.shape[:2]
     if mode == "adv":
         return mix_weights(generator(proposals))
@@ -111,7 +116,10 @@ def mixing_weights(mode: str, proposals: torch.Tensor, generator: nn.Module | No
     if mode == "equal":
         return torch.full((n, p), 1.0 / p, device=proposals.device)
     if mode == "dirichlet":
-        g = torch.empty((n, p)).exponential_(1.0, generator=rng)   # Dirichlet(1) = normalised Exp(1)
+        rank, world = shard
+        g = torch.empty((n * world, p)).exponential_(1.0, generator=rng)   # Dirichlet(1) = normalised Exp(1)
+        if world > 1:
+            g = g[rank::world]
         return (g / g.sum(dim=1, keepdim=True)).to(proposals.device)
     raise ValueError(f"no mixing weights for mode {mode!r}")
 
@@ -173,15 +181,18 @@ class Stepper:
         for net in (model, teacher, generator):
             if net is not None:
                 net.to(memory_format=self.memory_format)
-        self.model = model
+        self.model = model        # what the pose step calls: the net, or its DDP wrapper (distribute)
+        self.net = model          # the pose net itself: the generator step, checkpoints
         self.cfg = cfg
         self.device = device
+        self.shard = (0, 1)       # (rank, world size) of this process's rows of each global batch
         self.alpha = cfg.alpha if (cfg.method == "advmix" and cfg.kd) else 0.0
         self.teacher = teacher if self.alpha > 0 else None
         if cfg.method == "advmix" and self.alpha > 0 and self.teacher is None:
             raise ValueError("AdvMix with knowledge distillation needs a teacher")
         self.adversarial = cfg.method == "advmix" and cfg.mix in ("adv", "adv-image")
         self.generator = generator if self.adversarial else None
+        self.gen_net = self.generator   # the generator itself (self.generator may become its DDP wrapper)
         if self.adversarial and self.generator is None:
             raise ValueError(f"mix mode {cfg.mix!r} needs a generator")
         self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -189,6 +200,35 @@ class Stepper:
         self.use_amp = bool(cfg.amp and device.type == "cuda")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+
+    def distribute(self, rank: int, world_size: int, sync_bn: bool = False) -> None:
+        """Wrap the trained nets in DistributedDataParallel (the process group must exist).
+
+        DDP averages the gradients over the ranks in backward and broadcasts rank 0's buffers (BatchNorm
+        running statistics) before each forward, as DataParallel kept replica 0's. The teacher is frozen
+        and stays unwrapped. ``sync_bn`` swaps BatchNorm for SyncBatchNorm in place (same parameters and
+        buffers, so the optimiser and checkpoints are unaffected).
+        """
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        if sync_bn:
+            self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
+        # DDP's default: rank 0's buffers are broadcast before each forward (``broadcast_buffers``, renamed
+        # ``forward_sync_buffers`` in torch 2.13; left at its default for either name).
+        self.model = DDP(self.net, device_ids=ids)
+        if self.gen_net is not None:
+            self.generator = DDP(self.gen_net, device_ids=ids)
+        self.shard = (rank, world_size)
+
+    @staticmethod
+    def _sync_unless_last(net: nn.Module | None, last: bool) -> contextlib.AbstractContextManager[Any]:
+        """DDP's ``no_sync`` for every micro-batch but the last: one gradient all-reduce per step."""
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        if last or not isinstance(net, DDP):
+            return contextlib.nullcontext()
+        return net.no_sync()
 
     def _autocast(self):
         return torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.use_amp)
@@ -203,7 +243,7 @@ class Stepper:
             if self.cfg.mix == "sequential":
                 mixed = proposals[:, 1]
             else:
-                weights = mixing_weights(self.cfg.mix, proposals, self.generator, rng).float()
+                weights = mixing_weights(self.cfg.mix, proposals, self.generator, rng, self.shard).float()
                 mixed = mix(proposals, weights)
             mixed = mixed.contiguous(memory_format=self.memory_format)
         return mixed, weights
@@ -249,16 +289,18 @@ class Stepper:
         self.opt_g.zero_grad(set_to_none=True)
         # The buffers are restored after backward: BN saves them for its backward and autograd
         # checks that they were not modified in between.
-        with frozen_params(self.model), self._generator_bn():
+        # The pose net itself, not its DDP wrapper: its parameters take no gradient here, so there is
+        # nothing for DDP to reduce; BN still normalises over this rank's rows.
+        with frozen_params(self.net), self._generator_bn():
             with self._autocast():
-                adv = self._generator_loss(self.model(mixed), target, target_weight, teacher_out)
+                adv = self._generator_loss(self.net(mixed), target, target_weight, teacher_out)
             self.scaler_g.scale(-adv * cfg.adv_loss_weight).backward()
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
         return StepResult(float(loss.detach()), float(adv.detach()), mean_w, shares)
 
     def _generator_bn(self):
-        return frozen_bn_buffers(self.model) if self.cfg.generator_bn == "frozen" else contextlib.nullcontext()
+        return frozen_bn_buffers(self.net) if self.cfg.generator_bn == "frozen" else contextlib.nullcontext()
 
     def _generator_loss(self, pred: torch.Tensor, target: torch.Tensor, target_weight: torch.Tensor,
                         teacher_out: torch.Tensor | None) -> torch.Tensor:
@@ -287,11 +329,12 @@ class Stepper:
         self.opt.zero_grad(set_to_none=True)
         loss_sum = 0.0
         if cfg.method == "standard":
-            for proposals, target, target_weight in batches:
-                with self._autocast():
-                    x = proposals[:, 0].contiguous(memory_format=fmt)
-                    loss = pose_loss(self.model(x), target, target_weight, None, 0.0, cfg.loss) / n
-                self.scaler.scale(loss).backward()
+            for i, (proposals, target, target_weight) in enumerate(batches):
+                with self._sync_unless_last(self.model, i == n - 1):
+                    with self._autocast():
+                        x = proposals[:, 0].contiguous(memory_format=fmt)
+                        loss = pose_loss(self.model(x), target, target_weight, None, 0.0, cfg.loss) / n
+                    self.scaler.scale(loss).backward()
                 loss_sum += float(loss.detach())
             self.scaler.step(self.opt)
             self.scaler.update()
@@ -302,7 +345,7 @@ class Stepper:
         teacher_outs: list[torch.Tensor | None] = []
         weight_sums: torch.Tensor | None = None
         share_sums: list[float] | None = None
-        for proposals, target, target_weight in batches:
+        for i, (proposals, target, target_weight) in enumerate(batches):
             teacher_out = None
             if self.teacher is not None:
                 with torch.no_grad(), self._autocast():
@@ -316,9 +359,10 @@ class Stepper:
                 sh = _mean_shares(proposals, weights)
                 if sh is not None:
                     share_sums = list(sh) if share_sums is None else [a + b for a, b in zip(share_sums, sh)]
-            with self._autocast():
-                loss = pose_loss(self.model(mixed), target, target_weight, teacher_out, self.alpha, cfg.loss) / n
-            self.scaler.scale(loss).backward()
+            with self._sync_unless_last(self.model, i == n - 1):
+                with self._autocast():
+                    loss = pose_loss(self.model(mixed), target, target_weight, teacher_out, self.alpha, cfg.loss) / n
+                self.scaler.scale(loss).backward()
             loss_sum += float(loss.detach())
         self.scaler.step(self.opt)
         self.scaler.update()
@@ -328,12 +372,13 @@ class Stepper:
             return StepResult(loss_sum, None, mean_w, shares)
         self.opt_g.zero_grad(set_to_none=True)
         adv_sum = 0.0
-        with frozen_params(self.model), self._generator_bn():
-            for (proposals, target, target_weight), teacher_out in zip(batches, teacher_outs):
-                mixed, _ = self._mixed(proposals, rng)
-                with self._autocast():
-                    adv = self._generator_loss(self.model(mixed), target, target_weight, teacher_out) / n
-                self.scaler_g.scale(-adv * cfg.adv_loss_weight).backward()
+        with frozen_params(self.net), self._generator_bn():
+            for i, ((proposals, target, target_weight), teacher_out) in enumerate(zip(batches, teacher_outs)):
+                with self._sync_unless_last(self.generator, i == n - 1):
+                    mixed, _ = self._mixed(proposals, rng)
+                    with self._autocast():
+                        adv = self._generator_loss(self.net(mixed), target, target_weight, teacher_out) / n
+                    self.scaler_g.scale(-adv * cfg.adv_loss_weight).backward()
                 adv_sum += float(adv.detach())
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
@@ -479,8 +524,8 @@ def _load_optimizer(opt: torch.optim.Optimizer, state: Any, source: str) -> None
         raise UserError(f"{source} does not fit this model's optimizer ({first})") from None
 
 
-def _resume(ckpt_path: Path, cfg: TrainConfig, model: nn.Module,
-            stepper: Stepper) -> tuple[int, int, int, list[dict[str, Any]]]:
+def _resume(ckpt_path: Path, cfg: TrainConfig, model: nn.Module, stepper: Stepper,
+            world_size: int = 1) -> tuple[int, int, int, list[dict[str, Any]]]:
     """Restore nets and optimisers from ``last.pth``; (epoch, iter in epoch, global iter, history).
 
     A truncated, empty or foreign file, or one from another configuration, is a one-line UserError
@@ -490,12 +535,19 @@ def _resume(ckpt_path: Path, cfg: TrainConfig, model: nn.Module,
 
     state = read_training_checkpoint(ckpt_path)
     saved_cfg = state["config"]
-    for key in ("arch", "method", "mix", "image_size", "keypoints", "seed", "kd", "alpha", "batch_size", "grad_accum"):
+    for key in ("arch", "method", "mix", "image_size", "keypoints", "seed", "kd", "alpha", "batch_size", "grad_accum",
+                "sync_bn"):
         if key in saved_cfg and saved_cfg[key] != getattr(cfg, key):
             raise UserError(f"--resume: config field '{key}' is {getattr(cfg, key)!r} but {ckpt_path} "
                             f"was trained with {saved_cfg[key]!r}")
+    # With BatchNorm per process, each process normalises batch_size / world_size images: another process
+    # count is another recipe, as another batch_size is (a checkpoint without the field: one process).
+    saved_world = state.get("world_size", 1)
+    if saved_world != world_size and not cfg.sync_bn:
+        raise UserError(f"--resume: {ckpt_path} was trained by {saved_world} process(es), this run has {world_size} "
+                        f"(BatchNorm normalises batch_size / processes images): launch {saved_world}")
     parts = [("state_dict", model, "optimizer", stepper.opt),
-             ("generator", stepper.generator, "optimizer_g", stepper.opt_g),
+             ("generator", stepper.gen_net, "optimizer_g", stepper.opt_g),
              ("teacher", stepper.teacher, None, None)]
     for key, net, opt_key, opt in parts:
         if net is None:
@@ -507,6 +559,19 @@ def _resume(ckpt_path: Path, cfg: TrainConfig, model: nn.Module,
         if opt is not None:
             _load_optimizer(opt, state[opt_key], f"{ckpt_path} ({opt_key})")
     return state["epoch"], state["iter_in_epoch"], state["global_iter"], list(state["history"])
+
+
+def _global_means(res: StepResult, device: torch.device) -> StepResult:
+    """``res`` averaged over the ranks (one all-reduce): per-rank means over equal shards -> the global
+    batch's means, the figures one process reports for the same batch."""
+    from .distributed import all_mean
+
+    w = list(res.mix_weights or ())
+    sh = list(res.shares or ())
+    vals = all_mean([res.loss, res.gen_loss or 0.0, *w, *sh], device)
+    return StepResult(vals[0], None if res.gen_loss is None else vals[1],
+                      None if res.mix_weights is None else tuple(vals[2:2 + len(w)]),
+                      None if res.shares is None else (vals[2 + len(w)], vals[3 + len(w)]))
 
 
 def _loader_worker_init(_worker_id: int) -> None:
@@ -525,6 +590,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
 
     OpenCV runs single-threaded meanwhile: a warped training crop's pixels depend on how OpenCV's
     thread pool splits the warp, i.e. on the machine's core count (``robustpose_bench/determinism.py``).
+
+    Started by torchrun (RANK, WORLD_SIZE, LOCAL_RANK in the environment), each process trains its share
+    of every global batch under DistributedDataParallel (``distributed.py``). Only rank 0 writes files
+    and shows progress.
     """
     from ..determinism import opencv_single_threaded
 
@@ -538,18 +607,27 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
     from tqdm import tqdm
 
     from ..provenance import base_provenance
+    from . import distributed as ddp
     from .checkpoint import load_file_strict
     from .data import KEYPOINT_SETS
     from .nets import build_net
 
     cfg.validate()
+    denv = ddp.torchrun_env()          # None: one process, exactly as before torchrun support
+    world = denv.world_size if denv else 1
+    is_main = denv is None or denv.is_main
     out = Path(out_dir)
     ckpt_path = out / CHECKPOINT_NAME
     if ckpt_path.exists() and not resume:
         raise UserError(f"{ckpt_path} exists: pass --resume to continue it, or choose another --out")
     if resume and not ckpt_path.exists():
         raise UserError(f"--resume: no checkpoint {ckpt_path}")
-    dev = pick_device(device)
+    backend = None
+    if denv is None:
+        dev = pick_device(device)
+    else:
+        dev, backend = ddp.distributed_device(device, denv)
+        ddp.check_launch(cfg.batch_size, cfg.sync_bn, dev, denv)
     torch.manual_seed(cfg.seed)
     if cfg.deterministic:
         use_deterministic_kernels()
@@ -572,31 +650,44 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
     stepper = Stepper(model, cfg, dev, teacher=teacher, generator=generator)
 
     dataset = build_dataset(cfg)
-    step_batch = cfg.batch_size * cfg.grad_accum   # images per optimiser step
+    if denv is not None:
+        ddp.check_data(len(dataset), cfg.batch_size, cfg.grad_accum)
+    step_batch = cfg.batch_size * cfg.grad_accum   # images per optimiser step (all processes together)
     iters_per_epoch = max(1, len(dataset) // step_batch) if len(dataset) >= step_batch else 1
     drop_last = len(dataset) >= step_batch
     start_epoch, start_iter, global_iter = 0, 0, 0
     history: list[dict[str, Any]] = []
     if resume:
-        start_epoch, start_iter, global_iter, history = _resume(ckpt_path, cfg, model, stepper)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=True))
-    meta = base_provenance()
-    meta.update({
-        "device": str(dev), "amp": stepper.use_amp, "seed": cfg.seed,
-        "annotation_sha256": sha256_file(cfg.ann),
-        "pretrained_sha256": sha256_file(cfg.pretrained) if cfg.pretrained else None,
-        "num_persons": len(dataset), "iters_per_epoch": iters_per_epoch,
-        "effective_batch": step_batch, **cpu_numerics(),
-        "cuda_device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
-    })
-    atomic_write_json(out / "run.json", meta)
+        start_epoch, start_iter, global_iter, history = _resume(ckpt_path, cfg, model, stepper, world)
+    if denv is not None:
+        # Every check that can refuse the launch has run: a bad launch never reaches the rendezvous, and
+        # no rank writes before every rank got here.
+        ddp.join_process_group(backend, dev, denv)
+        stepper.distribute(denv.rank, world, sync_bn=cfg.sync_bn)
+        model = stepper.net
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=True))
+        meta = base_provenance()
+        meta.update({
+            "device": str(dev), "amp": stepper.use_amp, "seed": cfg.seed,
+            "annotation_sha256": sha256_file(cfg.ann),
+            "pretrained_sha256": sha256_file(cfg.pretrained) if cfg.pretrained else None,
+            "num_persons": len(dataset), "iters_per_epoch": iters_per_epoch,
+            "effective_batch": step_batch, "world_size": world, "backend": backend,
+            "batch_per_process": cfg.batch_size // world, "sync_bn": bool(cfg.sync_bn and denv is not None),
+            **cpu_numerics(),
+            "cuda_device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
+        })
+        atomic_write_json(out / "run.json", meta)
 
     def save(epoch: int, iter_in_epoch: int) -> None:
+        if not is_main:
+            return
         state = {
             "state_dict": model.state_dict(), "optimizer": stepper.opt.state_dict(),
             "epoch": epoch, "iter_in_epoch": iter_in_epoch, "global_iter": global_iter,
-            "config": cfg.to_dict(), "history": history, "arch": cfg.arch,
+            "config": cfg.to_dict(), "history": history, "arch": cfg.arch, "world_size": world,
         }
         if generator is not None:
             state["generator"] = generator.state_dict()
@@ -613,7 +704,7 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
     if cfg.max_iters is not None:
         total = min(total, cfg.max_iters)
     bar = tqdm(total=total, initial=min(global_iter, total), desc=f"train {cfg.method}", unit="it",
-               file=sys.stderr, disable=not progress, dynamic_ncols=True)
+               file=sys.stderr, disable=not (progress and is_main), dynamic_ncols=True)
     stop = global_iter >= total
     epoch = start_epoch
     while not stop and epoch < cfg.epochs:
@@ -626,8 +717,12 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
         perm_gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
         order = torch.randperm(len(dataset), generator=perm_gen).tolist()
         first = start_iter if epoch == start_epoch else 0
+        if denv is None:
+            sampler: torch.utils.data.Sampler[int] = _OffsetSampler(order, first * step_batch)
+        else:   # this rank's rows r::W of the same global batches (distributed.rank_sampler)
+            sampler = ddp.rank_sampler(dataset, cfg.seed * 100003, epoch, first * step_batch, denv)
         loader = torch.utils.data.DataLoader(
-            dataset, batch_size=cfg.batch_size, sampler=_OffsetSampler(order, first * step_batch),
+            dataset, batch_size=cfg.batch_size // world, sampler=sampler,
             num_workers=cfg.workers, drop_last=drop_last, pin_memory=dev.type == "cuda",
             worker_init_fn=_loader_worker_init if cfg.workers else None,
         )
@@ -635,6 +730,8 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
         for group in _grouped(loader, cfg.grad_accum, drop_last):
             rng = torch.Generator().manual_seed(cfg.seed * 1000003 + global_iter)
             res = stepper.step_accumulated(group, rng)
+            if denv is not None:
+                res = _global_means(res, dev)   # the same on every rank: all stop together on a NaN
             if not math.isfinite(res.loss):
                 raise UserError(f"training diverged: the loss became {res.loss} at iteration {global_iter} "
                                 f"(lr {cfg.lr}); {ckpt_path} keeps the last saved state")
@@ -667,7 +764,7 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
             epoch += 1
             save(epoch, 0)
     bar.close()
-    if not ckpt_path.exists():
+    if is_main and not ckpt_path.exists():
         save(epoch, 0)
     return {"out_dir": str(out), "checkpoint": str(ckpt_path), "global_iter": global_iter,
             "history": history, "device": str(dev)}

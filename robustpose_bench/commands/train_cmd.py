@@ -26,9 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-kd", action="store_true", help="AdvMix without knowledge distillation")
     p.add_argument("--alpha", type=float, help="KD weight (default 0.1)")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, help="images per forward pass")
+    p.add_argument("--batch-size", type=int, help="images per forward pass, all processes together: under "
+                                                  "torchrun each of N processes takes batch size / N")
     p.add_argument("--grad-accum", type=int, help="forward passes per optimiser step (effective batch = "
                                                   "batch size x this; the paper configs use 8 x 32 = 256)")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="under torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm) "
+                        "instead of per process (the default, as the official code's DataParallel)")
     p.add_argument("--lr", type=float)
     p.add_argument("--generator-lr", type=float, help="AdvMix generator learning rate (default 1e-3)")
     p.add_argument("--loss", choices=("mse", "smoothl1"),
@@ -73,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..advmix.config import TrainConfig, read_config_values, shipped_config, update_config
+    from ..advmix.distributed import is_reporting_process
     from ..advmix.trainer import fixed_threads, train
-    from ..errors import UserError
+    from ..errors import ReportedElsewhere, UserError
 
     cfg, origins = TrainConfig(), {}
     if args.config:
@@ -101,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["kd"] = False
     if args.no_amp:
         overrides["amp"] = False
+    if args.sync_bn:
+        overrides["sync_bn"] = True
     given = {k: v for k, v in overrides.items() if v is not None}
     update_config(cfg, given, "command line")
     for key in given:
@@ -108,8 +115,17 @@ def run(args: argparse.Namespace) -> int:
     cfg.validate(origins=origins)  # before anything is written
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
-    with fixed_threads(args.threads):   # recorded in run.json (torch_threads)
-        summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, device=args.device)
+    try:
+        with fixed_threads(args.threads):   # recorded in run.json (torch_threads)
+            summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, device=args.device)
+    except UserError as exc:
+        # Under torchrun every rank reads the same configuration, files and (all-reduced) losses, so every
+        # rank fails alike: rank 0 prints the line, the others exit 2 without repeating it.
+        if not is_reporting_process():
+            raise ReportedElsewhere(str(exc)) from None
+        raise
+    if not is_reporting_process():
+        return 0   # rank 0 prints the summary
     last = summary["history"][-1] if summary["history"] else {}
     print(json.dumps({"checkpoint": summary["checkpoint"], "iterations": summary["global_iter"],
                       "device": summary["device"], "last_loss": last.get("last_loss")}, sort_keys=True))
