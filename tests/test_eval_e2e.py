@@ -114,7 +114,7 @@ def test_movenet_ap_equals_pycocotools_direct(shared_dir, coco, spec_files, tmp_
     assert 0.4 < ours["AP"] <= 1.0
     prov = res["provenance"]
     assert prov["model"]["sha256"] == sha256_file(shared_dir / "models" / "movenet_lightning_int8.onnx")
-    assert prov["model"]["spec"]["name"] == "movenet_lightning_int8" and prov["flip"] is True
+    assert prov["model"]["spec"]["name"] == "movenet_lightning_int8" and prov["flip"] is False  # the spec's flip_test: false (MoveNet's protocol)
     assert prov["boxes"] == {"source": "gt", "sha256": sha256_file(coco["ann"])}  # GT boxes: the annotation file
     assert prov["data"]["annotations_sha256"] == sha256_file(coco["ann"])
     assert prov["execution_provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider")

@@ -277,3 +277,30 @@ def test_a_consistently_forged_manifest_is_caught_by_recompute(run, tmp_path):
     assert rc == 0 and f"{n} of {n} outputs re-rendered from their sources, 0 differ" in out, out + err
     _refused(*run_cli("verify", "coco-c", "--out", data, "--recompute"), "--recompute needs --images")
     _refused(*run_cli("verify", "coco-c", "--out", data, "--sample", "3"), "go with --recompute")
+
+
+def test_runs_without_o_get_run_folders_that_never_collide(run, tmp_path, monkeypatch):
+    """Issue 24: the default predictions folder made every second model fail ("holds another run's
+    predictions"). Without -o each run gets runs/<dataset>/<model>-N/; giving its results.json again
+    resumes it; a run refused before writing leaves no folder behind."""
+    monkeypatch.chdir(tmp_path)
+    stem = run["model"].stem
+    outs = []
+    for _ in range(2):
+        rc, out, err = _eval(run)
+        assert rc == 0, err
+        outs.append(out.splitlines()[-1])
+    first, second = (tmp_path / "runs" / "coco-c" / f"{stem}-{n}" for n in (1, 2))
+    assert f"results: runs/coco-c/{stem}-1/results.json" in outs[0]
+    assert f"results: runs/coco-c/{stem}-2/results.json" in outs[1]
+    assert (first / "results.json").is_file() and (second / "predictions" / "clean" / "results.json").is_file()
+    assert (first / "results.json").read_bytes() != b"" and json.loads((first / "results.json").read_text())["rows"]
+    # resume: the same folder given again keeps its predictions (nothing recomputed, same bytes)
+    before = _snapshot(first / "predictions")
+    rc, _, err = _eval(run, "-o", first / "results.json")
+    assert rc == 0, err
+    assert _snapshot(first / "predictions") == before
+    # refused runs leave no run folder
+    _refused(*_eval(run, "--corruptions", "nosuch"), "unknown corruption")
+    _refused(*_eval(run, "--shard", "1/2"), "--shard needs -o")
+    assert sorted(p.name for p in (tmp_path / "runs" / "coco-c").iterdir()) == [f"{stem}-1", f"{stem}-2"]

@@ -104,7 +104,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="evaluate what exists even if the 15 x 5 grid is incomplete; marks results partial")
     p.add_argument("--layout", default="auto", choices=("auto", "default", "advmix"),
                    help="severity folders of a build without manifest: 1..5 (default) or AdvMix's 0..4 (advmix)")
-    p.add_argument("-o", "--output", type=Path, default=Path("results.json"), help="results file (default results.json)")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="results file (default: a new run folder runs/<dataset>/<model>-N/results.json, printed at "
+                        "the end; give that file again to resume the run)")
     p.add_argument("--predictions-out", type=Path, default=None,
                    help="where the per-condition predictions go (default: 'predictions' beside the results file)")
     p.add_argument("--overwrite", action="store_true",
@@ -150,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{results['dataset']}  {results['metric']}  clean {pct(s['clean'])}  mPC {pct(s['mPC'])}  "
           f"rPC {'n/a' if s['rPC'] is None else format(s['rPC'], '.2f')}"
           f"{'  (partial)' if s['partial'] else ''}")
-    print(f"device {prov['device']} ({prov['execution_provider']}); results: {args.output}; "
+    print(f"device {prov['device']} ({prov['execution_provider']}); results: {opts.output}; "
           f"predictions: {prov['predictions']['dir']}")
     sys.stdout.flush()
     return 0

@@ -46,14 +46,15 @@ def run(args: argparse.Namespace) -> int:
         ann = eval_dataset(args.dataset).open(root=args.root, images=args.images, ann=args.ann, gt_mat=args.gt_mat,
                                               data=resolve_data(args)).source.ann_path
         boxes = box_provenance(args.dataset, args.boxes, sha256_file(ann))
-    results = run_external(ExternalOptions(
+    opts = ExternalOptions(
         command=command, boxes=boxes, dataset=args.dataset, data=resolve_data(args), root=args.root, images=args.images, ann=args.ann,
         gt_mat=args.gt_mat, corruptions=args.corruptions, severities=args.severities, partial=args.partial,
         layout=args.layout, output=args.output, predictions_out=args.predictions_out, overwrite=args.overwrite,
         keep_going=args.keep_going, timeout=args.timeout, progress=args.progress, method=args.method,
-        backbone=args.backbone))
+        backbone=args.backbone)
+    results = run_external(opts)
     failed = results["provenance"]["external"]["failed"]
     print(f"{results['dataset']}  {summary_line(results['summary'], results['percent_factor'])}; results: "
-          f"{args.output}" + (f"; {len(failed)} condition(s) failed: {', '.join(failed)}" if failed else ""))
+          f"{opts.output}" + (f"; {len(failed)} condition(s) failed: {', '.join(failed)}" if failed else ""))
     sys.stdout.flush()
     return 1 if failed else 0

@@ -32,7 +32,7 @@ class RunOptions:
     severities: Sequence[int] | None = None
     partial: bool = False
     layout: str = "auto"
-    output: Path = Path("results.json")
+    output: Path | None = None  # None: a new run folder (``claim_run_folder``)
     predictions_out: Path | None = None
     overwrite: bool = False
     progress: bool = True
@@ -43,6 +43,50 @@ class RunOptions:
     def prediction_dir(self) -> Path:
         """``--predictions-out``, or ``predictions/`` beside the results file."""
         return Path(self.predictions_out) if self.predictions_out else Path(self.output).parent / "predictions"
+
+    def resolve_output(self, model_name: str, runs_root: Path = Path("runs")) -> Path | None:
+        """Fill in ``output`` when neither ``-o`` nor ``--predictions-out`` was given: a new run folder
+        ``runs/<dataset>/<model>-N/`` (results.json, predictions/), so that a second model never meets
+        the first one's predictions (ultralytics' ``runs/pose/val2``). Returns the folder made, else None.
+
+        A sharded run must name its folder: its shards write into one."""
+        if self.output is not None:
+            return None
+        if self.predictions_out is not None:
+            self.output = Path("results.json")
+            return None
+        if getattr(self, "shard", None):
+            raise UserError("--shard needs -o RESULTS (the same for every shard): without it each run gets a new "
+                            "run folder, and the shards would not meet")
+        folder = claim_run_folder(runs_root / self.dataset, model_name)
+        self.output = folder / "results.json"
+        return folder
+
+
+def claim_run_folder(parent: Path, name: str) -> Path:
+    """``parent/<name>-N`` for the first N whose folder this call creates (``mkdir`` is atomic, so two
+    runs started at once never get the same one)."""
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "model"
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 100_000):
+        folder = parent / f"{stem}-{n}"
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise UserError(f"{parent}: no free run folder {stem}-N; pass -o")
+
+
+def release_run_folder(folder: Path | None) -> None:
+    """Remove a run folder this run made if the run stopped before writing into it."""
+    if folder is not None:
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            pass
 
 
 @dataclass(frozen=True)

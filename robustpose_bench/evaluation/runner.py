@@ -24,7 +24,8 @@ from ..atomic import sha256_file
 from ..datasets import EvalDataset, Thresholds, eval_dataset
 from ..errors import UserError
 from .backends import BACKENDS, PredictJob, connect, run_dask, run_local, worker_model
-from .conditions import CLEAN, Condition, RunOptions, check_condition_files, check_grid, find_conditions
+from .conditions import (CLEAN, Condition, RunOptions, check_condition_files, check_grid, find_conditions,
+                         release_run_folder)
 from .store import PredictionStore
 
 #: Default --batch per model family: crops for top-down models, whole images for one-stage ones.
@@ -156,7 +157,20 @@ def _identity(opts: EvalOptions, model: Any, ds: EvalDataset, boxes: dict | None
 
 
 def run_eval(opts: EvalOptions) -> dict:
-    """Evaluate ``opts.model`` on every condition; write predictions and results.json; return the results."""
+    """Evaluate ``opts.model`` on every condition; write predictions and results.json; return the results.
+
+    Without ``opts.output`` (and ``predictions_out``) the run gets a new folder
+    ``runs/<dataset>/<model>-N/`` (set into ``opts.output``); removed again if the run stops before
+    writing into it. Give that folder's results.json as ``output`` to resume it."""
+    made = opts.resolve_output(Path(opts.model).stem)
+    try:
+        return _run_eval(opts)
+    except BaseException:
+        release_run_folder(made)
+        raise
+
+
+def _run_eval(opts: EvalOptions) -> dict:
     from tqdm import tqdm
 
     from ..determinism import eval_reproducibility
