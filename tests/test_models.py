@@ -242,8 +242,11 @@ def test_no_spec_found_says_how(tmp_path, movenet):
 
     p = tmp_path / "movenet.onnx"
     shutil.copyfile(movenet, p)
-    with pytest.raises(UserError, match="no model spec for .*pass --spec SPEC.json.*metadata_props"):
+    with pytest.raises(UserError, match="no model spec for .*pass --spec SPEC.json.*metadata_props") as info:
         load_model(p, device="cpu")
+    # issue 24: it names the preset that fits (as inspect knows it) and the model by its real path
+    assert f"no model spec for {p}: the preset that fits its tensors: --spec movenet;" in str(info.value)
+    assert f"`robustpose-bench inspect {p}`" in str(info.value)
 
 
 def test_sidecar_spec_found(tmp_path, movenet, specs):

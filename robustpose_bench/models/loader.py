@@ -184,11 +184,29 @@ def _find_spec(path: Path, fmt: str, backend: Any, spec: ModelSpec | dict | str 
             return load_spec_file(cand), f"sidecar:{cand}"
     where = ("ONNX metadata_props key 'robustpose_spec'" if backend.kind == "onnx"
              else "TorchScript extra file 'robustpose_spec.json'")
+    fits = _fitting_presets(fmt, backend, path, probe_timeout_s)
+    hint = (f"the preset that fits its tensors: --spec {fits[0]}" + (f" (also: {', '.join(fits[1:])})" if fits[1:] else "")
+            + "; or " if fits else "")
     raise UserError(
-        f"no model spec for {path}: pass --spec SPEC.json or --spec PRESET, embed one ({where}), or put "
-        f"{sidecar_candidates(path)[1].name} beside the model (see docs/model_spec.md; `robustpose-bench inspect "
-        f"{path.name}` suggests one)"
+        f"no model spec for {path}: {hint}pass --spec SPEC.json or --spec PRESET, embed one ({where}), or put "
+        f"{sidecar_candidates(path)[1].name} beside the model (`robustpose-bench inspect {path}` suggests one)"
     )
+
+
+def _fitting_presets(fmt: str, backend: Any, path: Path, probe_timeout_s: float | None) -> list[str]:
+    """The presets whose family conventions fit the model's declared tensors (ONNX: read off the
+    graph; a TorchScript file declares none, so nothing is offered without running it)."""
+    if fmt != "onnx":
+        return []
+    io = _model_io(fmt, backend, probe_timeout_s)
+    fits = []
+    for name, preset in PRESETS.items():
+        try:
+            preset.spec(io, path.stem)
+        except UserError:
+            continue
+        fits.append(name)
+    return fits
 
 
 def expected_input_shape(spec: ModelSpec, batch: int | None) -> list[int | None]:
