@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -604,7 +603,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False, model:
 def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Module | None, progress: bool,
            device: str) -> dict[str, Any]:
     import yaml
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     from ..provenance import base_provenance
     from . import distributed as ddp
@@ -703,8 +702,8 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
     total = cfg.epochs * iters_per_epoch
     if cfg.max_iters is not None:
         total = min(total, cfg.max_iters)
-    bar = tqdm(total=total, initial=min(global_iter, total), desc=f"train {cfg.method}", unit="it",
-               file=sys.stderr, disable=not (progress and is_main), dynamic_ncols=True)
+    bar = progress_bar(total=total, initial=min(global_iter, total), desc=f"train {cfg.method}", unit="it",
+                       enabled=progress and is_main)
     stop = global_iter >= total
     epoch = start_epoch
     while not stop and epoch < cfg.epochs:

@@ -17,7 +17,6 @@ import os
 import shutil
 import socket
 import stat
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -78,7 +77,7 @@ def check_archive(path: Path, archive: Archive) -> str | None:
 
 def fetch(archive: Archive, dest_dir: str | Path, progress: bool = True, timeout: float = 60.0) -> Path:
     """Download ``archive`` into ``dest_dir`` (resuming a ``.part`` file) and check it."""
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -120,8 +119,8 @@ def fetch(archive: Archive, dest_dir: str | Path, progress: bool = True, timeout
                 sent = resp.headers.get("Content-Length")
                 received = 0
                 total = archive.size or (have + int(sent) if sent else None)
-                bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=archive.name,
-                           file=sys.stderr, disable=not progress)
+                bar = progress_bar(total=total, initial=have, unit="B", unit_scale=True, desc=archive.name,
+                                   enabled=progress)
                 try:
                     with open(part, mode) as fh:
                         while True:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +91,7 @@ def recompute_outputs(dataset_dir: str | Path, images_dir: str | Path, sample: i
     repeated), so that nobody can know in advance which outputs a check will look at.
     """
     from joblib import Parallel, delayed
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     dataset_dir, images_dir = Path(dataset_dir), Path(images_dir)
     mpath = dataset_dir / MANIFEST_NAME
@@ -116,8 +115,7 @@ def recompute_outputs(dataset_dir: str | Path, images_dir: str | Path, sample: i
         by_source[it["source"]].append(it)
     report = RecomputeReport(seed=seed, total=len(manifest["items"]))
     fmt, quality = manifest["format"], manifest.get("jpeg_quality") or 75
-    bar = tqdm(total=len(items), unit="img", desc="recompute", file=sys.stderr, disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(total=len(items), unit="img", desc="recompute", enabled=progress)
     try:
         tasks = (delayed(_render_source)(str(dataset_dir), str(images_dir / src), its, fmt, quality)
                  for src, its in sorted(by_source.items()))

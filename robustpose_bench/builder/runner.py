@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import fnmatch
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,11 +237,10 @@ def clear_build(dataset_dir: Path) -> int:
 def _run_tasks(tasks: list[Task], dataset: str, jobs: int, backend: str, scheduler: str | None,
                progress: bool) -> list[dict[str, Any]]:
     """Every task's result, with a progress bar on stderr."""
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     results: list[dict[str, Any]] = []
-    bar = tqdm(total=len(tasks), unit="img", desc=f"build {dataset}", file=sys.stderr,
-               disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=len(tasks), unit="img", desc=f"build {dataset}", enabled=progress)
     try:
         for res in _iter_results(tasks, jobs, backend, scheduler):
             results.append(res)

@@ -9,7 +9,6 @@ import fnmatch
 import hashlib
 import os
 import stat
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,7 +97,7 @@ def verify_dataset(dataset_dir: str | Path, jobs: int = 4, progress: bool = True
     outside the folder, a missing field or a seed that does not follow the seed rule is a UserError.
     """
     from joblib import Parallel, delayed
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     dataset_dir = Path(dataset_dir)
     mpath = dataset_dir / MANIFEST_NAME
@@ -119,7 +118,7 @@ def verify_dataset(dataset_dir: str | Path, jobs: int = 4, progress: bool = True
     chunk = 64
     chunks = [rels[i:i + chunk] for i in range(0, len(rels), chunk)]
     results: list[tuple[str, str | None]] = []
-    bar = tqdm(total=len(rels), unit="file", desc="verify", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=len(rels), unit="file", desc="verify", enabled=progress)
     try:
         for part in Parallel(n_jobs=max(1, jobs), prefer="threads", return_as="generator")(
             delayed(_hash_chunk)(str(dataset_dir), c) for c in chunks

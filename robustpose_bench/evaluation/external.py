@@ -29,7 +29,6 @@ import os
 import shlex
 import string
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -262,7 +261,7 @@ def run_external(opts: ExternalOptions) -> dict:
 
 
 def _run_external(opts: ExternalOptions) -> dict:
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     from ..results import make_results, write_results
 
@@ -298,8 +297,7 @@ def _run_external(opts: ExternalOptions) -> dict:
         pred_files: dict[str, str] = {}
         runs: dict[str, dict[str, Any]] = {}
         failed: dict[str, str] = {}
-        with _sigterm_raises(), tqdm(conds, desc="conditions", unit="cond", file=sys.stderr,
-                                     disable=not opts.progress) as bar:
+        with _sigterm_raises(), progress_bar(conds, desc="conditions", unit="cond", enabled=opts.progress) as bar:
             for cond in bar:
                 bar.set_postfix_str(cond.key)
                 done = store.done(cond.key)

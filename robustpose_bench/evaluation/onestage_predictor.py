@@ -8,7 +8,6 @@ flip test (the codec's ``flip_test``) also runs the mirrored input when ``flip``
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -58,7 +57,7 @@ def predict_onestage(
 
     ``flip`` runs the mirrored input too, for codecs whose family has a flip test (``flip_test``).
     """
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     from ..errors import UserError
 
@@ -87,7 +86,7 @@ def predict_onestage(
             results[i] = Persons(p.boxes, p.scores, p.keypoints[:, ds_idx], p.keypoint_scores[:, ds_idx])
 
     desc = progress if isinstance(progress, str) else "predict"
-    with tqdm(total=len(files), desc=desc, unit="img", file=sys.stderr, disable=not progress, leave=False) as bar:
+    with progress_bar(total=len(files), desc=desc, unit="img", enabled=progress, leave=False) as bar:
         run_batched(len(files), load, infer, decode, batch=batch, workers=workers, prefetch=prefetch,
                     on_rows=bar.update)
     return results  # type: ignore[return-value]

@@ -13,7 +13,6 @@ The driver never branches on the dataset: everything dataset-specific sits in it
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,7 +170,7 @@ def run_eval(opts: EvalOptions) -> dict:
 
 
 def _run_eval(opts: EvalOptions) -> dict:
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     from ..determinism import eval_reproducibility
     from ..metrics.scoring import condition_rows
@@ -272,8 +271,8 @@ def _run_eval(opts: EvalOptions) -> dict:
         per_condition = len(instances) if instances is not None else len(files)
         desc = "conditions" if shard is None else f"shard {shard[0]}/{shard[1]}"
         t_start, computed = time.perf_counter(), 0
-        with tqdm(total=len(conds), initial=len(conds) - len(pending), desc=desc, unit="cond", file=sys.stderr,
-                  disable=not opts.progress) as outer:
+        with progress_bar(total=len(conds), initial=len(conds) - len(pending), desc=desc, unit="cond",
+                          enabled=opts.progress) as outer:
             try:
                 source = (run_dask(job, pending, client, store.run_id) if client is not None
                           else run_local(job, pending, opts.progress))

@@ -6,7 +6,6 @@ flip test), decoded by the output kind's codec and mapped back through the inver
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -121,7 +120,7 @@ def predict_topdown(
     image_sha256: Callable[[str], str | None] | None = None,
 ) -> Predictions:
     """Predict every instance, reading image ``f`` from ``image_path(f)``."""
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     from ..errors import UserError
 
@@ -160,7 +159,7 @@ def predict_topdown(
         scores[idx] = sc
 
     desc = progress if isinstance(progress, str) else "predict"
-    with tqdm(total=n, desc=desc, unit="crop", file=sys.stderr, disable=not progress, leave=False) as bar:
+    with progress_bar(total=n, desc=desc, unit="crop", enabled=progress, leave=False) as bar:
         run_batched(len(groups), load, infer, decode, batch=batch, workers=workers, prefetch=prefetch,
                     on_rows=bar.update)
     return Predictions(coords[:, ds_idx], scores[:, ds_idx])

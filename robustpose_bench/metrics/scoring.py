@@ -172,7 +172,7 @@ def score_prediction_dir(dataset: str, pred_dir: str | os.PathLike, ann: str | o
     each worker loads the ground truth once. A tqdm bar with ETA goes to stderr.
     """
     from joblib import Parallel, delayed
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     from ..evaluation.store import check_single_run
 
@@ -187,7 +187,7 @@ def score_prediction_dir(dataset: str, pred_dir: str | os.PathLike, ann: str | o
         results = Parallel(n_jobs=jobs, return_as="generator")(tasks)
     rows: list[dict] = []
     files: dict[str, str] = {}
-    with tqdm(total=len(conditions), desc=f"score {dataset}", unit="cond", disable=not progress) as bar:
+    with progress_bar(total=len(conditions), desc=f"score {dataset}", unit="cond", enabled=progress) as bar:
         for (c, s, _), (cond_rows, sha) in zip(conditions, results):
             rows.extend(cond_rows)
             files[CLEAN if c == CLEAN else f"{c}/{s}"] = sha
