@@ -134,6 +134,17 @@ def paper_entries_dir() -> Path:
     return Path(__file__).resolve().parent / "paper"
 
 
+def refuse_unless_paper_entry(path: Path) -> None:
+    """``--overwrite`` replaces paper rows, never a measured entry that happens to share a name."""
+    try:
+        kind = read_json(path).get("origin", {}).get("kind")
+    except (UserError, AttributeError):
+        kind = None
+    if kind != "reported":
+        raise UserError(f"{path} is not a paper entry (origin.kind {kind!r}); --overwrite replaces paper "
+                        "entries only: rename or move it first")
+
+
 def install_paper_entries(directory: Path, overwrite: bool = False) -> list[Path]:
     """Copy the shipped paper entries into ``directory`` (never over a measured entry)."""
     written = []
@@ -142,13 +153,7 @@ def install_paper_entries(directory: Path, overwrite: bool = False) -> list[Path
         if os.path.lexists(dest):
             if not overwrite:
                 raise UserError(f"{dest} already exists: pass --overwrite to replace the paper entries")
-            try:
-                kind = read_json(dest).get("origin", {}).get("kind")
-            except (UserError, AttributeError):
-                kind = None
-            if kind != "reported":
-                raise UserError(f"{dest} is not a paper entry (origin.kind {kind!r}); --overwrite replaces paper "
-                                "entries only: rename or move it first")
+            refuse_unless_paper_entry(dest)
         atomic_write_bytes(dest, src.read_bytes())
         written.append(dest)
     return written

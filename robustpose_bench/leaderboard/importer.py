@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..jsonfile import read_json
 from ..vocabulary import DETECTIONS, GT_CENTRE_SCALE, NO_BOXES
-from .entries import BENCHMARK_ORDER, DATASET_METRIC, SCHEMA_VERSION, entry_path, write_entry
+from .entries import BENCHMARK_ORDER, DATASET_METRIC, SCHEMA_VERSION, entry_path, refuse_unless_paper_entry, write_entry
 
 CITATION = (
     "J. Wang, S. Jin, W. Liu, W. Liu, C. Qian, P. Luo. When Human Pose Estimation Meets Robustness: "
@@ -162,14 +161,7 @@ def import_paper(csv_path: str | Path, directory: str | Path, overwrite: bool = 
             raise UserError(f"{clash[0]} already exists ({len(clash)} paper entries present); "
                             "pass --overwrite to regenerate them")
     for e in entries:
-        # --overwrite regenerates paper rows, never a measured entry that happens to share a name
         path = entry_path(directory, e["dataset"], e["name"])
         if path.exists():
-            try:
-                kind = read_json(path).get("origin", {}).get("kind")
-            except (UserError, AttributeError):
-                kind = None
-            if kind != "reported":
-                raise UserError(f"{path} is not a paper entry (origin.kind {kind!r}); --overwrite replaces paper "
-                                "entries only: rename or move it first")
+            refuse_unless_paper_entry(path)
     return [write_entry(directory, e, overwrite=True) for e in entries]
