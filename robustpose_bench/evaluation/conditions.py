@@ -7,9 +7,10 @@ and a manifest-less tree with a folder ``0`` must be named with ``--layout advmi
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from ..errors import UserError
 
@@ -78,6 +79,18 @@ def claim_run_folder(parent: Path, name: str) -> Path:
         except FileExistsError:
             continue
     raise UserError(f"{parent}: no free run folder {stem}-N; pass -o")
+
+
+@contextlib.contextmanager
+def resolved_output(opts: RunOptions, model_name: str) -> Iterator[None]:
+    """``opts.resolve_output`` for one run; the run folder it made is removed again if the run stops
+    before writing into it (``run_eval``, ``run_external`` and ``evaluate`` share this)."""
+    made = opts.resolve_output(model_name)
+    try:
+        yield
+    except BaseException:
+        release_run_folder(made)
+        raise
 
 
 def release_run_folder(folder: Path | None) -> None:

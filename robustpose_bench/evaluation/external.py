@@ -37,7 +37,7 @@ from .. import __version__
 from ..atomic import sha256_file
 from ..datasets import eval_dataset
 from ..errors import UserError
-from .conditions import Condition, RunOptions, check_grid, find_conditions, release_run_folder
+from .conditions import Condition, RunOptions, check_grid, find_conditions, resolved_output
 from .store import EXTERNAL_REJECTED, EXTERNAL_TEMP, PredictionStore, check_run_outputs
 
 PLACEHOLDERS = ("images", "ann", "out", "condition", "corruption", "severity")
@@ -252,12 +252,8 @@ def _remove(path: Path) -> None:
 def run_external(opts: ExternalOptions) -> dict:
     """Run ``opts.command`` on every condition, score the predictions, write results.json (without
     ``output``: in a new run folder ``runs/<dataset>/external-N/``, as ``run_eval``)."""
-    made = opts.resolve_output("external")
-    try:
+    with resolved_output(opts, "external"):
         return _run_external(opts)
-    except BaseException:
-        release_run_folder(made)
-        raise
 
 
 def _run_external(opts: ExternalOptions) -> dict:

@@ -24,7 +24,7 @@ from ..datasets import EvalDataset, Thresholds, eval_dataset
 from ..errors import UserError
 from .backends import BACKENDS, PredictJob, connect, run_dask, run_local, worker_model
 from .conditions import (CLEAN, Condition, RunOptions, check_condition_files, check_grid, find_conditions,
-                         release_run_folder)
+                         resolved_output)
 from .store import PredictionStore
 
 #: Default --batch per model family: crops for top-down models, whole images for one-stage ones.
@@ -161,12 +161,8 @@ def run_eval(opts: EvalOptions) -> dict:
     Without ``opts.output`` (and ``predictions_out``) the run gets a new folder
     ``runs/<dataset>/<model>-N/`` (set into ``opts.output``); removed again if the run stops before
     writing into it. Give that folder's results.json as ``output`` to resume it."""
-    made = opts.resolve_output(Path(opts.model).stem)
-    try:
+    with resolved_output(opts, Path(opts.model).stem):
         return _run_eval(opts)
-    except BaseException:
-        release_run_folder(made)
-        raise
 
 
 def _run_eval(opts: EvalOptions) -> dict:
