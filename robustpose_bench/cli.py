@@ -74,6 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # `robustpose-bench docs | head`: the reader left; not an error of ours or the user's. Point
+        # stdout at devnull so the interpreter's final flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (UserError, ValueError, OSError) as exc:
         # Bad input or an unusable path (missing, not permitted, disk full): one line naming what was
         # wrong, never a traceback.

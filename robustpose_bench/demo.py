@@ -34,7 +34,7 @@ BACKBONE = "ResNet-18 (width 16)"
 TRAIN_THREADS = 2
 # Printed under the table: what these numbers are, and where the AdvMix question is answered.
 CAVEAT = ("A pipeline check, not a finding: these models are tiny and trained for minutes. Whether AdvMix "
-          "helps: the paired pilot in docs/advmix.md (at its scale it did not).")
+          "helps: the paired pilot in `robustpose-bench docs advmix` (at its scale it did not).")
 METHODS = ("standard", "advmix")
 # Where each output goes under --out (the README's table lists the same).
 LAYOUT = {

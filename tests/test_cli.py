@@ -108,7 +108,7 @@ def _subparsers():
 
 
 PIPELINE = ("download", "build", "verify", "inspect", "eval", "eval-external", "merge", "score", "table", "plot",
-            "submit", "leaderboard", "train", "export", "demo", "list")
+            "submit", "leaderboard", "train", "export", "demo", "list", "docs")
 
 
 def test_help_lists_commands_in_pipeline_order_and_each_has_a_description():

@@ -97,3 +97,20 @@ def test_the_readme_real_data_path_runs_from_the_wheel_outside_the_repo(installe
     # nothing the user meets points into a repository that a wheel user does not have
     for r in outs.values():
         assert str(REPO) not in r.stdout + r.stderr
+
+
+def test_the_documentation_ships_and_help_cites_it_not_repository_paths(installed):
+    """Help texts and errors cite `robustpose-bench docs TOPIC`; from a wheel that prints the page."""
+    names = zipfile.ZipFile(installed["wheel"]).namelist()
+    pages = sorted(p.name for p in (REPO / "docs").glob("*.md"))
+    assert sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("robustpose_bench/_docs/")) == pages
+    listing = rpb(installed, "docs")
+    assert listing.returncode == 0 and "model_spec" in listing.stdout and str(installed["site"]) in listing.stdout
+    shown = rpb(installed, "docs", "model-spec")
+    assert shown.returncode == 0
+    assert shown.stdout == (REPO / "docs" / "model_spec.md").read_text("utf-8")
+    wrong = rpb(installed, "docs", "modelspec")
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "did you mean model_spec" in wrong.stderr
+    for command in ("eval", "inspect", "export", "leaderboard", "train", "score"):
+        r = rpb(installed, command, "--help")
+        assert r.returncode == 0 and "docs/" not in r.stdout.replace("robustpose-bench docs", ""), command

@@ -7,7 +7,7 @@ from . import build_cmd, download_cmd, list_cmd, score_cmd, table_cmd, verify_cm
 from . import eval_cmd, eval_external_cmd, inspect_cmd, merge_cmd
 from . import export_cmd, train_cmd
 from . import leaderboard_cmd, plot_cmd, submit_cmd
-from . import demo_cmd
+from . import demo_cmd, docs_cmd
 
 # The order of `robustpose-bench --help`: the pipeline, from getting the data to the leaderboard, then
 # training, the demo that runs it all, and the listings.
@@ -28,4 +28,5 @@ COMMANDS = (
     export_cmd,
     demo_cmd,
     list_cmd,
+    docs_cmd,
 )

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "eval",
         help="evaluate an ONNX or TorchScript pose model on a built -C dataset",
         description=(
-            "Run MODEL (ONNX or TorchScript, described by a model spec or a preset: docs/model_spec.md) on the "
+            "Run MODEL (ONNX or TorchScript, described by a model spec or a preset: `robustpose-bench docs model_spec`) on the "
             "clean images and every built corruption x severity: top-down models on person boxes, one-stage "
             "models (YOLO-pose, RTMO) on whole images. Writes the predictions of each condition "
             "(PRED/clean/results.json, PRED/<corruption>/<severity>/results.json) and results.json "
@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, help="image loading / decoding threads (default min(4, CPUs))")
     p.add_argument("--intra-op-threads", type=int, default=None,
                    help="onnxruntime CPU threads per model (default: one per core)")
-    scale = p.add_argument_group("at scale (docs/scale.md)")
+    scale = p.add_argument_group("at scale (`robustpose-bench docs scale`)")
     scale.add_argument("--shard", default=None, metavar="I/N",
                        help="evaluate shard I of N: conditions I-1, I-1+N, ... of the full list; join the shards' "
                             "results with `robustpose-bench merge`")

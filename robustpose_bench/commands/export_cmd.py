@@ -8,7 +8,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export", help="export a trained checkpoint (ONNX / TorchScript, spec embedded)",
         description="Turn a `train` checkpoint into an ONNX or TorchScript model with its model spec "
-                    "(input size, normalisation, keypoints, flip pairs; docs/model_spec.md) embedded, so that "
+                    "(input size, normalisation, keypoints, flip pairs; `robustpose-bench docs model_spec`) embedded, so that "
                     "`eval` runs it with no extra flags. Prints the output file, its sha256 and the spec as JSON.",
     )
     p.add_argument("checkpoint", help="a train checkpoint (OUT/last.pth)")

@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         _write_spec(args, spec.to_dict(), f"the {fits[0]} preset's spec")
     else:
         skel, unknown = _skeleton(io)
-        print("spec skeleton (no preset fits; fill every FILL, see docs/model_spec.md):")
+        print("spec skeleton (no preset fits; fill every FILL, see `robustpose-bench docs model_spec`):")
         print(json.dumps(skel, indent=2, sort_keys=True))
         print("could not infer from the file: " + "; ".join(unknown))
         _write_spec(args, skel, "the skeleton (fill every FILL before `eval --spec` reads it)")

@@ -9,7 +9,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "leaderboard", help="check, verify and render the leaderboard (one JSON entry per model)",
         description="The leaderboard is one JSON file per (dataset, model) under leaderboard/<dataset>/ "
-                    "(docs/leaderboard.md). check validates and recomputes every entry, verify re-evaluates a "
+                    "(`robustpose-bench docs leaderboard`). check validates and recomputes every entry, verify re-evaluates a "
                     "measured one, render writes LEADERBOARD.md, leaderboard.tex, leaderboard.csv and index.html, "
                     "import-paper writes the AdvMix paper's rows.",
     )

@@ -223,7 +223,7 @@ def _check_input(spec: ModelSpec, name: str, shape: list[int | None], dtype: str
     if i.resize == "short-side-align64" and (shape[axes[1]] is not None or shape[axes[2]] is not None):
         raise UserError(f"spec input.resize=short-side-align64 gives every image its own input size, but model input "
                         f"'{name}' has a fixed shape {fmt_shape(shape)}; export it with dynamic height and width "
-                        "(docs/model_spec.md)")
+                        "(`robustpose-bench docs model_spec`)")
     for (what, want), ax in zip((("channels", 3), ("input.height", i.height), ("input.width", i.width)), axes):
         have = shape[ax]
         if have is not None and have != want:
