@@ -28,8 +28,10 @@ def _example_input(spec: Any):
     return torch.zeros(shape, dtype=dtype)
 
 
-def save_module(module: Any, spec: Any, path: Path) -> Path:
-    """``module`` as a TorchScript file with ``spec`` embedded (atomically)."""
+def save_module(module: Any, spec: Any, path: Path, *, replace: bool = True) -> Path:
+    """``module`` as a TorchScript file with ``spec`` embedded (atomically). With ``replace`` false, an
+    existing file of other bytes is a user's file, never overwritten (the same bytes are this model's
+    earlier save: its run resumes)."""
     import io
     import warnings
 
@@ -48,6 +50,11 @@ def save_module(module: Any, spec: Any, path: Path) -> Path:
             scripted = torch.jit.trace(module, _example_input(spec))
     buf = io.BytesIO()
     torch.jit.save(scripted, buf, _extra_files=torchscript_extra_files(spec))
+    if path.exists() and not replace:
+        if not path.is_file() or path.read_bytes() != buf.getvalue():
+            raise UserError(f"{path}: exists and is not this model (the in-memory model is saved there); move it, "
+                            "choose another output, or pass overwrite=True")
+        return path
     atomic_write_bytes(path, buf.getvalue())
     return path
 
@@ -96,8 +103,8 @@ def evaluate(model: Any, dataset: str, *, spec: Any = None, images: str | os.Pat
     made = opts.resolve_output(spec.name)
     try:
         folder = Path(opts.output).parent
-        opts.model = save_module(model, spec, folder / (Path(opts.output).stem + ".model.pt")
-                                 if made is None else folder / "model.pt")
+        opts.model = (save_module(model, spec, folder / (Path(opts.output).stem + ".model.pt"), replace=overwrite)
+                      if made is None else save_module(model, spec, folder / "model.pt"))
         return run_eval(opts)
     except BaseException:
         from .evaluation.conditions import release_run_folder

@@ -79,3 +79,20 @@ def test_bad_calls_are_one_line_errors(built):
         rpb.evaluate(net, "coco-c", spec="hrnet", data=built / "out")
     with pytest.raises(UserError, match="expected a model file path or a torch.nn.Module, got int"):
         rpb.evaluate(3, "coco-c")
+
+
+def test_a_users_file_where_the_module_would_be_saved_is_never_overwritten(built, shared_dir, tmp_path):
+    """With -o results.json the module is saved beside it as results.model.pt: a file of that name
+    that is not this model is the user's, refused and left as it was (overwrite=True replaces it)."""
+    net = torch.nn.Conv2d(3, 17, kernel_size=4, stride=4)
+    spec = heatmap_model_spec("tiny", 256, 192)
+    s = shared_dir / "data" / "coco_sample"
+    kw = dict(images=s, ann=s / "test_coco.json", data=built / "out", partial=True)
+    theirs = tmp_path / "results.model.pt"
+    theirs.write_bytes(b"someone's checkpoint")
+    with pytest.raises(UserError, match=r"results\.model\.pt: exists and is not this model"):
+        rpb.evaluate(net, "coco-c", spec=spec, output=tmp_path / "results.json", **kw)
+    assert theirs.read_bytes() == b"someone's checkpoint"
+    assert not (tmp_path / "results.json").exists()
+    rpb.evaluate(net, "coco-c", spec=spec, output=tmp_path / "results.json", overwrite=True, **kw)
+    assert theirs.read_bytes()[:2] == b"PK"  # now the scripted model (a zip)
