@@ -98,6 +98,8 @@ def entry_from_results(
     }
     if isinstance(view.config.get("flip"), bool):  # the flip test moves AP by points: say which it was
         entry["flip"] = view.config["flip"]
+    if view.joints:  # partial PCKh (a model without all 16 MPII joints): listed apart, never ranked as full
+        entry["joints"] = list(view.joints)
     non_standard = non_standard_text(view.config)
     if non_standard:  # eval ran with post-processing thresholds other than HRNet's
         entry["non_standard"] = non_standard
