@@ -8,6 +8,8 @@ results file itself is kept inside the leaderboard folder (``<dataset>/results/`
 Refused: partial results (an incomplete 15 x 5 grid, or a file marked partial: mPC over a subset of
 corruptions is not comparable with anyone else's), and a run on fewer images or persons than the
 full split unless it is submitted as a subset entry, which is shown in a section of its own.
+A partial PCKh (MPII-C over the joints a model has) keeps its joints in the entry (``joints``), so
+that it is marked and ranked apart from full 16-joint rows.
 """
 from __future__ import annotations
 
