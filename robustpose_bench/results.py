@@ -105,15 +105,10 @@ def scored_joints(dataset: str, rows: Any) -> tuple[str, ...] | None:
 
     if dataset != "mpii-c":
         return None
-    by_condition: dict[tuple[str, int], tuple[str, ...]] = {}
+    grouped: dict[tuple[str, int], list[dict]] = {}
     for r in rows:
-        by_condition.setdefault((r["corruption"], r["severity"]), ())
-    for key in list(by_condition):
-        found = scored_joints_of_rows([r for r in rows if (r["corruption"], r["severity"]) == key])
-        if found is None:
-            del by_condition[key]
-        else:
-            by_condition[key] = found
+        grouped.setdefault((r["corruption"], r["severity"]), []).append(r)
+    by_condition = {key: found for key, rs in grouped.items() if (found := scored_joints_of_rows(rs)) is not None}
     sets = set(by_condition.values())
     if len(sets) > 1:
         (c1, s1) = first = next(iter(by_condition))

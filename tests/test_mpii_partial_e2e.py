@@ -40,10 +40,10 @@ def mpii_run(shared_dir, tmp_path_factory):
     assert rc == 0, err
     model = shared_dir / "models" / "movenet_lightning_int8.onnx"
     # the preset maps MoveNet onto COCO only: its MPII joints come by name, with no spec written
-    rc, _, err = cli("eval", model, "--spec", "movenet", "--dataset", "mpii-c", "--root", root, "--data", tmp / "out",
+    rc, out, err = cli("eval", model, "--spec", "movenet", "--dataset", "mpii-c", "--root", root, "--data", tmp / "out",
                      "--partial", "--no-progress", "-o", tmp / "run" / "results.json")
     assert rc == 0, err
-    return {"tmp": tmp, "root": root, "model": model, "results": tmp / "run" / "results.json",
+    return {"tmp": tmp, "root": root, "model": model, "results": tmp / "run" / "results.json", "stdout": out,
             "gt": sample / "gt_valid_subset5.mat", "manifest": tmp / "out" / "mpii-c" / "manifest.json"}
 
 
@@ -62,6 +62,7 @@ def test_eval_gives_partial_pckh_rows(mpii_run):
     assert clean == direct
     assert 0.0 < clean["PCKh"] <= 100.0  # MoveNet finds the limbs of these five persons
     assert {r["corruption"] for r in res["rows"]} == {"clean", "gaussian_noise"}
+    assert MARK in mpii_run["stdout"]  # eval's summary line says it too
 
 
 def test_table_marks_partial_pckh_in_every_format(mpii_run):

@@ -248,7 +248,11 @@ def summary_line(summary: dict, percent_factor: float) -> str:
     def f(v: float | None, k: float) -> str:
         return "n/a" if v is None else f"{v * k:.1f}"
 
+    from ..vocabulary import partial_joints_text
+
     extra = " (partial)" if summary.get("partial") else ""
+    if summary.get("joints"):  # PCKh over the joints the model has, never to be read as a full PCKh
+        extra += f" ({partial_joints_text(summary['joints'])})"
     return (f"{summary['metric']} clean {f(summary['clean'], percent_factor)}  "
             f"mPC {f(summary['mPC'], percent_factor)}  rPC {f(summary['rPC'], 1)}{extra}")
 
