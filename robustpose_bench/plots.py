@@ -20,7 +20,8 @@ from .errors import UserError
 from .leaderboard.entries import BENCHMARK_ORDER
 from .leaderboard.results_view import ResultsView, box_source_of, display_name, read_results, sample_size
 from .splits import is_full_split
-from .vocabulary import CORRUPTION_TITLE, DATASET_TITLE, METRIC_UNIT, disambiguate, sample_text
+from .vocabulary import (CORRUPTION_TITLE, DATASET_TITLE, METRIC_UNIT, disambiguate, partial_joints_text,
+                         sample_text)
 
 FORMATS = (".png", ".svg", ".pdf")
 FAMILIES = ("noise", "blur", "weather", "digital")
@@ -40,6 +41,7 @@ def _labels(views: Sequence[ResultsView], names: Sequence[str] | None) -> list[s
     # names are text: matplotlib reads "$...$" as mathtext (a name "$\\frac$" raised deep inside the
     # renderer), so every "$" is escaped
     return [label.replace("$", r"\$") + _protocol_note(v) + (" (partial)" if v.partial else "")
+            + (f" ({partial_joints_text(v.joints)})" if v.joints else "")
             for label, v in zip(labels, views)]
 
 

@@ -79,6 +79,13 @@ def validate_results(obj: Any, source: str = "results.json") -> None:
         expect = summarize(rows, obj["metric"], dataset=obj["dataset"], partial=True)
     except UserError as exc:
         raise UserError(f"{source}: field rows: {exc}") from None
+    try:
+        joints = scored_joints(obj["dataset"], rows)
+    except UserError as exc:
+        raise UserError(f"{source}: field rows: {exc}") from None
+    if summary.get("joints") != (None if joints is None else list(joints)):
+        raise UserError(f"{source}: field summary.joints: {summary.get('joints')!r} but the rows score "
+                        + ("all 16 MPII joints (or record no per-joint row)" if joints is None else f"{list(joints)}"))
     if expect.partial != summary["partial"]:
         raise UserError(f"{source}: field summary.partial: the rows say {expect.partial}")
     for key in ("clean", "mPC", "rPC"):
@@ -88,6 +95,28 @@ def validate_results(obj: Any, source: str = "results.json") -> None:
         _close(summary["per_corruption"][c], v) for c, v in expect.per_corruption.items()
     ):
         raise UserError(f"{source}: field summary.per_corruption: does not match the rows")
+
+
+def scored_joints(dataset: str, rows: Any) -> tuple[str, ...] | None:
+    """The MPII joints of partial PCKh (a model without all 16 joints; ``metrics/pckh.py``), from the
+    per-joint rows, which every condition must agree on; None for full PCKh, other datasets, and rows
+    without per-joint rows."""
+    from .metrics.pckh import MPII_JOINTS, scored_joints_of_rows
+
+    if dataset != "mpii-c":
+        return None
+    grouped: dict[tuple[str, int], list[dict]] = {}
+    for r in rows:
+        grouped.setdefault((r["corruption"], r["severity"]), []).append(r)
+    by_condition = {key: found for key, rs in grouped.items() if (found := scored_joints_of_rows(rs)) is not None}
+    sets = set(by_condition.values())
+    if len(sets) > 1:
+        (c1, s1) = first = next(iter(by_condition))
+        (c2, s2) = next(k for k in by_condition if by_condition[k] != by_condition[first])
+        raise UserError(f"condition {c1}/{s1} scores {len(by_condition[(c1, s1)])} MPII joints but {c2}/{s2} "
+                        f"scores {len(by_condition[(c2, s2)])}: one run scores the same joints everywhere")
+    joints = sets.pop() if sets else None
+    return None if joints is None or len(joints) == len(MPII_JOINTS) else joints
 
 
 def _close(a: float | None, b: float | None) -> bool:
@@ -116,6 +145,10 @@ def make_results(
     metric = metric or PRIMARY_METRIC[dataset]
     norm = normalize_rows(rows)
     summary = summarize(norm, metric, dataset=dataset, partial=partial)
+    summary_dict = summary.to_dict()
+    joints = scored_joints(dataset, norm)
+    if joints is not None:  # partial PCKh: over the joints the model has (docs/results.md)
+        summary_dict["joints"] = list(joints)
     prov: dict[str, Any] = base_provenance()
     for key in PROVENANCE_FIELDS:
         prov[key] = None
@@ -127,7 +160,7 @@ def make_results(
         "metric": metric,
         "percent_factor": PERCENT_FACTOR.get(metric, 1),
         "rows": norm,
-        "summary": summary.to_dict(),
+        "summary": summary_dict,
         "provenance": prov,
         "config": dict(config or {}),
     }

@@ -5,7 +5,8 @@ one, AP or PCKh, by default) that is the paper's layout: ``<metric> (clean)``, m
 benchmark corruptions. ``metrics`` asks for other column sets (AP50, AP75, APM, APL, AR, ... on the
 COCO-style sets; PCKh@0.1 and HRNet's per-joint PCKh on MPII); with several, each gets its clean,
 mPC and rPC columns. Values are in percent (AP x 100, PCKh as is), as in the paper; rPC is already
-a percentage. Words follow ``robustpose_bench.vocabulary`` and each format escapes names its own way
+a percentage. A partial PCKh (MPII-C scored over the joints a model has) is marked beside the model
+in every format: "(partial PCKh: 12/16 joints)". Words follow ``robustpose_bench.vocabulary`` and each format escapes names its own way
 (``robustpose_bench.escape``).
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any, Mapping, Sequence
 
 from . import escape
 from .errors import UserError
-from .vocabulary import CORRUPTION_TITLE, MISSING, box_source_label, clean_title, disambiguate, non_standard_text
+from .vocabulary import (CORRUPTION_TITLE, MISSING, box_source_label, clean_title, disambiguate, non_standard_text,
+                         partial_joints_text)
 
 FORMATS: tuple[str, ...] = ("md", "csv", "latex", "json")
 ID_COLUMNS: tuple[str, ...] = ("Model", "Backbone", "Input size", "Boxes", "Flip", "Sample")
@@ -176,6 +178,7 @@ def results_frame(results: Sequence[Mapping], names: Sequence[str] | None = None
         cfg = r.get("config") or {}
         rec: dict[str, Any] = {
             "Model": label + (" (partial)" if r["summary"].get("partial") else "")
+            + (f" ({partial_joints_text(r['summary'].get('joints'))})" if r["summary"].get("joints") else "")
             + (f" ({non_standard_text(cfg)})" if non_standard_text(cfg) else ""),
             "Backbone": cfg.get("backbone") or None,
             "Input size": _input_size(r),

@@ -106,6 +106,18 @@ def non_standard_text(config: dict | None) -> str | None:
     return "non-standard: " + ", ".join(parts)
 
 
+#: MPII's joint count: partial PCKh says how many of these it scored
+MPII_JOINT_COUNT = 16
+
+
+def partial_joints_text(joints: Sequence[str] | None) -> str | None:
+    """'partial PCKh: 12/16 joints' for PCKh over the joints a model has (a COCO-17 model on MPII-C),
+    else None: never to be read as a full PCKh."""
+    if not joints:
+        return None
+    return f"partial PCKh: {len(joints)}/{MPII_JOINT_COUNT} joints"
+
+
 def sample_text(images: int | None, persons: int | None) -> str:
     """'4 images, 14 persons' (either part left out when unknown)."""
     parts = []

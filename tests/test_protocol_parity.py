@@ -397,6 +397,48 @@ def test_images_with_keypoints_scores_only_those_images(shared_dir, tmp_path):
                              output=tmp_path / "m.json", progress=False, images_with_keypoints=True))
 
 
+def test_score_images_with_keypoints_gives_evals_ap(shared_dir, tmp_path):
+    """`score --images-with-keypoints` scores by eval's rule: eval's own predictions give eval's AP, and
+    predictions on the other images (which eval never makes) are left out as ultralytics does."""
+    from robustpose_bench.cli import main
+
+    d = shared_dir / "data" / "coco_mini"
+    ann = d / "annotations" / "person_keypoints_val2017.json"
+    gt = load_coco_gt(ann)
+    ids = keypoint_image_ids(gt)
+    res = run_eval(EvalOptions(model=shared_dir / "models" / MOVENET, spec=_movenet_spec(shared_dir, tmp_path, "mmpose"),
+                               dataset="coco-c", root=d, partial=True, output=tmp_path / "kp.json",
+                               predictions_out=tmp_path / "kp", progress=False, images_with_keypoints=True))
+    preds = json.loads((tmp_path / "kp" / "clean" / "results.json").read_text())
+    others = [i for i in gt.getImgIds() if i not in set(ids)]
+    assert others
+    # a confident false positive on every image eval did not predict
+    extra = [dict(preds[0], image_id=i, score=0.99) for i in others]
+    folder = tmp_path / "mine" / "clean"
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps(preds + extra))
+    scored = {}
+    for flag in (["--images-with-keypoints"], []):
+        out = tmp_path / f"score{len(flag)}.json"
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            assert main(["score", "--dataset", "coco-c", "--root", str(d), "--predictions", str(tmp_path / "mine"),
+                         "--partial", "-o", str(out), *flag]) == 0
+        scored[bool(flag)] = json.loads(out.read_text())
+    rows = {k: {r["metric"]: r["value"] for r in v["rows"]} for k, v in scored.items()}
+    assert rows[True] == {r["metric"]: r["value"] for r in res["rows"]}  # the same AP as eval's, every metric
+    assert rows[False]["AP"] < rows[True]["AP"]  # without the flag the false positives count
+    s = scored[True]
+    assert s["config"]["non_standard"] == ["images"] and s["config"]["protocol"] == {"images": "with-keypoints"}
+    assert s["provenance"]["data"]["num_images"] == len(ids) == res["provenance"]["data"]["num_images"]
+    assert "non_standard" not in scored[False]["config"]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        m = shared_dir / "data" / "mpii_sample"
+        assert main(["score", "--dataset", "mpii-c", "--ann", str(m / "gt_valid_subset5.mat"), "--predictions",
+                     str(tmp_path / "mine"), "--images-with-keypoints"]) == 2
+    assert "--images-with-keypoints applies to COCO-format datasets only" in err.getvalue()
+
+
 def test_higherhrnet_bbox_is_the_official_keypoint_extent(shared_dir):
     """HigherHRNet's lib/dataset/COCODataset.py ``_coco_keypoint_results_one_category_kernel`` writes
     ``bbox`` = [min x, min y, max x - min x, max y - min y] of all 17 keypoints (re-typed below): the

@@ -149,9 +149,12 @@ def run(args: argparse.Namespace) -> int:
     def pct(v: float | None) -> str:
         return "n/a" if v is None else f"{v * f:.2f}"
 
+    from ..vocabulary import partial_joints_text
+
+    joints = partial_joints_text(s.get("joints"))  # PCKh over the joints the model has (MPII-C)
     print(f"{results['dataset']}  {results['metric']}  clean {pct(s['clean'])}  mPC {pct(s['mPC'])}  "
           f"rPC {'n/a' if s['rPC'] is None else format(s['rPC'], '.2f')}"
-          f"{'  (partial)' if s['partial'] else ''}")
+          f"{'  (partial)' if s['partial'] else ''}{f'  ({joints})' if joints else ''}")
     print(f"device {prov['device']} ({prov['execution_provider']}); results: {opts.output}; "
           f"predictions: {prov['predictions']['dir']}")
     sys.stdout.flush()

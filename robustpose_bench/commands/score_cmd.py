@@ -26,6 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--partial", action="store_true",
                    help="summarise even if the 15x5 grid or clean is incomplete (marked partial)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes scoring conditions in parallel")
+    p.add_argument("--images-with-keypoints", action="store_true",
+                   help="score only the images holding a person with keypoints (ultralytics' coco-pose protocol: "
+                        "2,346 of val2017's 5,000), as eval --images-with-keypoints; recorded as non-standard "
+                        "(HRNet, mmpose and the paper score every image). COCO-format datasets only")
     p.add_argument("--method", help="method name recorded in config (shown by `table`)")
     p.add_argument("--backbone", help="backbone recorded in config (shown by `table`)")
     p.add_argument("--input-size", help="input size recorded in config, e.g. 256x192")
@@ -61,12 +65,14 @@ def run(args: argparse.Namespace) -> int:
 
     from ..atomic import sha256_file
     from ..errors import UserError
-    from ..metrics.scoring import (cached_ground_truth, count_evaluated, resolve_annotations,
-                                   score_prediction_dir, summary_line)
+    from ..metrics.scoring import (cached_ground_truth, check_image_set, count_evaluated, resolve_annotations,
+                                   score_prediction_dir, scored_image_ids, summary_line)
     from ..results import SCORER_FOR_DATASET, make_results, write_results
 
     if args.jobs < 1:
         raise UserError("--jobs must be at least 1")
+    images = "with-keypoints" if args.images_with_keypoints else "all"
+    check_image_set(args.dataset, images)
     ann = resolve_annotations(args.dataset, root=args.root, ann=args.ann)
     ann_sha = sha256_file(ann)
     boxes = box_provenance(args.dataset, args.boxes, ann_sha)
@@ -74,8 +80,13 @@ def run(args: argparse.Namespace) -> int:
 
     check_outputs([("-o", args.output)], [("the annotation file", ann)],
                   [("the predictions folder", Path(args.predictions))])
-    rows, files = score_prediction_dir(args.dataset, args.predictions, ann, jobs=args.jobs, progress=True)
-    num_images, num_persons = count_evaluated(args.dataset, cached_ground_truth(args.dataset, ann))
+    rows, files = score_prediction_dir(args.dataset, args.predictions, ann, jobs=args.jobs, progress=True,
+                                       images=images)
+    gt = cached_ground_truth(args.dataset, ann)
+    num_images, num_persons = count_evaluated(args.dataset, gt)
+    img_ids = scored_image_ids(args.dataset, gt, images)
+    if img_ids is not None:
+        num_images = len(img_ids)  # every scored person lies in one of these images
     provenance = {
         "scorer": {"library": SCORER_FOR_DATASET[args.dataset],
                    "annotations": {"path": str(ann), "sha256": ann_sha}},
@@ -85,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     }
     config = {"source": "score", "method": args.method, "backbone": args.backbone,
               "input_size": args.input_size}
+    if images != "all":  # not every image of the split scored: recorded as eval records it
+        config.update(non_standard=["images"], protocol={"images": images})
     results = make_results(args.dataset, rows, partial=args.partial, provenance=provenance, config=config)
     line = f"{args.dataset}  {summary_line(results['summary'], results['percent_factor'])}"
     if args.output == "-":

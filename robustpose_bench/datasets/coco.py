@@ -25,8 +25,6 @@ from .base import EvalDataset, EvalSource, Thresholds
 IMAGE_DIR = {"val2017": "val2017"}
 ANNOTATION = {"val2017": "annotations/person_keypoints_val2017.json"}
 DEFAULT_SPLIT = "val2017"
-#: Which images are scored (``CocoEval.use_images``).
-IMAGE_SETS = ("all", "with-keypoints")
 DOWNLOAD_HINT = "get it with `robustpose-bench download coco --root DIR`"
 
 
@@ -233,12 +231,10 @@ class CocoEval(EvalDataset):
     def use_images(self, images: str) -> None:
         """Which images are predicted and scored: 'all' (HRNet, mmpose, the paper) or 'with-keypoints'
         (ultralytics' coco-pose.yaml: only images holding a person with keypoints)."""
-        from ..metrics.coco import keypoint_image_ids
+        from ..metrics.scoring import scored_image_ids  # the rule `score --images-with-keypoints` uses too
 
-        if images not in IMAGE_SETS:
-            raise UserError(f"images must be one of {', '.join(IMAGE_SETS)}, got {images!r}")
+        self.img_ids = scored_image_ids(self.name, self.gt, images)
         self.images = images
-        self.img_ids = keypoint_image_ids(self.gt) if images == "with-keypoints" else None
         self._img_set = set(self.img_ids or ())
 
     def _scored(self, image_id: Any) -> bool:

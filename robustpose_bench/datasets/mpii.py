@@ -94,8 +94,11 @@ class MpiiEval(EvalDataset):
         return Instances(files, [None] * len(files), np.array(cs, np.float32), np.array(ss, np.float32),
                          np.ones(len(files)), {"source": "mpii-annotation", "sha256": sha256_file(self.source.ann_path)})
 
-    def format_topdown(self, instances, preds, boxes_xywh=None) -> list:  # MPII's files hold coordinates only
-        return preds.coords.tolist()
+    def format_topdown(self, instances, preds, boxes_xywh=None) -> list:
+        """MPII's files hold coordinates only; a joint the model lacks (NaN) is written null."""
+        absent = np.isnan(preds.coords).any(axis=2)
+        return [[None if a else xy for xy, a in zip(person, miss)]
+                for person, miss in zip(preds.coords.tolist(), absent.tolist())]
 
     def score(self, payload: Any, source: str) -> dict[str, float | None]:
         from ..metrics.pckh import pckh

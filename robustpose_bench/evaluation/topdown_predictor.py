@@ -78,7 +78,8 @@ class Instances:
 
 @dataclass
 class Predictions:
-    """Per instance: (N, K, 2) image coordinates and (N, K) scores, in the dataset's keypoints."""
+    """Per instance: (N, K, 2) image coordinates and (N, K) scores, in the dataset's keypoints (NaN for
+    a dataset keypoint the model lacks)."""
 
     coords: np.ndarray
     scores: np.ndarray
@@ -162,4 +163,7 @@ def predict_topdown(
     with progress_bar(total=n, desc=desc, unit="crop", enabled=progress, leave=False) as bar:
         run_batched(len(groups), load, infer, decode, batch=batch, workers=workers, prefetch=prefetch,
                     on_rows=bar.update)
-    return Predictions(coords[:, ds_idx], scores[:, ds_idx])
+    out_xy, out_sc = coords[:, np.maximum(ds_idx, 0)], scores[:, np.maximum(ds_idx, 0)]
+    absent = ds_idx < 0  # dataset joints the model lacks (MPII joints of a COCO model): NaN, written null
+    out_xy[:, absent], out_sc[:, absent] = np.nan, np.nan
+    return Predictions(out_xy, out_sc)

@@ -71,6 +71,8 @@ def check_entry(path: Path, data: Any, strict: bool = False) -> list[Problem]:
     if expected_metric and data["metric"] != expected_metric:
         problems.append(Problem(path, "metric", f"{data['dataset']} is scored with {expected_metric}, not {data['metric']}"))
 
+    if data.get("joints") and data["metric"] != "PCKh":
+        problems.append(Problem(path, "joints", f"lists the joints of a partial PCKh, but the metric is {data['metric']}"))
     problems += _sample_problems(path, data)
     scores = data["scores"]
     half = 0.0 if strict else float(data.get("precision", 0.0)) / 2.0
@@ -174,6 +176,9 @@ def check_against_results(path: Path, data: dict[str, Any]) -> tuple[list[Proble
     if data.get("non_standard") != non_standard_text(view.config):
         problems.append(Problem(path, "non_standard", f"{data.get('non_standard')!r} but the results file says "
                                                       f"{non_standard_text(view.config)!r}"))
+    if data.get("joints") != view.joints:  # partial PCKh must say so, over the joints it scored
+        problems.append(Problem(path, "joints", f"{data.get('joints')!r} but the results file scores "
+                                                + (f"{view.joints!r}" if view.joints else "all 16 MPII joints")))
     flip = view.config.get("flip")
     if isinstance(flip, bool) and data.get("flip") != flip:
         problems.append(Problem(path, "flip", f"{data.get('flip')!r} but the results file says {flip!r}"))

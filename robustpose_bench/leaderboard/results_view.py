@@ -36,6 +36,8 @@ class ResultsView:
     config: dict[str, Any] = field(default_factory=dict)
     # corruption -> {severity: score} for every corruption with any value (incl. validation ones).
     by_severity: dict[str, dict[int, float]] = field(default_factory=dict)
+    #: partial PCKh: the MPII joints scored (a model without all 16); None for a full score
+    joints: list[str] | None = None
 
     @property
     def complete(self) -> bool:
@@ -81,6 +83,7 @@ def view_of(raw: dict[str, Any], path: Path, sha256: str) -> ResultsView:
         provenance=raw["provenance"],
         config=raw.get("config") or {},
         by_severity=sev_all,
+        joints=list(summary["joints"]) if summary.get("joints") else None,
     )
     return view
 

@@ -8,6 +8,8 @@ results file itself is kept inside the leaderboard folder (``<dataset>/results/`
 Refused: partial results (an incomplete 15 x 5 grid, or a file marked partial: mPC over a subset of
 corruptions is not comparable with anyone else's), and a run on fewer images or persons than the
 full split unless it is submitted as a subset entry, which is shown in a section of its own.
+A partial PCKh (MPII-C over the joints a model has) keeps its joints in the entry (``joints``), so
+that it is marked and ranked apart from full 16-joint rows.
 """
 from __future__ import annotations
 
@@ -98,6 +100,8 @@ def entry_from_results(
     }
     if isinstance(view.config.get("flip"), bool):  # the flip test moves AP by points: say which it was
         entry["flip"] = view.config["flip"]
+    if view.joints:  # partial PCKh (a model without all 16 MPII joints): listed apart, never ranked as full
+        entry["joints"] = list(view.joints)
     non_standard = non_standard_text(view.config)
     if non_standard:  # eval ran with post-processing thresholds other than HRNet's
         entry["non_standard"] = non_standard

@@ -22,7 +22,7 @@ import numpy as np
 from ..atomic import sha256_file
 from ..errors import UserError
 from ..jsonfile import read_json
-from .coco import LIBRARY_FOR_DATASET, keypoint_ap, load_coco_gt
+from .coco import LIBRARY_FOR_DATASET, keypoint_ap, keypoint_image_ids, load_coco_gt
 from .pckh import load_mpii_gt, pckh
 from .robustness import CLEAN, CLEAN_SEVERITY, SEVERITIES, make_row
 
@@ -96,13 +96,37 @@ def read_predictions(dataset: str, path: str | os.PathLike) -> tuple[Any, bool]:
     return data, False
 
 
-def score_predictions(dataset: str, gt, predictions: Any, one_based: bool = False,
-                      source: str = "predictions") -> dict[str, float | None]:
-    """Every metric of one condition: AP..ARL for COCO-style sets, PCKh (+ groups, joints) for MPII."""
+#: Which images are scored: every image (HRNet, mmpose, the paper) or ultralytics' images with keypoints.
+IMAGE_SETS = ("all", "with-keypoints")
+
+
+def scored_image_ids(dataset: str, gt, images: str = "all") -> list | None:
+    """The image ids COCOeval scores: None for every image, or (``with-keypoints``, ultralytics'
+    coco-pose protocol) those holding a scored person, by the rule ``eval --images-with-keypoints``
+    uses (``coco.keypoint_image_ids``)."""
+    check_image_set(dataset, images)
+    return None if images == "all" else keypoint_image_ids(gt)
+
+
+def check_image_set(dataset: str, images: str) -> None:
+    """Refuse an unknown image set, and 'with-keypoints' where no image is scored as such (MPII)."""
     _check_dataset(dataset)
+    if images not in IMAGE_SETS:
+        raise UserError(f"images must be one of {', '.join(IMAGE_SETS)}, got {images!r}")
+    if images != "all" and dataset == "mpii-c":
+        raise UserError("mpii-c is scored per annotated person (hrnet-pckh); --images-with-keypoints applies to "
+                        "COCO-format datasets only")
+
+
+def score_predictions(dataset: str, gt, predictions: Any, one_based: bool = False,
+                      source: str = "predictions", images: str = "all") -> dict[str, float | None]:
+    """Every metric of one condition: AP..ARL for COCO-style sets, PCKh (+ groups, joints) for MPII.
+    ``images``: 'all', or 'with-keypoints' (``scored_image_ids``)."""
+    _check_dataset(dataset)
+    img_ids = scored_image_ids(dataset, gt, images)
     if dataset == "mpii-c":
         return pckh(gt, predictions, one_based=one_based, source=source).metrics()
-    return keypoint_ap(gt, predictions, library=LIBRARY_FOR_DATASET[dataset], source=source)
+    return keypoint_ap(gt, predictions, library=LIBRARY_FOR_DATASET[dataset], source=source, img_ids=img_ids)
 
 
 def condition_rows(dataset: str, corruption: str, severity: int, metrics: dict[str, float | None]) -> list[dict]:
@@ -154,19 +178,23 @@ def discover_conditions(pred_dir: str | os.PathLike, dataset: str) -> list[tuple
     return found
 
 
-def _score_one(dataset: str, ann: str, corruption: str, severity: int, path: str) -> tuple[list[dict], str]:
+def _score_one(dataset: str, ann: str, corruption: str, severity: int, path: str,
+               images: str = "all") -> tuple[list[dict], str]:
     from ..determinism import inject_jitter
 
     inject_jitter()  # the determinism tests' delay hook; a no-op otherwise
     gt = cached_ground_truth(dataset, ann)
     preds, one_based = read_predictions(dataset, path)
-    metrics = score_predictions(dataset, gt, preds, one_based=one_based, source=path)
+    metrics = score_predictions(dataset, gt, preds, one_based=one_based, source=path, images=images)
     return condition_rows(dataset, corruption, severity, metrics), sha256_file(path)
 
 
 def score_prediction_dir(dataset: str, pred_dir: str | os.PathLike, ann: str | os.PathLike,
-                         jobs: int = 1, progress: bool = True) -> tuple[list[dict], dict[str, str]]:
+                         jobs: int = 1, progress: bool = True,
+                         images: str = "all") -> tuple[list[dict], dict[str, str]]:
     """Keyed rows for every condition under ``pred_dir`` and the sha256 of each prediction file.
+
+    ``images``: 'all' (every ground-truth image) or 'with-keypoints' (``scored_image_ids``).
 
     ``jobs`` > 1 scores conditions in joblib worker processes (COCOeval is single-threaded Python);
     each worker loads the ground truth once. A tqdm bar with ETA goes to stderr.
@@ -180,9 +208,10 @@ def score_prediction_dir(dataset: str, pred_dir: str | os.PathLike, ann: str | o
     # files of one run only: a folder that mixes two models' or box sources' predictions is refused
     check_single_run(pred_dir, [CLEAN if c == CLEAN else f"{c}/{s}" for c, s, _ in conditions])
     ann = str(ann)
-    tasks = (delayed(_score_one)(dataset, ann, c, s, str(p)) for c, s, p in conditions)
+    check_image_set(dataset, images)  # refused before any work
+    tasks = (delayed(_score_one)(dataset, ann, c, s, str(p), images) for c, s, p in conditions)
     if jobs == 1:
-        results: Iterator = (_score_one(dataset, ann, c, s, str(p)) for c, s, p in conditions)
+        results: Iterator = (_score_one(dataset, ann, c, s, str(p), images) for c, s, p in conditions)
     else:
         results = Parallel(n_jobs=jobs, return_as="generator")(tasks)
     rows: list[dict] = []
@@ -219,13 +248,18 @@ def summary_line(summary: dict, percent_factor: float) -> str:
     def f(v: float | None, k: float) -> str:
         return "n/a" if v is None else f"{v * k:.1f}"
 
+    from ..vocabulary import partial_joints_text
+
     extra = " (partial)" if summary.get("partial") else ""
+    if summary.get("joints"):  # PCKh over the joints the model has, never to be read as a full PCKh
+        extra += f" ({partial_joints_text(summary['joints'])})"
     return (f"{summary['metric']} clean {f(summary['clean'], percent_factor)}  "
             f"mPC {f(summary['mPC'], percent_factor)}  rPC {f(summary['rPC'], 1)}{extra}")
 
 
 __all__: Sequence[str] = (
-    "DATASETS", "STANDARD_ANNOTATIONS", "resolve_annotations", "load_ground_truth", "read_predictions",
+    "DATASETS", "STANDARD_ANNOTATIONS", "IMAGE_SETS", "resolve_annotations", "load_ground_truth", "read_predictions",
+    "scored_image_ids", "check_image_set",
     "score_predictions", "condition_rows", "discover_conditions", "score_prediction_dir", "count_evaluated",
     "summary_line",
 )

@@ -51,6 +51,12 @@ MPII_KEYPOINT_NAMES = (
     "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "thorax",
     "upper_neck", "head_top", "r_wrist", "r_elbow", "r_shoulder", "l_shoulder", "l_elbow", "l_wrist",
 )
+#: The MPII joint each COCO keypoint is, by name (COCO's face points and MPII's pelvis, thorax, upper
+#: neck and head top have no counterpart).
+COCO_TO_MPII_NAMES: dict[str, str] = {
+    f"{side}_{part}": f"{side[0]}_{part}" for side in ("left", "right")
+    for part in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+}
 #: HRNet's flip pairs (lib/dataset/coco.py and mpii.py).
 COCO_FLIP_PAIRS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
 MPII_FLIP_PAIRS = ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))
@@ -221,11 +227,16 @@ class ModelSpec:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     def dataset_indices(self, dataset_kps: str) -> tuple[int, ...]:
-        """Model keypoint index for each keypoint of ``dataset_kps`` ('coco' or 'mpii')."""
+        """Model keypoint index for each keypoint of ``dataset_kps`` ('coco' or 'mpii'); -1 for an MPII
+        joint the model lacks. A model mapped onto COCO only gets its MPII map by joint name
+        (``mpii_map_from_coco``): scored on MPII-C as partial PCKh over the 12 joints both sets share."""
+        dmap = self.keypoints.dataset_map
+        if dataset_kps == "mpii" and "mpii" not in dmap and "coco" in dmap:
+            return mpii_map_from_coco(dmap["coco"])
         try:
-            return self.keypoints.dataset_map[dataset_kps]
+            return dmap[dataset_kps]
         except KeyError:
-            have = ", ".join(sorted(self.keypoints.dataset_map)) or "none"
+            have = ", ".join(sorted(dmap)) or "none"
             raise UserError(
                 f"model spec '{self.name}': keypoints.dataset_map has no entry for '{dataset_kps}' "
                 f"(it maps onto: {have}); this model cannot be scored on that dataset"
@@ -544,8 +555,14 @@ def _parse_keypoints(k: Any, where: str) -> KeypointSpec:
         if not isinstance(idx, (list, tuple)) or len(idx) != DATASET_KEYPOINTS[ds]:
             raise _err(where, f, f"must list {DATASET_KEYPOINTS[ds]} model indices, one per {ds} keypoint")
         for j in idx:
-            if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < num:
-                raise _err(where, f, f"has index {j!r}, outside the model's 0..{num - 1}")
+            if isinstance(j, bool) or not isinstance(j, int) or not -1 <= j < num:
+                raise _err(where, f, f"has index {j!r}, outside the model's 0..{num - 1}"
+                                     + (" (or -1 for a joint the model lacks)" if ds == "mpii" else ""))
+            if j == -1 and ds != "mpii":
+                raise _err(where, f, f"has -1, but every {ds} keypoint needs a model index (-1, a joint the "
+                                     "model lacks, is for mpii only: partial PCKh; COCO AP needs all 17)")
+        if all(j == -1 for j in idx):
+            raise _err(where, f, "is all -1: the model has none of these keypoints")
         dmap[ds] = tuple(idx)
     return KeypointSpec(num=num, dataset_map=dmap, names=names)
 
@@ -632,6 +649,14 @@ def dataset_keypoints(dataset: str) -> tuple[int, tuple[str, ...], tuple[tuple[i
     if dataset == "coco":
         return 17, COCO_KEYPOINT_NAMES, COCO_FLIP_PAIRS
     return 16, MPII_KEYPOINT_NAMES, MPII_FLIP_PAIRS
+
+
+def mpii_map_from_coco(coco_map: tuple[int, ...]) -> tuple[int, ...]:
+    """The MPII map of a model mapped onto COCO: each MPII joint's COCO counterpart by name
+    (``COCO_TO_MPII_NAMES``, e.g. COCO left_ankle -> MPII l_ankle), -1 for the four MPII joints COCO
+    lacks."""
+    by_mpii = {mpii: coco_map[COCO_KEYPOINT_NAMES.index(coco)] for coco, mpii in COCO_TO_MPII_NAMES.items()}
+    return tuple(by_mpii.get(name, -1) for name in MPII_KEYPOINT_NAMES)
 
 
 def heatmap_model_spec(
