@@ -291,3 +291,31 @@ def test_timm_style_hrnet_round_trips_onto_the_pose_backbone(tmp_path):
     sd["stage4.1.fuse_layers.1.0.0.0.weigth"] = torch.zeros(1)
     with pytest.raises(UserError, match=r"1 unexpected key\(s\) \(stage4\.1\.fuse_layers\.1\.0\.0\.0\.weigth\)"):
         load_backbone_weights_from(build_net("hrnet_w32", 17), sd, "hrnet_w32", tmp_path)
+
+
+def test_two_processes_under_torchrun_each_load_the_file_before_ddp(data, tmp_path):
+    """Every rank loads the same file before DistributedDataParallel wraps the net: the 2-process run
+    starts from the file's weights (rank 0's are the ones saved; DDP would broadcast nothing else)."""
+    from test_advmix_ddp import torchrun
+
+    g = torch.Generator().manual_seed(6)
+    # simplebaseline_r18_small's backbone under torchvision's names (a ResNet-18 at width 16), plus a head
+    small = build_net("simplebaseline_r18_small", 17).state_dict()
+    sd = {k: (torch.randn(v.shape, generator=g) * 0.05 if v.is_floating_point() else torch.tensor(1))
+          for k, v in small.items() if not k.startswith(("deconv_layers.", "final_layer."))}
+    sd.update({"fc.weight": torch.randn(1000, 128, generator=g), "fc.bias": torch.zeros(1000)})
+    path = tmp_path / "r18_small_imagenet.pth"
+    torch.save(sd, path)
+    out = tmp_path / "run"
+    images, ann = data
+    proc = torchrun("-m", "robustpose_bench", "train", "--arch", "simplebaseline_r18_small", "--images", images,
+                    "--ann", ann, "--image-size", f"{H}x{W}", "--batch-size", "4", "--lr", "1e-30", "--no-progress",
+                    "--max-iters", "1", "--backbone-weights", path, "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = torch.load(out / "last.pth", weights_only=True)
+    assert state["world_size"] == 2
+    for k, _ in build_net("simplebaseline_r18_small", 17).named_parameters():
+        if k in sd:
+            torch.testing.assert_close(state["state_dict"][k], sd[k], rtol=0, atol=1e-29, msg=k)
+    rec = json.loads((out / "run.json").read_text())["backbone_weights"]
+    assert rec["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() and rec["ignored_prefixes"] == ["fc.*"]
