@@ -55,7 +55,7 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     device = pick_device()
     w, h = args.size
-    base = dict(arch=args.arch, image_size=[w, h], heatmap_size=[w // 4, h // 4], batch_size=args.batch_size)
+    base = dict(arch=args.arch, image_size=[h, w], heatmap_size=[h // 4, w // 4], batch_size=args.batch_size)
     cfg_std = TrainConfig(method="standard", **base)
     cfg_adv = TrainConfig(method="advmix", **base)
     torch.manual_seed(0)

@@ -51,7 +51,7 @@ def sync(device: torch.device) -> None:
 
 def train_rates(arch: str, batch: int, size: tuple[int, int], iters: int, device: torch.device) -> dict:
     w, h = size
-    base = dict(arch=arch, image_size=[w, h], heatmap_size=[w // 4, h // 4], batch_size=batch)
+    base = dict(arch=arch, image_size=[h, w], heatmap_size=[h // 4, w // 4], batch_size=batch)
     g = torch.Generator().manual_seed(0)
     props = torch.randn(batch, 3, 3, h, w, generator=g)
     joints = torch.rand(batch, 17, 2, generator=g) * torch.tensor([w, h])

@@ -47,8 +47,8 @@ def fingerprint(data: Path, work: Path) -> dict[str, str]:
     if os.environ.get("FINGERPRINT_DETERMINISTIC") == "1":
         torch.use_deterministic_algorithms(True)
     common = dict(arch="simplebaseline_r18_small", images=str(data / "images"),
-                  ann=str(data / "annotations" / "person_keypoints_synth.json"), image_size=[96, 128],
-                  heatmap_size=[24, 32], batch_size=4, epochs=10, max_iters=3, generator_ngf=16, seed=3)
+                  ann=str(data / "annotations" / "person_keypoints_synth.json"), image_size=[128, 96],
+                  heatmap_size=[32, 24], batch_size=4, epochs=10, max_iters=3, generator_ngf=16, seed=3)
     out: dict[str, str] = {}
     for method in ("standard", "advmix"):
         extra = {"method": "advmix", "pretrained": str(work / "standard" / "last.pth")} if method == "advmix" else {}

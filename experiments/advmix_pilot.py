@@ -108,7 +108,7 @@ def _common_config(s: Settings, out: Path) -> dict[str, Any]:
         "arch": "simplebaseline_r18_small", "dataset_format": "coco", "keypoints": "coco",
         "images": str(out / "synth-train" / "images"),
         "ann": str(out / "synth-train" / "annotations" / "person_keypoints_synth.json"),
-        "image_size": [w, h], "heatmap_size": [w // 4, h // 4], "batch_size": s.batch_size,
+        "config_format": 2, "image_size": [h, w], "heatmap_size": [h // 4, w // 4], "batch_size": s.batch_size,
         "deterministic": True, "lr": 1e-3, "lr_factor": 0.1, "generator_ngf": 16, "alpha": s.alpha, "generator_lr": 1e-3,
     }
 

@@ -38,7 +38,7 @@ def config(name: str, init: str, images: str, ann: str):
     from robustpose_bench.advmix.config import TrainConfig
 
     overrides, iters = RUNS[name]
-    cfg = TrainConfig(arch="tiny", images=images, ann=ann, image_size=[32, 64], heatmap_size=[8, 16],
+    cfg = TrainConfig(arch="tiny", images=images, ann=ann, image_size=[64, 32], heatmap_size=[16, 8],
                       epochs=1000, generator_ngf=8, amp=False, pretrained=init, max_iters=iters)
     for key, value in overrides.items():
         setattr(cfg, key, value)

@@ -49,7 +49,7 @@ def tiny_data(tmp_path_factory):
 def _cfg(tiny_data, **kw) -> TrainConfig:
     images, ann = tiny_data
     cfg = TrainConfig(arch="simplebaseline_r18_small", images=str(images), ann=str(ann),
-                      image_size=[W, H], heatmap_size=[W // 4, H // 4], batch_size=4, epochs=1,
+                      image_size=[H, W], heatmap_size=[H // 4, W // 4], batch_size=4, epochs=1,
                       generator_ngf=8, amp=False)
     for k, v in kw.items():
         setattr(cfg, k, v)

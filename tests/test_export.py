@@ -15,7 +15,7 @@ from robustpose_bench.advmix.nets import build_net
 from robustpose_bench.cli import main
 from robustpose_bench.models.spec import ONNX_METADATA_KEY, TORCHSCRIPT_EXTRA_FILE, parse_spec
 
-CFG = {"image_size": [64, 96], "heatmap_size": [16, 24], "keypoints": "coco"}
+CFG = {"image_size": [96, 64], "heatmap_size": [24, 16], "keypoints": "coco"}
 
 
 def _model(arch: str = "simplebaseline_r18_small") -> torch.nn.Module:
@@ -62,7 +62,7 @@ def test_torchscript_round_trip(tmp_path):
 
 
 def test_spec_matches_model_spec_contract():
-    d = spec_for("sb", {"image_size": [192, 256], "heatmap_size": [48, 64], "keypoints": "coco"}).to_dict()
+    d = spec_for("sb", {"image_size": [256, 192], "heatmap_size": [64, 48], "keypoints": "coco"}).to_dict()
     assert d["input"]["layout"] == "NCHW" and d["input"]["dtype"] == "float32" and d["input"]["channel_order"] == "RGB"
     assert d["input"]["mean"] == [123.675, 116.28, 103.53] and d["input"]["std"] == [58.395, 57.12, 57.375]
     assert (d["input"]["height"], d["input"]["width"]) == (256, 192)

@@ -22,6 +22,7 @@ LOSS_KINDS = ("mse", "smoothl1")
 GENERATOR_LOSSES = ("pose", "gt")       # pose: the pose step's loss (KD term included); gt: its ground-truth term
 GENERATOR_BN = ("frozen", "update")     # BN running statistics in the generator step: restored, or updated
 DATASET_FORMATS = ("coco", "mpii")
+CONFIG_FORMAT = 2   # image_size / heatmap_size as [height, width]; before it, HRNet's [width, height]
 
 
 @dataclass
@@ -35,8 +36,9 @@ class TrainConfig:
     images: str = ""                        # image folder
     ann: str = ""                           # annotation file
     keypoints: str = "coco"                 # keypoint set: coco (17) or mpii (16)
-    image_size: list[int] = field(default_factory=lambda: [192, 256])    # (w, h), MODEL.IMAGE_SIZE
-    heatmap_size: list[int] = field(default_factory=lambda: [48, 64])    # (w, h), MODEL.HEATMAP_SIZE
+    # [height, width] as --image-size (HRNet's MODEL.IMAGE_SIZE is the other way round: [w, h]).
+    image_size: list[int] = field(default_factory=lambda: [256, 192])
+    heatmap_size: list[int] = field(default_factory=lambda: [64, 48])   # [height, width]: image_size / 4
     sigma: float = 2.0
     scale_factor: float = 0.35
     rot_factor: float = 45.0
@@ -71,8 +73,12 @@ class TrainConfig:
     generator_bn: str = "frozen"            # frozen | update (official: the generator's forward updates BN)
     generator_levels: int = 6               # fewer are used when the crop is too small
     generator_ngf: int = 64
-    pretrained: str | None = None           # starting weights; also the frozen teacher
+    pretrained: str | None = None           # starting weights of the whole net; also the frozen teacher
+    backbone_weights: str | None = None     # ImageNet weights of the backbone only, loaded at iteration 0
     checkpoint_every: int = 0               # also save every N iterations (0: at epoch ends and stop)
+    # 2: image_size / heatmap_size are [height, width]. Files without it may be older, [width, height]
+    # ones: read_config_values refuses those that would turn a portrait input into a landscape one.
+    config_format: int = CONFIG_FORMAT
 
     def validate(self, source: str | None = None, origins: Mapping[str, str] | None = None) -> None:
         """Refuse, in one line naming the field and where it came from, any value training cannot use.
@@ -89,10 +95,13 @@ class TrainConfig:
                               ("generator_loss", GENERATOR_LOSSES), ("generator_bn", GENERATOR_BN)):
             if getattr(self, name) not in allowed:
                 raise bad(name, f"must be one of {', '.join(allowed)}, got {shown(getattr(self, name))}")
+        if self.config_format != CONFIG_FORMAT:
+            raise bad("config_format", f"must be {CONFIG_FORMAT} (image_size as [height, width]), "
+                                       f"got {shown(self.config_format)}")
         for name in ("image_size", "heatmap_size"):
             v = getattr(self, name)
             if not (isinstance(v, list) and len(v) == 2 and all(_is_int(x) and 0 < x <= MAX_SIZE for x in v)):
-                raise bad(name, f"must be [width, height], integers 1..{MAX_SIZE}, got {shown(v)}")
+                raise bad(name, f"must be [height, width], integers 1..{MAX_SIZE}, got {shown(v)}")
         if self.image_size[0] != 4 * self.heatmap_size[0] or self.image_size[1] != 4 * self.heatmap_size[1]:
             raise bad("heatmap_size", f"must be image_size / 4 (stride 4), got {self.heatmap_size} for {self.image_size}")
         for name, ok, expected in _RANGES:
@@ -110,8 +119,34 @@ class TrainConfig:
                                 f"or adv-image), not method {self.method} with mix {self.mix}")
         if self.max_iters is not None and not (_is_int(self.max_iters) and self.max_iters >= 1):
             raise bad("max_iters", f"must be an integer >= 1 or null, got {shown(self.max_iters)}")
-        if self.pretrained is not None and not (isinstance(self.pretrained, str) and self.pretrained):
-            raise bad("pretrained", f"must be a file path or null, got {shown(self.pretrained)}")
+        for name in ("pretrained", "backbone_weights"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, str) and value):
+                raise bad(name, f"must be a file path or null, got {shown(value)}")
+        if self.pretrained and self.backbone_weights:
+            raise bad("backbone_weights", "cannot be combined with pretrained: pretrained loads the whole net, "
+                                          "backbone included (give one of them)")
+        if origins:
+            self._check_data_paths(origins)
+
+    def _check_data_paths(self, origins: Mapping[str, str]) -> None:
+        """A data path that a config file set must exist: the error names that file, the key, the folder
+        the relative path was read from and the layout the tool expects (a shipped or copied config's
+        paths are someone else's disk, so they fail here rather than deep in the data reader)."""
+        from .data import training_layout
+
+        for name, want_dir in (("images", True), ("ann", False)):
+            value, where = getattr(self, name), origins.get(name)
+            if not where or not isinstance(value, str) or not value:
+                continue
+            path = Path(value)
+            if path.is_dir() if want_dir else path.is_file():
+                continue
+            what = "image folder" if want_dir else "annotation file"
+            rel = "" if path.is_absolute() else f", relative to the working directory {Path.cwd()}"
+            raise UserError(f"{where}: config field '{name}': {what} {value} not found{rel}; expected the "
+                            f"{self.dataset_format} layout {training_layout(self.dataset_format)}, or give "
+                            f"--{name} on the command line")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -119,7 +154,7 @@ class TrainConfig:
 
 MAX_SIZE = 4096  # pixels per side of the input crop: beyond this, memory, not the user, gives out
 # Optional fields: their type cannot be read from a default of None.
-_OPTIONAL_TYPES: dict[str, type] = {"max_iters": int, "pretrained": str}
+_OPTIONAL_TYPES: dict[str, type] = {"max_iters": int, "pretrained": str, "backbone_weights": str}
 
 
 def _is_int(value: Any) -> bool:
@@ -199,7 +234,46 @@ def read_config_values(path: str | os.PathLike) -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         raise UserError(f"{p}: expected a mapping of config fields")
+    refuse_old_size_order(data, str(p))
     return data
+
+
+def refuse_old_size_order(values: Mapping[str, Any], source: str) -> None:
+    """Refuse a file without ``config_format: 2`` whose image_size reads as a landscape input.
+
+    Until format 2, image_size was HRNet's [width, height]: [192, 256] meant 256 high x 192 wide. Read
+    as [height, width] it would train a landscape model on portrait persons without a word, so such a
+    file must say which order it means. [a, b] with a >= b is taken as [height, width]: a square input
+    reads the same in both orders, and a portrait input in the new order has a > b.
+    """
+    size = values.get("image_size")
+    if "config_format" in values or not (isinstance(size, list) and len(size) == 2
+                                         and all(_is_int(v) for v in size)) or size[0] >= size[1]:
+        return
+    a, b = size
+    heat = values.get("heatmap_size")
+    heat_fix = (f" and heatmap_size: [{heat[1]}, {heat[0]}]"
+                if isinstance(heat, list) and len(heat) == 2 else "")
+    raise UserError(f"{source}: config field 'image_size': {size} is now [height, width], as --image-size, and "
+                    f"would train a {a}-high x {b}-wide (landscape) input; for the old [width, height] order's "
+                    f"{b}x{a} input write image_size: [{b}, {a}]{heat_fix}, or add config_format: {CONFIG_FORMAT} "
+                    f"to keep {a}x{b}")
+
+
+def from_checkpoint(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A config stored in a checkpoint, in the current format.
+
+    Every checkpoint without ``config_format`` was written by a ``train`` that stored image_size and
+    heatmap_size as [width, height], so for those the conversion is exact: both are swapped.
+    """
+    values = dict(config)
+    if "config_format" not in values:
+        for name in ("image_size", "heatmap_size"):
+            v = values.get(name)
+            if isinstance(v, list) and len(v) == 2:
+                values[name] = [v[1], v[0]]
+        values["config_format"] = CONFIG_FORMAT
+    return values
 
 
 def load_config(path: str | os.PathLike) -> TrainConfig:

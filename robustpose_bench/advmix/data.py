@@ -74,6 +74,21 @@ def box_to_center_scale(x: float, y: float, w: float, h: float, aspect_ratio: fl
     return center, scale
 
 
+# Where training data sits in the tool's own layout: the training split beside the validation split
+# that build / eval read (datasets/coco.py: ROOT/val2017/ + ROOT/annotations/person_keypoints_val2017.json;
+# datasets/mpii.py: ROOT/images/ + ROOT/annot/valid.json).
+TRAINING_LAYOUT: dict[str, tuple[str, str]] = {
+    "coco": ("train2017/", "annotations/person_keypoints_train2017.json"),
+    "mpii": ("images/", "annot/train.json"),
+}
+
+
+def training_layout(dataset_format: str) -> str:
+    """'ROOT/train2017/ (--images) + ROOT/annotations/... (--ann)' for a dataset format."""
+    images, ann = TRAINING_LAYOUT.get(dataset_format, TRAINING_LAYOUT["coco"])
+    return f"ROOT/{images} (images) + ROOT/{ann} (ann)"
+
+
 def read_coco(ann_file: str | os.PathLike, images_dir: str | os.PathLike, aspect_ratio: float) -> list[PersonRecord]:
     """Persons with at least one labelled keypoint from a COCO keypoint json (HRNet's coco.py rules).
 

@@ -31,8 +31,8 @@ def spec_for(name: str, cfg: dict[str, Any], fmt: str = "onnx") -> ModelSpec:
     ONNX names its tensors ``input`` / ``heatmaps``; TorchScript tensors are unnamed, so there the
     names are null (= the first input / output).
     """
-    w, h = cfg["image_size"]
-    hw, hh = cfg["heatmap_size"]
+    h, w = cfg["image_size"]        # [height, width]
+    hh, hw = cfg["heatmap_size"]
     if w % hw or h % hh or w // hw != h // hh:
         raise UserError(f"config: image_size {cfg['image_size']} is not an integer multiple of heatmap_size "
                         f"{cfg['heatmap_size']}")
@@ -48,7 +48,7 @@ EXPORT_FIELDS = ("arch", "method", "keypoints", "image_size", "heatmap_size")
 def checkpoint_config(config: Any, source: str) -> dict[str, Any]:
     """The training config saved in a checkpoint, checked as ``train`` checks its own (one-line errors
     naming ``source``); the fields an export needs must be there, not filled in from defaults."""
-    from .config import TrainConfig, update_config
+    from .config import TrainConfig, from_checkpoint, update_config
 
     if not isinstance(config, dict):
         raise UserError(f"{source}: its 'config' is a {type(config).__name__}, not a mapping of config fields")
@@ -56,7 +56,7 @@ def checkpoint_config(config: Any, source: str) -> dict[str, Any]:
     if missing:
         raise UserError(f"{source}: the checkpoint's config lacks {', '.join(map(repr, missing))} "
                         "(not a complete robustpose-bench training checkpoint)")
-    cfg = update_config(TrainConfig(), config, source)
+    cfg = update_config(TrainConfig(), from_checkpoint(config), source)   # older checkpoints: [w, h] swapped
     cfg.validate(source)
     return cfg.to_dict()
 

@@ -486,32 +486,37 @@ def cpu_numerics() -> dict[str, Any]:
 
 
 def build_dataset(cfg: TrainConfig, train: bool = True):
-    from .data import AugmentConfig, TopDownDataset, read_coco, read_mpii
+    from .data import AugmentConfig, TopDownDataset, read_coco, read_mpii, training_layout
 
+    layout = f"the {cfg.dataset_format} layout {training_layout(cfg.dataset_format)}"
     if not cfg.ann or not cfg.images:
-        raise UserError("training data: give --images DIR and --ann FILE (or images/ann in the config)")
-    aspect = cfg.image_size[0] / cfg.image_size[1]
+        raise UserError(f"training data: give --images DIR and --ann FILE ({layout}), or images/ann in the config")
+    for value, flag, ok in ((cfg.images, "--images", Path(cfg.images).is_dir()), (cfg.ann, "--ann", Path(cfg.ann).is_file())):
+        if not ok:
+            raise UserError(f"{flag} {value}: {'folder' if flag == '--images' else 'file'} not found; expected {layout}")
+    h, w = cfg.image_size          # [height, width]; the dataset and OpenCV take (width, height)
+    aspect = w / h
     if cfg.dataset_format == "coco":
         records = read_coco(cfg.ann, cfg.images, aspect)
     else:
         records = read_mpii(cfg.ann, cfg.images)
     aug = AugmentConfig(cfg.scale_factor, cfg.rot_factor, cfg.flip, cfg.prob_half_body,
                         cfg.num_joints_half_body, cfg.sigma)
-    return TopDownDataset(records, cfg.keypoints, tuple(cfg.image_size), tuple(cfg.heatmap_size), aug,
+    return TopDownDataset(records, cfg.keypoints, (w, h), (cfg.heatmap_size[1], cfg.heatmap_size[0]), aug,
                           proposal_mode(cfg.method, cfg.mix), seed=cfg.seed, train=train)
 
 
 def _check_output_shape(model: nn.Module, cfg: TrainConfig, num_joints: int, device: torch.device) -> None:
     """Fail early, in one line, when the net's heatmaps do not match the configured size."""
-    w, h = cfg.image_size
+    h, w = cfg.image_size
     was_training = model.training
     model.eval()
     with torch.no_grad():
         out = model(torch.zeros(1, 3, h, w, device=device))
     model.train(was_training)
-    want = (1, num_joints, cfg.heatmap_size[1], cfg.heatmap_size[0])
+    want = (1, num_joints, cfg.heatmap_size[0], cfg.heatmap_size[1])
     if tuple(out.shape) != want:
-        raise UserError(f"--arch {cfg.arch} maps a {w}x{h} input to output {tuple(out.shape)}, expected {want} "
+        raise UserError(f"--arch {cfg.arch} maps a {h}x{w} (HxW) input to output {tuple(out.shape)}, expected {want} "
                         "(SimpleBaseline needs width and height divisible by 32)")
 
 
@@ -524,21 +529,32 @@ def _load_optimizer(opt: torch.optim.Optimizer, state: Any, source: str) -> None
 
 
 def _resume(ckpt_path: Path, cfg: TrainConfig, model: nn.Module, stepper: Stepper,
-            world_size: int = 1) -> tuple[int, int, int, list[dict[str, Any]]]:
-    """Restore nets and optimisers from ``last.pth``; (epoch, iter in epoch, global iter, history).
+            world_size: int = 1) -> tuple[int, int, int, list[dict[str, Any]], dict[str, Any] | None]:
+    """Restore nets and optimisers from ``last.pth``; (epoch, iter in epoch, global iter, history, the
+    record of the backbone weights the run started from, or None).
 
     A truncated, empty or foreign file, or one from another configuration, is a one-line UserError
     naming it, raised before the run writes anything.
     """
     from .checkpoint import load_strict, read_training_checkpoint
+    from .config import from_checkpoint
 
     state = read_training_checkpoint(ckpt_path)
-    saved_cfg = state["config"]
+    saved_cfg = from_checkpoint(state["config"])
     for key in ("arch", "method", "mix", "image_size", "keypoints", "seed", "kd", "alpha", "batch_size", "grad_accum",
                 "sync_bn"):
         if key in saved_cfg and saved_cfg[key] != getattr(cfg, key):
             raise UserError(f"--resume: config field '{key}' is {getattr(cfg, key)!r} but {ckpt_path} "
                             f"was trained with {saved_cfg[key]!r}")
+    # The backbone weights were loaded at iteration 0 and live on in the checkpoint: the file is not read
+    # again, but whether the run started from one is part of its recipe.
+    backbone = state.get("backbone_weights")
+    backbone = backbone if isinstance(backbone, dict) else None
+    if bool(backbone) != bool(cfg.backbone_weights):
+        raise UserError(f"--resume: {ckpt_path} was started " + (
+            f"from backbone weights {backbone.get('file')} (sha256 {backbone.get('sha256')}): give --backbone-weights "
+            "again (it is not re-read)" if backbone else
+            "without backbone weights: leave out --backbone-weights (or backbone_weights in the config)"))
     # With BatchNorm per process, each process normalises batch_size / world_size images: another process
     # count is another recipe, as another batch_size is (a checkpoint without the field: one process).
     saved_world = state.get("world_size", 1)
@@ -557,7 +573,7 @@ def _resume(ckpt_path: Path, cfg: TrainConfig, model: nn.Module, stepper: Steppe
         load_strict(net, state[key], source=f"{ckpt_path} ({key})")
         if opt is not None:
             _load_optimizer(opt, state[opt_key], f"{ckpt_path} ({opt_key})")
-    return state["epoch"], state["iter_in_epoch"], state["global_iter"], list(state["history"])
+    return state["epoch"], state["iter_in_epoch"], state["global_iter"], list(state["history"]), backbone
 
 
 def _global_means(res: StepResult, device: torch.device) -> StepResult:
@@ -610,6 +626,7 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
     from .checkpoint import load_file_strict
     from .data import KEYPOINT_SETS
     from .nets import build_net
+    from .nets.backbone import load_backbone_weights
 
     cfg.validate()
     denv = ddp.torchrun_env()          # None: one process, exactly as before torchrun support
@@ -635,6 +652,11 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
         model = build_net(cfg.arch, num_joints)
     if cfg.pretrained:
         load_file_strict(model, cfg.pretrained)
+    backbone = None
+    if cfg.backbone_weights and not resume:
+        # Iteration 0 only (a resumed run's weights come from its checkpoint); under torchrun every rank
+        # loads the same file here, before DDP wraps the net.
+        backbone = load_backbone_weights(model, cfg.arch, cfg.backbone_weights)
     model.to(dev)
     _check_output_shape(model, cfg, num_joints, dev)
     teacher = None
@@ -657,7 +679,7 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
     start_epoch, start_iter, global_iter = 0, 0, 0
     history: list[dict[str, Any]] = []
     if resume:
-        start_epoch, start_iter, global_iter, history = _resume(ckpt_path, cfg, model, stepper, world)
+        start_epoch, start_iter, global_iter, history, backbone = _resume(ckpt_path, cfg, model, stepper, world)
     if denv is not None:
         # Every check that can refuse the launch has run: a bad launch never reaches the rendezvous, and
         # no rank writes before every rank got here.
@@ -672,6 +694,7 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
             "device": str(dev), "amp": stepper.use_amp, "seed": cfg.seed,
             "annotation_sha256": sha256_file(cfg.ann),
             "pretrained_sha256": sha256_file(cfg.pretrained) if cfg.pretrained else None,
+            "backbone_weights": backbone,   # file, sha256, key mapping, tensors loaded / ignored (or None)
             "num_persons": len(dataset), "iters_per_epoch": iters_per_epoch,
             "effective_batch": step_batch, "world_size": world, "backend": backend,
             "batch_per_process": cfg.batch_size // world, "sync_bn": bool(cfg.sync_bn and denv is not None),
@@ -687,6 +710,7 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
             "state_dict": model.state_dict(), "optimizer": stepper.opt.state_dict(),
             "epoch": epoch, "iter_in_epoch": iter_in_epoch, "global_iter": global_iter,
             "config": cfg.to_dict(), "history": history, "arch": cfg.arch, "world_size": world,
+            "backbone_weights": backbone,
         }
         if generator is not None:
             state["generator"] = generator.state_dict()

@@ -22,6 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder (checkpoints, config.yaml, run.json)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pth")
     p.add_argument("--pretrained", help="starting weights (.pth state dict); also the AdvMix teacher")
+    p.add_argument("--backbone-weights", metavar="FILE",
+                   help="ImageNet weights for the backbone only, as the paper's runs start (a torchvision ResNet "
+                        "or an HRNet-Image-Classification / timm hrnet state dict; the classifier head is ignored, "
+                        "anything else that does not fit is an error); loaded at iteration 0, not on --resume")
     p.add_argument("--mix", choices=_MIXES, help="AdvMix mixing (ablations): default adv")
     p.add_argument("--no-kd", action="store_true", help="AdvMix without knowledge distillation")
     p.add_argument("--alpha", type=float, help="KD weight (default 0.1)")
@@ -96,12 +100,14 @@ def run(args: argparse.Namespace) -> int:
         "generator_loss": args.generator_loss, "generator_bn": args.generator_bn,
         "workers": args.workers, "seed": args.seed,
     }
+    if args.backbone_weights is not None:
+        overrides["backbone_weights"] = args.backbone_weights
     if args.dataset == "mpii":
         overrides["keypoints"] = "mpii"
     if args.image_size:
         h, w = parse_hxw(args.image_size)
-        overrides["image_size"] = [w, h]  # the config keeps HRNet's (w, h) order
-        overrides["heatmap_size"] = [w // 4, h // 4]
+        overrides["image_size"] = [h, w]  # the config's order too (config_format 2)
+        overrides["heatmap_size"] = [h // 4, w // 4]
     if args.no_kd:
         overrides["kd"] = False
     if args.no_amp:
