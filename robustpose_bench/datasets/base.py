@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 from ..errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..codecs import Persons
-    from ..evaluation.topdown_predictor import Instances, Predictions
+    from ..types import Instances, Persons, Predictions
 
 
 @dataclass(frozen=True)

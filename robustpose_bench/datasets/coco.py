@@ -19,6 +19,7 @@ from .. import topdown
 from ..boxes import ultralytics_json_bbox
 from ..atomic import sha256_file
 from ..errors import UserError
+from ..types import Instances
 from ..jsonfile import read_json
 from .base import EvalDataset, EvalSource, Thresholds
 
@@ -60,8 +61,6 @@ def _gt_instances(ann: dict, aspect_ratio: float):
     Per image, in the annotation's image order: non-crowd person annotations with at least one
     labelled keypoint, boxes clipped to the image and dropped when empty; box score 1.
     """
-    from ..evaluation.topdown_predictor import Instances
-
     by_img: dict[Any, list[dict]] = {}
     for a in ann["annotations"]:
         by_img.setdefault(a["image_id"], []).append(a)
@@ -113,8 +112,6 @@ def coco_det_instances(ann: dict, det_path: str | os.PathLike, aspect_ratio: flo
     file can score a subset); if none is left that is an error. The box source is recorded by file
     name and sha256, never by absolute path.
     """
-    from ..evaluation.topdown_predictor import Instances
-
     images = {img["id"]: img for img in ann["images"]}
     dets = load_detections(det_path)
     files, ids, cs, ss, sc, bs, ms = [], [], [], [], [], [], []

@@ -13,6 +13,7 @@ import numpy as np
 from .. import topdown
 from ..atomic import sha256_file
 from ..errors import UserError
+from ..types import Instances
 from .base import EvalDataset, EvalSource, Thresholds
 from .coco import load_json
 
@@ -78,8 +79,6 @@ class MpiiEval(EvalDataset):
         return cls(EvalSource(src.image_dir, src.ann_path, {"gt_mat": Path(gt_mat)}), thresholds)
 
     def topdown_instances(self, aspect_ratio: float, boxes: str):
-        from ..evaluation.topdown_predictor import Instances
-
         if boxes != "gt":
             raise UserError("mpii-c uses the annotated centre and scale of each person (as HRNet); "
                             "--boxes applies to COCO-format datasets only")

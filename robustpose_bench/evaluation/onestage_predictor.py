@@ -14,9 +14,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .. import topdown
-from ..codecs import Persons
 from ..letterbox import AlignedResize, BottomupResize, Letterbox, make_aligned_resize, make_bottomup, make_letterbox
 from ..models.loader import LoadedModel
+from ..types import Persons
 from .images import SWAP_ORDER, read_image_bgr
 from .pipeline import run_batched
 from .topdown_predictor import flip_input
