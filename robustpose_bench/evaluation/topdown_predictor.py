@@ -7,7 +7,7 @@ flip test), decoded by the output kind's codec and mapped back through the inver
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -44,7 +44,7 @@ def predict_topdown(
     model: LoadedModel,
     instances: Instances,
     image_path: Callable[[str], Path],
-    kp_set: str,
+    kp_set: str | Sequence[int],
     *,
     flip: bool = True,
     batch: int = 32,
@@ -61,7 +61,9 @@ def predict_topdown(
     if batch < 1:
         raise UserError(f"--batch must be at least 1, got {batch}")
     spec, codec = model.spec, model.codec
-    ds_idx = np.asarray(spec.dataset_indices(kp_set), dtype=np.int64)
+    # a keypoint set's name (the spec's dataset_map entry), or the dataset's indices already resolved
+    # (``models.keypoint_map.dataset_indices``: by name for a dataset card)
+    ds_idx = np.asarray(spec.dataset_indices(kp_set) if isinstance(kp_set, str) else kp_set, dtype=np.int64)
     inp = spec.input
     n = len(instances)
     # float32 like HRNet's all_preds: the written coordinates are the float32 values HRNet would write
