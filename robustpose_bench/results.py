@@ -16,23 +16,24 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .atomic import atomic_write_json
+from .datasets.cards import DatasetCard, find_card, registry, resolve_card
 from .errors import UserError
 from .jsonfile import read_json
 from .metrics.robustness import normalize_rows, summarize
 from .provenance import base_provenance
 
 SCHEMA_ID = "robustpose-results/1"
-DATASETS: tuple[str, ...] = ("coco-c", "mpii-c", "ochuman-c", "synth-c")
-PRIMARY_METRIC: dict[str, str] = {"coco-c": "AP", "ochuman-c": "AP", "synth-c": "AP", "mpii-c": "PCKh"}
+#: The registered datasets and what their cards say (``datasets/cards.py``); a results file of a
+#: user's own dataset carries its card in ``provenance.dataset_card``.
+DATASETS: tuple[str, ...] = tuple(registry())
+PRIMARY_METRIC: dict[str, str] = {name: card.primary_metric for name, card in registry().items()}
 # Values are stored as the reference library reports them; this factor turns them into percent.
 PERCENT_FACTOR: dict[str, int] = {"AP": 100, "PCKh": 1}
 # Provenance fields every results.json states, null when they do not apply (e.g. no model for `score`).
 PROVENANCE_FIELDS: tuple[str, ...] = (
     "model", "manifest_sha256", "boxes", "device", "execution_provider", "flip", "seeds", "scorer",
 )
-SCORER_FOR_DATASET: dict[str, str] = {
-    "coco-c": "pycocotools", "synth-c": "pycocotools", "ochuman-c": "pycocotools", "mpii-c": "hrnet-pckh",
-}
+SCORER_FOR_DATASET: dict[str, str] = {name: card.library for name, card in registry().items()}
 
 
 @lru_cache(maxsize=1)
@@ -65,8 +66,9 @@ def validate_results(obj: Any, source: str = "results.json") -> None:
         # a score is a fraction (AP, AR) or a percentage (PCKh); -1 is pycocotools' "no ground truth here"
         if v is not None and not (0.0 <= v <= top or (v == -1 and obj["metric"] == "AP")):
             raise UserError(f"{source}: field rows[{i}].value: {v!r} is outside 0..{top:g} for {row['metric']}")
-    if obj["metric"] != PRIMARY_METRIC[obj["dataset"]]:
-        raise UserError(f"{source}: field metric: {obj['dataset']} is scored by {PRIMARY_METRIC[obj['dataset']]}, not {obj['metric']}")
+    primary = primary_metric_of(obj, source)
+    if obj["metric"] != primary:
+        raise UserError(f"{source}: field metric: {obj['dataset']} is scored by {primary}, not {obj['metric']}")
     if obj["percent_factor"] != PERCENT_FACTOR[obj["metric"]]:
         raise UserError(f"{source}: field percent_factor: must be {PERCENT_FACTOR[obj['metric']]} for {obj['metric']}")
     try:
@@ -117,6 +119,18 @@ def scored_joints(dataset: str, rows: Any) -> tuple[str, ...] | None:
                         f"scores {len(by_condition[(c2, s2)])}: one run scores the same joints everywhere")
     joints = sets.pop() if sets else None
     return None if joints is None or len(joints) == len(MPII_JOINTS) else joints
+def primary_metric_of(obj: Mapping[str, Any], source: str = "results.json") -> str:
+    """The primary metric of a results object's dataset: its registered card's, or, for a user's own
+    dataset, the card recorded in ``provenance.dataset_card`` (which must name that dataset)."""
+    dataset = obj["dataset"]
+    card = find_card(dataset)
+    if card is not None:
+        return card.primary_metric
+    recorded = (obj.get("provenance") or {}).get("dataset_card")
+    if not isinstance(recorded, Mapping) or recorded.get("name") != dataset:
+        raise UserError(f"{source}: field provenance.dataset_card: {dataset!r} is not a registered dataset, so the "
+                        "results must carry its card (name, primary_metric, ...) as `--dataset-card` records it")
+    return str(recorded.get("primary_metric"))
 
 
 def _close(a: float | None, b: float | None) -> bool:
@@ -126,7 +140,7 @@ def _close(a: float | None, b: float | None) -> bool:
 
 
 def make_results(
-    dataset: str,
+    dataset: "str | DatasetCard",
     rows: Any,
     metric: str | None = None,
     partial: bool = False,
@@ -137,12 +151,14 @@ def make_results(
 
     ``provenance`` adds to :func:`base_provenance` (model sha256 and spec, manifest sha256, boxes,
     device, execution provider, flip, seeds, predictions...); fields it leaves out are recorded as
-    null, except ``scorer``, which defaults to the library that scores ``dataset``. Raises
-    ``UserError`` when the 15 x 5 grid is incomplete and ``partial`` is False.
+    null, except ``scorer``, which defaults to the library that scores ``dataset``, and
+    ``dataset_card`` (the card's name, sha256, metric, scorer, keypoints and sigmas). ``dataset``: a
+    registered name or a card (a user's ``--dataset-card``). Raises ``UserError`` when the 15 x 5 grid
+    is incomplete and ``partial`` is False.
     """
-    if dataset not in DATASETS:
-        raise UserError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
-    metric = metric or PRIMARY_METRIC[dataset]
+    card = resolve_card(dataset)
+    dataset = card.name
+    metric = metric or card.primary_metric
     norm = normalize_rows(rows)
     summary = summarize(norm, metric, dataset=dataset, partial=partial)
     summary_dict = summary.to_dict()
@@ -152,7 +168,8 @@ def make_results(
     prov: dict[str, Any] = base_provenance()
     for key in PROVENANCE_FIELDS:
         prov[key] = None
-    prov["scorer"] = {"library": SCORER_FOR_DATASET[dataset], "annotations": None}
+    prov["scorer"] = {"library": card.library, "annotations": None}
+    prov["dataset_card"] = card.provenance()
     prov.update(dict(provenance or {}))
     obj = {
         "schema": SCHEMA_ID,

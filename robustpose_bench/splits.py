@@ -2,9 +2,9 @@
 
 A 4-image COCO-C run and the paper's 5,000-image rows are not comparable, so ``submit`` refuses a
 run below its full split unless it is declared a subset entry, and tables, figures and the page say
-"subset". The sizes come from the shipped manifests (``data_manifests/<dataset>.json``, field
-``source``) where they state them; OCHuman's manifest does not, so its two split sizes are kept here
-(docs/leaderboard.md, "Sample-sized runs", says where each number comes from).
+"subset". The sizes are the dataset cards' ``split_sizes`` (``robustpose_bench/dataset_cards/``;
+docs/leaderboard.md, "Sample-sized runs", says where each number comes from); a dataset without a
+registered card has no known size.
 """
 from __future__ import annotations
 
@@ -21,29 +21,16 @@ class SplitSize:
     persons: int | None = None
 
 
-# OCHuman (Zhang et al., CVPR 2019): 4,731 images in all, split by the OCHumanApi into val (2,500) and
-# test (2,231); ochuman-c builds val by default and test on request.
-OCHUMAN_SPLITS = (SplitSize("val", images=2500), SplitSize("test", images=2231))
-
-
 @lru_cache(maxsize=None)
 def full_splits(dataset: str) -> tuple[SplitSize, ...]:
-    """The standard split(s) of ``dataset``; empty when no size is known."""
-    from .builder.manifest import load_spec
-    from .errors import UserError
+    """The standard split(s) of ``dataset`` (its card's), the default split first; empty when no size is known."""
+    from .datasets.cards import find_card
 
-    if dataset == "ochuman-c":
-        return OCHUMAN_SPLITS
-    try:
-        source = load_spec(dataset).get("source") or {}
-    except UserError:  # an unknown dataset has no shipped manifest, hence no known size
+    card = find_card(dataset)
+    if card is None:
         return ()
-    split = str(source.get("split", "full"))
-    if source.get("person_count"):
-        return (SplitSize(split, persons=int(source["person_count"])),)
-    if source.get("image_count"):
-        return (SplitSize(split, images=int(source["image_count"])),)
-    return ()
+    sizes = [SplitSize(split, images=images, persons=persons) for split, images, persons in card.split_sizes]
+    return tuple(sorted(sizes, key=lambda s: s.split != card.default_split))
 
 
 def is_full_split(dataset: str, images: int | None, persons: int | None) -> bool | None:

@@ -24,24 +24,33 @@ FORMATS: tuple[str, ...] = ("md", "csv", "latex", "json")
 ID_COLUMNS: tuple[str, ...] = ("Model", "Backbone", "Input size", "Boxes", "Flip", "Sample")
 
 COCO_METRICS: tuple[str, ...] = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
+CROWD_METRICS: tuple[str, ...] = ("AP", "AP50", "AP75", "AR", "AR50", "AR75", "AP(E)", "AP(M)", "AP(H)")
 MPII_JOINT_GROUPS: tuple[str, ...] = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
-# --metrics names (case-insensitive) -> the results' row metrics they add, per kind of dataset.
+# --metrics names (case-insensitive) -> the results' row metrics they add, per scorer (a card's ``scorer``).
 METRIC_SETS: dict[str, dict[str, tuple[str, ...]]] = {
-    "coco": {m.lower(): (m,) for m in COCO_METRICS},
-    "mpii": {"pckh": ("PCKh",), "pckh@0.1": ("PCKh@0.1",),
-             "joints": tuple(f"PCKh/{g}" for g in MPII_JOINT_GROUPS)},
+    "pycocotools": {m.lower(): (m,) for m in COCO_METRICS},
+    "xtcocotools-crowd": {m.lower(): (m,) for m in CROWD_METRICS},
+    "hrnet-pckh": {"pckh": ("PCKh",), "pckh@0.1": ("PCKh@0.1",),
+                   "joints": tuple(f"PCKh/{g}" for g in MPII_JOINT_GROUPS)},
 }
 
 
-def _kind(dataset: str) -> str:
-    return "mpii" if dataset == "mpii-c" else "coco"
+def _kind(dataset: str, primary: str) -> str:
+    """The scorer of ``dataset``: its card's; for a user's own dataset, the one its primary metric implies
+    (a user's card is COCO-format, so AP there is pycocotools' unless the card said crowd)."""
+    from .datasets.cards import find_card
+
+    card = find_card(dataset)
+    if card is not None:
+        return card.scorer
+    return "hrnet-pckh" if primary == "PCKh" else "pycocotools"
 
 
 def parse_metrics(text: str | None, dataset: str, primary: str) -> list[str]:
     """``'ap,ap50,ar'`` -> ['AP', 'AP50', 'AR'] for ``dataset``; None -> [primary]."""
     if text is None:
         return [primary]
-    sets = METRIC_SETS[_kind(dataset)]
+    sets = METRIC_SETS[_kind(dataset, primary)]
     out: list[str] = []
     for name in (n.strip().lower() for n in text.split(",")):
         if not name:

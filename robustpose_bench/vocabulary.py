@@ -9,12 +9,15 @@ from __future__ import annotations
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Sequence
 
+from .datasets.cards import registry
+
 # Shown for a value that is not known (missing backbone, a Tables 2-3 row's per-corruption score).
 MISSING = "–"
 
-DATASET_TITLE: dict[str, str] = {"coco-c": "COCO-C", "mpii-c": "MPII-C", "ochuman-c": "OCHuman-C",
-                                 "synth-c": "synth-C"}
-DATASET_ORDER: tuple[str, ...] = ("coco-c", "mpii-c", "ochuman-c", "synth-c")
+#: Each registered dataset's title and their order: their cards' (``datasets/cards.py``); a dataset
+#: of a user's own card is shown by its name.
+DATASET_TITLE: dict[str, str] = {name: card.title for name, card in registry().items()}
+DATASET_ORDER: tuple[str, ...] = tuple(registry())
 
 # Column titles of the 15 benchmark corruptions in human-readable outputs (Markdown, LaTeX, the page,
 # figures): the paper's short names. Machine-readable outputs (CSV, JSON) key by the engine's names.

@@ -57,6 +57,10 @@ def data_manifest_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "_data_manifests"
 
 
+#: The shipped spec whose build settings a user's dataset card gets (``spec_of_card``).
+DEFAULT_SPEC_DATASET = "coco-c"
+
+
 def load_spec(dataset: str) -> dict[str, Any]:
     """The shipped, version-controlled spec ``data_manifests/<dataset>.json``."""
     path = data_manifest_dir() / f"{dataset}.json"
@@ -66,6 +70,20 @@ def load_spec(dataset: str) -> dict[str, Any]:
     if spec.get("schema") != SPEC_SCHEMA or spec.get("dataset") != dataset:
         raise UserError(f"{path}: expected schema {SPEC_SCHEMA!r} for dataset {dataset!r}")
     return spec
+
+
+def spec_of_card(card: Any) -> tuple[dict[str, Any], str]:
+    """(build spec, its sha256) of a dataset card: the shipped ``data_manifests/<name>.json`` of a
+    registered dataset; for a user's card, which has no shipped manifest, the defaults every shipped
+    -C set shares (COCO-C's: the 15 benchmark corruptions, severities 1..5, master seed, JPEG 75) with
+    the card's own sha256 as the spec's, so that another card never resumes this build."""
+    from ..atomic import sha256_file
+
+    if card.shipped:
+        return load_spec(card.name), sha256_file(data_manifest_dir() / f"{card.name}.json")
+    base = load_spec(DEFAULT_SPEC_DATASET)
+    spec = {k: base[k] for k in ("corruptions", "severities", "master_seed", "format", "jpeg_quality")}
+    return {**spec, "dataset": card.name}, card.sha256
 
 
 def item_seed(master_seed: int, dataset: str, file_name: str, corruption: str, severity: int) -> int:

@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from .associative_embedding import AssociativeEmbeddingCodec
-from .base import OneStageCodec, Persons, TopDownCodec, fmt_shape
+from ..types import Persons
+from .base import OneStageCodec, TopDownCodec, fmt_shape
 from .heatmap import HeatmapCodec
 from .persons import PersonsCodec
 from .regression import KeypointCodec

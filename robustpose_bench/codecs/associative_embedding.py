@@ -25,7 +25,8 @@ import numpy as np
 
 from ..ae_grouping import COCO_JOINT_ORDER, GroupingParams, parse
 from ..errors import UserError
-from .base import Persons, ToImage, fmt_shape
+from ..types import Persons
+from .base import ToImage, fmt_shape
 
 
 class AssociativeEmbeddingCodec:

@@ -1,10 +1,11 @@
 """What every codec shares: the persons type, the two codec interfaces, shape formatting."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import numpy as np
+
+from ..types import Persons
 
 #: Maps (..., 2) points in the model's input pixels to image pixels (one-stage geometry inverse).
 ToImage = Callable[[np.ndarray], np.ndarray]
@@ -12,27 +13,6 @@ ToImage = Callable[[np.ndarray], np.ndarray]
 
 def fmt_shape(shape: tuple | list) -> str:
     return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
-
-
-@dataclass
-class Persons:
-    """One image's predicted persons, in image pixels and the model's keypoint order."""
-
-    boxes: np.ndarray            # (P, 4) x1, y1, x2, y2 (NaN when the model gives none)
-    scores: np.ndarray           # (P,) person score
-    keypoints: np.ndarray        # (P, K, 2)
-    keypoint_scores: np.ndarray  # (P, K)
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-    @classmethod
-    def empty(cls, num_keypoints: int) -> "Persons":
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
-                   np.zeros((0, num_keypoints, 2), np.float32), np.zeros((0, num_keypoints), np.float32))
-
-    def take(self, idx: np.ndarray) -> "Persons":
-        return Persons(self.boxes[idx], self.scores[idx], self.keypoints[idx], self.keypoint_scores[idx])
 
 
 class TopDownCodec(Protocol):

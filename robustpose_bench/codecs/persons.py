@@ -19,7 +19,8 @@ import numpy as np
 
 from ..boxes import nms
 from ..errors import UserError
-from .base import Persons, ToImage, fmt_shape
+from ..types import Persons
+from .base import ToImage, fmt_shape
 
 
 class PersonsCodec:

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..boxes import nms, xywh_to_xyxy
 from ..errors import UserError
-from .base import Persons, ToImage, fmt_shape
+from ..types import Persons
+from .base import ToImage, fmt_shape
 
 #: ultralytics' per-class coordinate offset that keeps classes apart in one NMS call.
 MAX_WH = 7680

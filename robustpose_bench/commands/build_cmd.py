@@ -5,19 +5,20 @@ import argparse
 import os
 import sys
 
-DATASET_CHOICES = ("coco-c", "mpii-c", "ochuman-c", "synth-c")
+from .dataset_args import add_dataset_arguments, card_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "build", help="build a -C dataset (COCO-C, MPII-C, OCHuman-C, synth-C) with a checksummed manifest",
+        "build", help="build a -C dataset (a registered one, `robustpose-bench list datasets`, or your own from "
+                      "its card) with a checksummed manifest",
         description=(
             "Corrupt every source image with each corruption × severity and write "
             "OUT/<dataset>/<corruption>/<severity>/<file_name> plus OUT/<dataset>/manifest.json. "
             "Re-running skips finished items; outputs are identical for any --jobs, backend or sharding."
         ),
     )
-    p.add_argument("dataset", choices=DATASET_CHOICES, help="which -C dataset")
+    add_dataset_arguments(p, positional=True, help="which -C dataset")
     p.add_argument("--root", help="dataset root in its standard layout (synth-c: where to generate it; default OUT/synth)")
     p.add_argument("--images", help="image folder (overrides the layout; give with --ann)")
     p.add_argument("--ann", help="annotation file listing the images (overrides the layout)")
@@ -83,22 +84,25 @@ def parse_corruptions(text: str) -> tuple[str, ...]:
     return tuple(n for n in CORRUPTIONS if n in names)
 
 
-def make_config(dataset: str, sources, corruptions: str | None = None, severities: str | None = None,
+def make_config(dataset, sources, corruptions: str | None = None, severities: str | None = None,
                 seed_rule: str = "hash", fmt: str | None = None, layout: str = "default"):
     """The ``BuildConfig`` of a build: defaults from the shipped spec (data_manifests/<dataset>.json),
-    the single source of truth; ``corruptions`` / ``severities`` as ``--corruptions`` / ``--severities``
-    take them. Shared with the demo, so that both build exactly alike."""
-    from ..atomic import sha256_file
-    from ..builder.manifest import BuildConfig, data_manifest_dir, load_spec
+    the single source of truth, or, for a user's card, the default spec with the card's sha256
+    (``builder.manifest.card_spec``); ``corruptions`` / ``severities`` as ``--corruptions`` /
+    ``--severities`` take them. ``dataset``: a registered name or a card. Shared with the demo, so
+    that both build exactly alike."""
+    from ..builder.manifest import BuildConfig, spec_of_card
+    from ..datasets.cards import resolve_card
 
-    spec = load_spec(dataset)
+    card = resolve_card(dataset)
+    spec, spec_sha256 = spec_of_card(card)
     return BuildConfig(
-        dataset=dataset, source=sources.source, split=sources.split,
+        dataset=card.name, source=sources.source, split=sources.split,
         corruptions=parse_corruptions(corruptions or ",".join(spec["corruptions"])),
         severities=parse_severities(severities or ",".join(str(s) for s in spec["severities"])),
         master_seed=int(spec["master_seed"]), seed_rule=seed_rule, fmt=fmt or spec["format"],
         jpeg_quality=int(spec["jpeg_quality"]), layout=layout,
-        spec_sha256=sha256_file(data_manifest_dir() / f"{dataset}.json"),
+        spec_sha256=spec_sha256,
     )
 
 
@@ -111,9 +115,11 @@ def run(args: argparse.Namespace) -> int:
     from ..provenance import base_provenance
 
     shard = parse_shard(args.shard)
+    card = card_of(args)  # a bad --dataset-card fails here, before anything is written
+    args.dataset = card.name
     if args.scheduler and args.backend != "dask":
         raise UserError("--scheduler is only used with --backend dask")
-    if args.synth_count is not None and args.dataset != "synth-c":
+    if args.synth_count is not None and card.format != "synth":
         raise UserError("--synth-count only applies to synth-c")
     if args.synth_count is not None and args.synth_count < 1:
         raise UserError(f"--synth-count must be at least 1, got {args.synth_count}")
@@ -123,10 +129,10 @@ def run(args: argparse.Namespace) -> int:
             parse(text)
     out = Path(args.out)
     sources = resolve_sources(
-        args.dataset, root=args.root, images=args.images, ann=args.ann, split=args.split,
+        card, root=args.root, images=args.images, ann=args.ann, split=args.split,
         synth_root=out / "synth", synth_count=args.synth_count,
     )
-    config = make_config(args.dataset, sources, args.corruptions, args.severities, seed_rule=args.seed_rule,
+    config = make_config(card, sources, args.corruptions, args.severities, seed_rule=args.seed_rule,
                          fmt=args.format, layout=args.layout)
     res = run_build(
         config, sources, out, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,

@@ -5,7 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-DATASETS = ("coco-c", "mpii-c", "ochuman-c", "synth-c")
+from .dataset_args import add_dataset_arguments
+
 DEFAULT_DATA = Path("out")
 
 
@@ -80,8 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
-    """--dataset, --data and the clean source: shared by ``eval`` and ``eval-external``."""
-    p.add_argument("--dataset", required=True, choices=DATASETS)
+    """--dataset (or --dataset-card), --data and the clean source: shared by ``eval`` and ``eval-external``."""
+    add_dataset_arguments(p)
     p.add_argument("--data", type=Path, default=None,
                    help=f"the folder `robustpose-bench build` wrote (OUT, holding OUT/<dataset>/...); default "
                         f"./{DEFAULT_DATA} when it holds the dataset; without a build only the clean images are "
@@ -118,7 +119,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 def resolve_data(args: argparse.Namespace) -> Path | None:
     """--data, or ./out when it holds the dataset."""
-    if args.data is None and (DEFAULT_DATA / args.dataset).is_dir():
+    from .dataset_args import card_of
+
+    if args.data is None and (DEFAULT_DATA / card_of(args).name).is_dir():
         return DEFAULT_DATA
     return args.data
 
@@ -131,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--severities: give at least one severity in 1..5")
     data = resolve_data(args)
     opts = EvalOptions(
-        model=args.model, dataset=args.dataset, data=data, root=args.root, images=args.images,
+        model=args.model, dataset=args.dataset, dataset_card=args.dataset_card, data=data, root=args.root, images=args.images,
         ann=args.ann, gt_mat=args.gt_mat, spec=args.spec, boxes=args.boxes, device=args.device,
         batch=args.batch, flip=args.flip, post=args.post, corruptions=args.corruptions,
         severities=args.severities, partial=args.partial, layout=args.layout, output=args.output,

@@ -35,19 +35,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import sha256_file
-    from ..datasets import eval_dataset
+    from ..datasets import open_dataset
     from ..evaluation.external import ExternalOptions, run_external
     from ..metrics.scoring import summary_line
+    from .dataset_args import card_of
     from .score_cmd import box_provenance
 
     command = args.predict_command[1:] if args.predict_command[:1] == ["--"] else args.predict_command
+    card = card_of(args)
     boxes = None
     if args.boxes is not None:
-        ann = eval_dataset(args.dataset).open(root=args.root, images=args.images, ann=args.ann, gt_mat=args.gt_mat,
-                                              data=resolve_data(args)).source.ann_path
-        boxes = box_provenance(args.dataset, args.boxes, sha256_file(ann))
+        ann = open_dataset(card, root=args.root, images=args.images, ann=args.ann, gt_mat=args.gt_mat,
+                           data=resolve_data(args)).source.ann_path
+        boxes = box_provenance(card, args.boxes, sha256_file(ann))
     opts = ExternalOptions(
-        command=command, boxes=boxes, dataset=args.dataset, data=resolve_data(args), root=args.root, images=args.images, ann=args.ann,
+        command=command, boxes=boxes, dataset=card.name, dataset_card=args.dataset_card, data=resolve_data(args), root=args.root, images=args.images, ann=args.ann,
         gt_mat=args.gt_mat, corruptions=args.corruptions, severities=args.severities, partial=args.partial,
         layout=args.layout, output=args.output, predictions_out=args.predictions_out, overwrite=args.overwrite,
         keep_going=args.keep_going, timeout=args.timeout, progress=args.progress, method=args.method,

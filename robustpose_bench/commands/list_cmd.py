@@ -1,4 +1,5 @@
-"""``robustpose-bench list corruptions | specs``: what the engine and the evaluator offer."""
+"""``robustpose-bench list corruptions | specs | datasets``: what the engine, the evaluator and the
+dataset registry offer."""
 from __future__ import annotations
 
 import argparse
@@ -7,13 +8,14 @@ import sys
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "list", help="list corruptions or model spec presets",
+        "list", help="list corruptions, model spec presets or datasets",
         description="List the corruption registry (name, family, set: the 15 of the benchmark and the 4 held "
-                    "out for validation) or the built-in model spec presets usable as `eval --spec NAME` (name, "
-                    "family, what it reads). A glob PATTERN narrows the list. Exit status 1 when nothing "
-                    "matches (the closest names are suggested on stderr).",
+                    "out for validation), the built-in model spec presets usable as `eval --spec NAME` (name, "
+                    "family, what it reads) or the registered datasets, one card each (name, title, keypoints, "
+                    "metric and scorer, standard layout). A glob PATTERN narrows the list. Exit status 1 when "
+                    "nothing matches (the closest names are suggested on stderr).",
     )
-    p.add_argument("what", choices=["corruptions", "specs"], help="which registry to list")
+    p.add_argument("what", choices=["corruptions", "specs", "datasets"], help="which registry to list")
     p.add_argument("pattern", nargs="?", default="*", help="glob on names, e.g. '*blur'")
     p.add_argument(
         "--subset", default="all",
@@ -44,7 +46,8 @@ def _nothing_matched(what: str, pattern: str, where: str, names: list[str]) -> i
     arguments)."""
     close = suggest(pattern, names)
     hint = f"; did you mean {', '.join(close)}?" if close else f"; `robustpose-bench list {what}` lists them all"
-    print(f"robustpose-bench list: no {what[:-1] if what == 'corruptions' else 'spec preset'} matches "
+    noun = {"corruptions": "corruption", "specs": "spec preset", "datasets": "dataset"}[what]
+    print(f"robustpose-bench list: no {noun} matches "
           f"{pattern!r}{where}{hint}", file=sys.stderr)
     return 1
 
@@ -52,6 +55,8 @@ def _nothing_matched(what: str, pattern: str, where: str, names: list[str]) -> i
 def run(args: argparse.Namespace) -> int:
     if args.what == "specs":
         return _list_specs(args.pattern)
+    if args.what == "datasets":
+        return _list_datasets(args.pattern)
     from corruptions import CORRUPTIONS, list_corruptions
 
     names = list_corruptions(args.pattern, subset=args.subset)
@@ -76,4 +81,19 @@ def _list_specs(pattern: str) -> int:
     print(f"{'name':<{width}}  {'family':<9}  what")
     for p in presets:
         print(f"{p.name:<{width}}  {p.family:<9}  {p.description}")
+    return 0
+
+
+def _list_datasets(pattern: str) -> int:
+    from ..datasets.cards import get_card, list_datasets
+
+    names = list_datasets(pattern)
+    if not names:
+        return _nothing_matched("datasets", pattern, "", list_datasets())
+    width = max(len(n) for n in names)
+    print(f"{'name':<{width}}  {'title':<10}  {'keypoints':>9}  {'metric':<6}  {'scorer':<17}  layout")
+    for name in names:
+        c = get_card(name)
+        print(f"{name:<{width}}  {c.title:<10}  {c.num_keypoints:>9}  {c.primary_metric:<6}  {c.scorer:<17}  "
+              f"{c.layout_text()}")
     return 0

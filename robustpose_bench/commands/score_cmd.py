@@ -8,16 +8,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-DATASET_CHOICES = ("coco-c", "mpii-c", "ochuman-c", "synth-c")
+from .dataset_args import add_dataset_arguments, card_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "score", help="score prediction files (clean + corruption/severity folders) into results.json",
-        description="Score DIR/clean/results.json and DIR/<corruption>/<severity>/results.json with "
-                    "pycocotools (COCO, OCHuman, synth) or HRNet's PCKh (MPII).",
+        description="Score DIR/clean/results.json and DIR/<corruption>/<severity>/results.json with the "
+                    "dataset card's scorer: pycocotools with the card's OKS sigmas (COCO, OCHuman, synth, your own "
+                    "COCO-format data), xtcocotools keypoints_crowd (CrowdPose) or HRNet's PCKh (MPII).",
     )
-    p.add_argument("--dataset", required=True, choices=DATASET_CHOICES)
+    add_dataset_arguments(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--root", help="dataset root in the standard layout (annotations found inside)")
     src.add_argument("--ann", help="the ground-truth file: COCO keypoint JSON, or MPII gt_valid.mat")
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def box_provenance(dataset: str, boxes: str | None, ann_sha256: str) -> dict | None:
+def box_provenance(dataset, boxes: str | None, ann_sha256: str) -> dict | None:
     """The ``provenance.boxes`` of a scored run: the source by name (never a path) and its sha256."""
     from pathlib import Path
 
@@ -50,7 +51,11 @@ def box_provenance(dataset: str, boxes: str | None, ann_sha256: str) -> dict | N
     if boxes is None:
         return None
     if boxes == "gt":
-        return {"source": "mpii-annotation" if dataset == "mpii-c" else "gt", "sha256": ann_sha256}
+        from ..datasets.cards import resolve_card
+
+        # MPII's persons are cropped at their annotated centre and scale, not at a box
+        gt = "mpii-annotation" if resolve_card(dataset).format == "mpii-hrnet" else "gt"
+        return {"source": gt, "sha256": ann_sha256}
     if boxes == "none":
         return {"source": "none", "sha256": None}
     path = Path(boxes)
@@ -65,41 +70,36 @@ def run(args: argparse.Namespace) -> int:
 
     from ..atomic import sha256_file
     from ..errors import UserError
-    from ..metrics.scoring import (cached_ground_truth, check_image_set, count_evaluated, resolve_annotations,
-                                   score_prediction_dir, scored_image_ids, summary_line)
-    from ..results import SCORER_FOR_DATASET, make_results, write_results
+    from ..metrics.scoring import resolve_annotations, score_prediction_dir, scoring_dataset_for, summary_line
+    from ..results import make_results, write_results
 
     if args.jobs < 1:
         raise UserError("--jobs must be at least 1")
+    card = card_of(args)
     images = "with-keypoints" if args.images_with_keypoints else "all"
-    check_image_set(args.dataset, images)
-    ann = resolve_annotations(args.dataset, root=args.root, ann=args.ann)
+    ann = resolve_annotations(card, root=args.root, ann=args.ann)
     ann_sha = sha256_file(ann)
-    boxes = box_provenance(args.dataset, args.boxes, ann_sha)
+    boxes = box_provenance(card, args.boxes, ann_sha)
     from ..outputs import check_outputs
 
     check_outputs([("-o", args.output)], [("the annotation file", ann)],
                   [("the predictions folder", Path(args.predictions))])
-    rows, files = score_prediction_dir(args.dataset, args.predictions, ann, jobs=args.jobs, progress=True,
-                                       images=images)
-    gt = cached_ground_truth(args.dataset, ann)
-    num_images, num_persons = count_evaluated(args.dataset, gt)
-    img_ids = scored_image_ids(args.dataset, gt, images)
-    if img_ids is not None:
-        num_images = len(img_ids)  # every scored person lies in one of these images
+    # the ground truth is checked against the card, and the image set against the scorer, before any scoring
+    ds = scoring_dataset_for(card, ann, images)
+    rows, files = score_prediction_dir(card, args.predictions, ann, jobs=args.jobs, progress=True, images=images)
+    counts = ds.counts()
     provenance = {
-        "scorer": {"library": SCORER_FOR_DATASET[args.dataset],
-                   "annotations": {"path": str(ann), "sha256": ann_sha}},
+        "scorer": ds.scorer_provenance(),
         "predictions": {"dir": str(Path(args.predictions)), "files": files},
         "boxes": boxes,
-        "data": {"num_images": num_images, "num_persons": num_persons},
+        "data": {"num_images": counts["images"], "num_persons": counts["persons"]},
     }
     config = {"source": "score", "method": args.method, "backbone": args.backbone,
               "input_size": args.input_size}
     if images != "all":  # not every image of the split scored: recorded as eval records it
         config.update(non_standard=["images"], protocol={"images": images})
-    results = make_results(args.dataset, rows, partial=args.partial, provenance=provenance, config=config)
-    line = f"{args.dataset}  {summary_line(results['summary'], results['percent_factor'])}"
+    results = make_results(card, rows, partial=args.partial, provenance=provenance, config=config)
+    line = f"{card.name}  {summary_line(results['summary'], results['percent_factor'])}"
     if args.output == "-":
         # stdout carries the results JSON alone (so it can be piped); the summary is a note beside it.
         sys.stdout.write(json.dumps(results, indent=2, sort_keys=True, allow_nan=False) + "\n")

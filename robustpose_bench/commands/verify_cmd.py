@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .build_cmd import DATASET_CHOICES
+from .dataset_args import add_dataset_arguments, card_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "missing, extra, mismatched or failed at build time. Exit status 0 when everything matches, "
                     "1 otherwise.",
     )
-    p.add_argument("dataset", choices=DATASET_CHOICES, help="which built dataset under --out")
+    add_dataset_arguments(p, positional=True, help="which built dataset under --out")
     p.add_argument("--out", default="out", help="the build's output folder (default: ./out)")
     p.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1), help="hashing threads")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from ..builder.verify import verify_dataset
     from ..errors import UserError
 
+    args.dataset = card_of(args).name
     if args.recompute and not args.images:
         raise UserError("--recompute needs --images DIR: the source images the build read")
     if not args.recompute and (args.images or args.sample is not None or args.seed is not None):

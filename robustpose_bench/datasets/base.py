@@ -3,8 +3,9 @@
 An ``EvalDataset`` owns its ground truth and scorer, the person instances a top-down model crops
 (ground-truth boxes, detections, or annotated centres), the images a one-stage model runs on, and
 the prediction file format ``score`` reads back. The evaluator (``robustpose_bench.evaluation``)
-never branches on the dataset's name: adding a dataset is one class in one file of this package
-plus its row in ``sources.DATASETS``.
+and ``score`` never branch on the dataset's name: what makes a dataset is its card (``cards.py``),
+and each card ``format`` has one adapter class (``sources.ADAPTERS``). Adding a dataset in a known
+format is one card file and a manifest; a new format is one class in one file of this package.
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 from ..errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..codecs import Persons
-    from ..evaluation.topdown_predictor import Instances, Predictions
+    from ..types import Instances, Persons, Predictions
+    from .cards import DatasetCard
 
 
 @dataclass(frozen=True)
@@ -46,15 +47,44 @@ class EvalSource:
 class EvalDataset(ABC):
     """Base class: the dataset side of one evaluation (see the module docstring)."""
 
-    name: ClassVar[str]
-    keypoint_set: ClassVar[str]       # "coco" or "mpii": the spec's dataset_map entry
-    scorer: ClassVar[str]             # the library / formula that scores it
     supports_onestage: ClassVar[bool] = False
     supports_boxes: ClassVar[bool] = False
+    #: the prediction file names a condition folder may hold (``score``), the first preferred
+    prediction_files: ClassVar[tuple[str, ...]] = ("results.json",)
 
-    def __init__(self, source: EvalSource, thresholds: Thresholds = Thresholds()) -> None:
+    def __init__(self, card: "DatasetCard", source: EvalSource, thresholds: Thresholds = Thresholds()) -> None:
+        self.card = card
         self.source = source
         self.thresholds = thresholds
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def keypoint_set(self) -> str:
+        """The keypoint set's name: the model spec's ``keypoints.dataset_map`` key."""
+        return self.card.keypoint_set
+
+    @property
+    def scorer(self) -> str:
+        """The reference library (or formula) that scores it, as results.json records it."""
+        return self.card.library
+
+    @classmethod
+    @abstractmethod
+    def open(cls, card: "DatasetCard", thresholds: Thresholds = Thresholds(), **source: Any) -> "EvalDataset":
+        """The adapter on the clean source (``root``, ``images``, ``ann``, ``gt_mat``, ``data``)."""
+
+    @classmethod
+    @abstractmethod
+    def for_scoring(cls, card: "DatasetCard", ann: Path) -> "EvalDataset":
+        """The adapter holding only the ground truth ``ann`` (``score``: no images needed)."""
+
+    @staticmethod
+    @abstractmethod
+    def count_gt(gt: Any) -> tuple[int | None, int]:
+        """(images, persons) the scorer covers in ``gt``: the sample size of a run."""
 
     # -- what to run
     @abstractmethod
@@ -81,6 +111,10 @@ class EvalDataset(ABC):
         raise UserError(f"{self.name} has no one-stage result format")
 
     @abstractmethod
+    def read_predictions(self, path: Path) -> Any:
+        """A prediction file (one of ``prediction_files``) as the payload ``score`` takes."""
+
+    @abstractmethod
     def score(self, payload: Any, source: str) -> dict[str, float | None]:
         ...
 
@@ -90,8 +124,6 @@ class EvalDataset(ABC):
 
     def counts(self) -> dict[str, int | None]:
         """How many images and annotated persons the scorer covers (the sample size), by the rule
-        ``score`` records too (``metrics.scoring.count_evaluated``)."""
-        from ..metrics.scoring import count_evaluated
-
-        images, persons = count_evaluated(self.name, self.gt)
+        ``score`` records too (``count_gt``)."""
+        images, persons = self.count_gt(self.gt)
         return {"images": images, "persons": persons}

@@ -1,17 +1,21 @@
-"""COCO val2017 (person keypoints): ``ROOT/val2017`` + ``ROOT/annotations/person_keypoints_val2017.json``.
+"""COCO-format keypoint datasets: COCO val2017, OCHuman, CrowdPose, synth, and any user's own.
+
+The layout, keypoints, sigmas and scorer come from the dataset's card (``cards.py``); this adapter
+only knows the COCO annotation format.
 
 Building: the image list is every image the annotation file lists (all 5,000 val2017 images, as in
 the paper), not only those with people: the -C sets are built from the full split.
 
-Evaluating (``CocoEval``, also the base of OCHuman and synth): HRNet's ground-truth boxes or person
-detections for top-down models (rescoring and OKS-NMS as HRNet's ``coco.py``), every image for
-one-stage models, COCO keypoint results JSON, and pycocotools' ``COCOeval``.
+Evaluating (``CocoEval``): HRNet's ground-truth boxes or person detections for top-down models
+(rescoring and OKS-NMS with the card's sigmas, as HRNet's ``coco.py``), every image for one-stage
+models, COCO keypoint results JSON, and the card's scorer: pycocotools' ``COCOeval`` with the card's
+sigmas, or xtcocotools' ``COCOeval(..., 'keypoints_crowd')`` as mmpose scores CrowdPose.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -20,12 +24,14 @@ from ..boxes import ultralytics_json_bbox
 from ..atomic import sha256_file
 from ..errors import UserError
 from ..jsonfile import read_json
+from ..types import Instances
 from .base import EvalDataset, EvalSource, Thresholds
 
-IMAGE_DIR = {"val2017": "val2017"}
-ANNOTATION = {"val2017": "annotations/person_keypoints_val2017.json"}
-DEFAULT_SPLIT = "val2017"
-DOWNLOAD_HINT = "get it with `robustpose-bench download coco --root DIR`"
+if TYPE_CHECKING:  # pragma: no cover
+    from .cards import DatasetCard
+
+#: Which images are scored (``CocoEval.use_images``).
+IMAGE_SETS = ("all", "with-keypoints")
 
 
 def load_json(path: Path) -> object:
@@ -33,9 +39,9 @@ def load_json(path: Path) -> object:
     return read_json(path, "annotation file")
 
 
-def coco_image_files(ann_path: Path) -> list[str]:
-    """``file_name`` of every entry in a COCO-format ``images`` list (shared with OCHuman and synth)."""
-    data = load_json(ann_path)
+def coco_image_files(ann_path: Path, data: Any = None) -> list[str]:
+    """``file_name`` of every entry in a COCO-format ``images`` list (``data``: the file, already parsed)."""
+    data = load_json(ann_path) if data is None else data
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise UserError(f"{ann_path}: expected a COCO-format object with an 'images' list")
     names = []
@@ -46,11 +52,9 @@ def coco_image_files(ann_path: Path) -> list[str]:
     return names
 
 
-image_files = coco_image_files
-
 
 # ----------------------------------------------------------------------------------------------
-# evaluation: COCO-format keypoint datasets (COCO, and through subclasses OCHuman and synth)
+# evaluation: COCO-format keypoint datasets (COCO, OCHuman, CrowdPose, a user's own; synth subclasses it)
 
 def _gt_instances(ann: dict, aspect_ratio: float):
     """HRNet's GT boxes (coco.py ``_load_coco_keypoint_annotation_kernal``).
@@ -58,8 +62,6 @@ def _gt_instances(ann: dict, aspect_ratio: float):
     Per image, in the annotation's image order: non-crowd person annotations with at least one
     labelled keypoint, boxes clipped to the image and dropped when empty; box score 1.
     """
-    from ..evaluation.topdown_predictor import Instances
-
     by_img: dict[Any, list[dict]] = {}
     for a in ann["annotations"]:
         by_img.setdefault(a["image_id"], []).append(a)
@@ -111,8 +113,6 @@ def coco_det_instances(ann: dict, det_path: str | os.PathLike, aspect_ratio: flo
     file can score a subset); if none is left that is an error. The box source is recorded by file
     name and sha256, never by absolute path.
     """
-    from ..evaluation.topdown_predictor import Instances
-
     images = {img["id"]: img for img in ann["images"]}
     dets = load_detections(det_path)
     files, ids, cs, ss, sc, bs, ms = [], [], [], [], [], [], []
@@ -136,8 +136,11 @@ def coco_det_instances(ann: dict, det_path: str | os.PathLike, aspect_ratio: flo
 
 
 def topdown_results(instances, preds, oks_thre: float = topdown.OKS_THRE, in_vis_thre: float = topdown.IN_VIS_THRE,
-                    category_id: int = 1, boxes_xywh: np.ndarray | None = None) -> list[dict]:
+                    category_id: int = 1, boxes_xywh: np.ndarray | None = None,
+                    sigmas: Sequence[float] | None = None) -> list[dict]:
     """HRNet's COCO post-processing: rescoring, per-image OKS-NMS, then COCO results entries.
+
+    ``sigmas``: the dataset's OKS sigmas for the NMS (its card's; default COCO's 17).
 
     ``boxes_xywh``: each instance's input box, written as ``bbox`` (mmpose's protocol): pycocotools'
     ``loadRes`` then takes the person's area (APM, APL) from it instead of from the keypoints' extent.
@@ -146,13 +149,14 @@ def topdown_results(instances, preds, oks_thre: float = topdown.OKS_THRE, in_vis
     kpts = np.concatenate([preds.coords, preds.scores[..., None]], axis=2)  # (N, K, 3)
     new_scores = topdown.rescore(instances.box_scores, preds.scores, in_vis_thre)
     areas = instances.areas
+    nms_sigmas = topdown.COCO_SIGMAS if sigmas is None else np.asarray(sigmas, dtype=np.float64)
     by_img: dict[Any, list[int]] = {}
     for i in range(n):
         by_img.setdefault(instances.image_ids[i], []).append(i)
     out: list[dict] = []
     for img_id, idx in by_img.items():
         ia = np.asarray(idx)
-        keep = topdown.oks_nms(kpts[ia], new_scores[ia], areas[ia], oks_thre)
+        keep = topdown.oks_nms(kpts[ia], new_scores[ia], areas[ia], oks_thre, sigmas=nms_sigmas)
         chosen = ia[keep] if keep else ia
         for j in chosen:
             entry = {"image_id": img_id, "category_id": category_id,
@@ -205,40 +209,63 @@ def onestage_results(image_ids: Sequence[Any], persons: Sequence[Any], category_
 
 
 class CocoEval(EvalDataset):
-    """COCO val2017 person keypoints, scored by pycocotools ``COCOeval(gt, dt, "keypoints")``."""
+    """A COCO-format keypoint dataset, scored by its card's scorer (pycocotools ``COCOeval(gt, dt,
+    "keypoints")`` with the card's sigmas, or xtcocotools ``keypoints_crowd``)."""
 
-    name = "coco-c"
-    keypoint_set = "coco"
-    scorer = "pycocotools"
     supports_onestage = True
     supports_boxes = True
 
-    def __init__(self, source: EvalSource, thresholds: Thresholds = Thresholds()) -> None:
-        from ..metrics.coco import LIBRARY_FOR_DATASET, load_coco_gt
+    def __init__(self, card: "DatasetCard", source: EvalSource, thresholds: Thresholds = Thresholds()) -> None:
+        from ..metrics.coco import load_coco_gt
+        from .cards import check_annotation_keypoints
 
-        super().__init__(source, thresholds)
+        super().__init__(card, source, thresholds)
         ann = load_json(source.ann_path)
         if not isinstance(ann, dict) or not isinstance(ann.get("annotations"), list) \
                 or not isinstance(ann.get("images"), list):
             raise UserError(f"{source.ann_path}: expected a COCO-format keypoint annotation object")
+        check_annotation_keypoints(card, ann, str(source.ann_path))
         self.ann = ann
-        self.library = LIBRARY_FOR_DATASET[self.name]
-        self.gt = load_coco_gt(ann, self.library)
+        self.library = card.library
+        self.iou_type = "keypoints_crowd" if card.scorer == "xtcocotools-crowd" else "keypoints"
+        if self.iou_type == "keypoints_crowd":
+            _check_crowd_fields(ann, source.ann_path)
+            # xtcocotools splits the images by crowdIndex re-reading the file it was loaded from
+            self.gt = load_coco_gt(source.ann_path, self.library)
+        else:
+            self.gt = load_coco_gt(ann, self.library)
         self.ann_sha256 = sha256_file(source.ann_path)
         self.images = "all"
         self.img_ids: list | None = None  # None: every image of the annotation file is scored
 
+    @classmethod
+    def for_scoring(cls, card: "DatasetCard", ann: Path) -> "CocoEval":
+        return cls(card, EvalSource(ann.parent, ann))
+
     def use_images(self, images: str) -> None:
         """Which images are predicted and scored: 'all' (HRNet, mmpose, the paper) or 'with-keypoints'
         (ultralytics' coco-pose.yaml: only images holding a person with keypoints)."""
-        from ..metrics.scoring import scored_image_ids  # the rule `score --images-with-keypoints` uses too
+        from ..metrics.coco import keypoint_image_ids  # the rule `score --images-with-keypoints` uses too
 
-        self.img_ids = scored_image_ids(self.name, self.gt, images)
+        if images not in IMAGE_SETS:
+            raise UserError(f"images must be one of {', '.join(IMAGE_SETS)}, got {images!r}")
+        if images != "all" and self.iou_type == "keypoints_crowd":
+            raise UserError(f"--images-with-keypoints: {self.name} is scored by xtcocotools keypoints_crowd, whose "
+                            "easy / medium / hard split covers every image; it applies to COCOeval 'keypoints' only")
         self.images = images
+        self.img_ids = keypoint_image_ids(self.gt) if images == "with-keypoints" else None
         self._img_set = set(self.img_ids or ())
 
     def _scored(self, image_id: Any) -> bool:
         return self.img_ids is None or image_id in self._img_set
+
+    @staticmethod
+    def count_gt(gt) -> tuple[int | None, int]:
+        """Every ground-truth image counts (the scorers evaluate all of them) and a person is a non-crowd
+        annotation of category 1 with num_keypoints > 0, the ones COCOeval scores."""
+        persons = sum(1 for a in gt.dataset["annotations"]
+                      if not a.get("iscrowd", 0) and a.get("category_id", 1) == 1 and a.get("num_keypoints", 0) > 0)
+        return len(gt.getImgIds()), persons
 
     def counts(self) -> dict[str, int | None]:
         counts = super().counts()
@@ -247,11 +274,12 @@ class CocoEval(EvalDataset):
         return counts
 
     @classmethod
-    def open(cls, root=None, images=None, ann=None, thresholds: Thresholds = Thresholds(), **_: Any) -> "CocoEval":
+    def open(cls, card: "DatasetCard", root=None, images=None, ann=None, thresholds: Thresholds = Thresholds(),
+             **_: Any) -> "CocoEval":
         from .sources import resolve_sources
 
-        src = resolve_sources(cls.name, root=root, images=images, ann=ann)
-        return cls(EvalSource(src.image_dir, src.ann_path), thresholds)
+        src = resolve_sources(card, root=root, images=images, ann=ann)
+        return cls(card, EvalSource(src.image_dir, src.ann_path), thresholds)
 
     def topdown_instances(self, aspect_ratio: float, boxes: str):
         if boxes == "gt":
@@ -268,16 +296,39 @@ class CocoEval(EvalDataset):
 
     def format_topdown(self, instances, preds, boxes_xywh: np.ndarray | None = None) -> list[dict]:
         return topdown_results(instances, preds, self.thresholds.oks_nms, self.thresholds.in_vis,
-                               boxes_xywh=boxes_xywh)
+                               boxes_xywh=boxes_xywh, sigmas=self.card.sigmas)
 
     def format_onestage(self, files: Sequence[str], persons: Sequence[Any], bbox: str | None = None) -> list[dict]:
         by_name = {img["file_name"]: img["id"] for img in self.ann["images"]}
         return onestage_results([by_name[f] for f in files], persons, bbox=bbox)
 
+    def read_predictions(self, path: Path) -> Any:
+        return read_json(path, "predictions file")
+
     def score(self, payload: Any, source: str) -> dict[str, float | None]:
         from ..metrics.coco import keypoint_ap
 
-        return keypoint_ap(self.gt, payload, library=self.library, source=source, img_ids=self.img_ids)
+        return keypoint_ap(self.gt, payload, library=self.library, source=source, img_ids=self.img_ids,
+                           sigmas=self.card.sigmas, iou_type=self.iou_type)
 
     def scorer_provenance(self) -> dict[str, Any]:
-        return {"library": self.scorer, "annotations": {"path": str(self.source.ann_path), "sha256": self.ann_sha256}}
+        prov: dict[str, Any] = {"library": self.scorer,
+                                "annotations": {"path": str(self.source.ann_path), "sha256": self.ann_sha256}}
+        if self.iou_type != "keypoints":
+            prov["iou_type"] = self.iou_type
+        return prov
+
+
+def _check_crowd_fields(ann: Mapping, path: Path) -> None:
+    """xtcocotools' keypoints_crowd reads each image's ``crowdIndex`` and each person's ``num_keypoints``
+    without checking them: a missing one is a one-line error here, not a KeyError there."""
+    for i, img in enumerate(ann["images"]):
+        v = img.get("crowdIndex") if isinstance(img, Mapping) else None
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise UserError(f"{path}: field images[{i}].crowdIndex: missing or not a number (CrowdPose's crowd "
+                            "index decides the easy / medium / hard split)")
+    for i, a in enumerate(ann["annotations"]):
+        v = a.get("num_keypoints") if isinstance(a, Mapping) else None
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise UserError(f"{path}: field annotations[{i}].num_keypoints: missing or not an integer "
+                            "(keypoints_crowd ignores persons with none)")

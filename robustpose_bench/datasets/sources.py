@@ -1,45 +1,42 @@
-"""Resolve a -C dataset's sources: the image folder, the annotation file and the image list.
+"""Resolve a dataset's sources, and open its evaluation adapter, from its card.
 
-Either a standard layout under ``--root`` or explicit ``--images``/``--ann`` overrides (so the
-samples in ../shared/data build directly). A missing root names the expected layout and how to
-get it, in one line.
+Sources: either the card's standard layout under ``--root`` or explicit ``--images``/``--ann``
+overrides (so the samples in ../shared/data build directly). A missing root names the expected
+layout and how to get it, in one line. The adapter of a card is the class of its ``format``
+(``ADAPTERS``): COCO-format datasets (COCO, OCHuman, CrowdPose, a user's own) share one.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 from ..errors import UserError
-from . import coco, mpii, ochuman
-from .base import EvalDataset
+from . import coco, mpii
+from .base import EvalDataset, Thresholds
+from .cards import DatasetCard, check_annotation_keypoints, resolve_card
 from .synth import SynthEval
 
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """One row of the dataset registry: the -C name, its source dataset, its build layout adapter
-    and its evaluation adapter."""
-
-    name: str  # the -C dataset, e.g. "coco-c"
-    source: str  # the clean dataset, e.g. "coco"
-    adapter: ModuleType | None  # None for synth (resolved by robustpose_bench.synth)
-    evaluator: type[EvalDataset]
+#: card ``format`` -> the adapter that reads it
+ADAPTERS: dict[str, type[EvalDataset]] = {"coco": coco.CocoEval, "mpii-hrnet": mpii.MpiiEval, "synth": SynthEval}
 
 
-DATASETS: dict[str, DatasetInfo] = {
-    "coco-c": DatasetInfo("coco-c", "coco", coco, coco.CocoEval),
-    "mpii-c": DatasetInfo("mpii-c", "mpii", mpii, mpii.MpiiEval),
-    "ochuman-c": DatasetInfo("ochuman-c", "ochuman", ochuman, ochuman.OchumanEval),
-    "synth-c": DatasetInfo("synth-c", "synth", None, SynthEval),
-}
+def adapter_class(card: DatasetCard) -> type[EvalDataset]:
+    """The evaluation adapter of a card."""
+    return ADAPTERS[card.format]
 
 
-def eval_dataset(name: str) -> type[EvalDataset]:
-    """The evaluation adapter of a -C dataset."""
-    if name not in DATASETS:
-        raise UserError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
-    return DATASETS[name].evaluator
+def open_dataset(dataset: "str | DatasetCard", thresholds: Thresholds = Thresholds(), **source: Any) -> EvalDataset:
+    """The adapter of ``dataset`` (a registered name or a card) on its clean source: ``root``,
+    ``images``, ``ann``, ``gt_mat``, ``data`` as ``eval`` takes them."""
+    card = resolve_card(dataset)
+    return adapter_class(card).open(card, thresholds=thresholds, **source)
+
+
+def scoring_dataset(dataset: "str | DatasetCard", ann: str | Path) -> EvalDataset:
+    """The adapter of ``dataset`` holding only its ground truth ``ann`` (what ``score`` needs)."""
+    card = resolve_card(dataset)
+    return adapter_class(card).for_scoring(card, Path(ann))
 
 
 @dataclass(frozen=True)
@@ -65,13 +62,17 @@ def check_file_name(name: str, ann_path: Path) -> str:
     return name
 
 
-def layout_text(info: DatasetInfo, split: str) -> str:
-    mod = info.adapter
-    return f"ROOT/{mod.IMAGE_DIR[split]}/ + ROOT/{mod.ANNOTATION[split]}"
+def _image_files(card: DatasetCard, ann_path: Path) -> list[str]:
+    if card.format == "mpii-hrnet":
+        return mpii.image_files(ann_path)
+    data = coco.load_json(ann_path)
+    names = coco.coco_image_files(ann_path, data)
+    check_annotation_keypoints(card, data, str(ann_path))  # before anything is built
+    return names
 
 
 def resolve_sources(
-    dataset: str,
+    dataset: "str | DatasetCard",
     root: str | Path | None = None,
     images: str | Path | None = None,
     ann: str | Path | None = None,
@@ -83,46 +84,38 @@ def resolve_sources(
 
     ``synth-c`` generates its source (deterministically, once) under ``root`` or ``synth_root``.
     """
-    if dataset not in DATASETS:
-        raise UserError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
-    info = DATASETS[dataset]
-    if info.adapter is None:
+    card = resolve_card(dataset)
+    name = card.name
+    if card.format == "synth":
         from .. import synth
 
         if images is not None or ann is not None:
-            raise UserError("synth-c is generated: use --root (or nothing), not --images/--ann")
+            raise UserError(f"{name} is generated: use --root (or nothing), not --images/--ann")
         target = Path(root) if root is not None else Path(synth_root)
         count = synth_count if synth_count is not None else synth.DEFAULT_COUNT
         image_dir, ann_path = synth.ensure_synth(target, count=count)
-        split = synth.SPLIT
-        names = [check_file_name(n, ann_path) for n in coco.coco_image_files(ann_path)]
-        return SourceSet(dataset, info.source, split, image_dir, ann_path, tuple(sorted(set(names))))
+        names = [check_file_name(n, ann_path) for n in _image_files(card, ann_path)]
+        return SourceSet(name, card.source, synth.SPLIT, image_dir, ann_path, tuple(sorted(set(names))))
 
-    mod = info.adapter
-    split = split or mod.DEFAULT_SPLIT
-    if split not in mod.ANNOTATION:
-        raise UserError(f"{dataset}: unknown split {split!r}; expected one of {', '.join(mod.ANNOTATION)}")
-    if (images is None) != (ann is None) and root is None:
-        raise UserError(f"{dataset}: give both --images DIR and --ann FILE, or --root DIR ({layout_text(info, split)})")
-    if root is None and images is None:
-        raise UserError(
-            f"{dataset}: no source given; expected --root DIR with the layout {layout_text(info, split)} "
-            f"({mod.DOWNLOAD_HINT}), or --images DIR --ann FILE"
-        )
-    if root is not None and images is None and ann is None and not Path(root).is_dir():
-        raise UserError(
-            f"{dataset}: root {root} does not exist; expected the layout {layout_text(info, split)} "
-            f"({mod.DOWNLOAD_HINT})"
-        )
-    image_dir = Path(images) if images is not None else Path(root) / mod.IMAGE_DIR[split]
-    ann_path = Path(ann) if ann is not None else Path(root) / mod.ANNOTATION[split]
+    hint = card.download
+    if images is None or ann is None:
+        if (images is None) != (ann is None) and root is None:
+            raise UserError(f"{name}: give both --images DIR and --ann FILE, or --root DIR ({card.layout_text(split)})")
+        if root is None:
+            raise UserError(f"{name}: no source given; expected --root DIR with the layout "
+                            f"{card.layout_text(split)} ({hint}), or --images DIR --ann FILE")
+        split, lay = card.split(split)
+        if images is None and ann is None and not Path(root).is_dir():
+            raise UserError(f"{name}: root {root} does not exist; expected the layout {card.layout_text(split)} ({hint})")
+    else:
+        split, lay = card.split(split) if card.splits else (split or "custom", None)
+    image_dir = Path(images) if images is not None else Path(root) / lay.images
+    ann_path = Path(ann) if ann is not None else Path(root) / lay.annotations
     for path, what, ok in ((image_dir, "image folder", image_dir.is_dir()), (ann_path, "annotation file", ann_path.is_file())):
         if not ok:
-            raise UserError(
-                f"{dataset}: {what} {path} not found; expected the layout {layout_text(info, split)} "
-                f"({mod.DOWNLOAD_HINT})"
-            )
-    names = [check_file_name(n, ann_path) for n in mod.image_files(ann_path)]
+            where = f"expected the layout {card.layout_text(split)}" if card.splits else "check the path"
+            raise UserError(f"{name}: {what} {path} not found; {where} ({hint})")
+    names = [check_file_name(n, ann_path) for n in _image_files(card, ann_path)]
     if not names:
         raise UserError(f"{ann_path}: lists no images")
-    return SourceSet(dataset, info.source, split, image_dir, ann_path, tuple(sorted(set(names))))
+    return SourceSet(name, card.source, split, image_dir, ann_path, tuple(sorted(set(names))))

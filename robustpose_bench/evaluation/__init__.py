@@ -13,7 +13,8 @@ from .conditions import CLEAN, SEVERITIES, Condition, check_condition_files, che
 from .images import read_image_bgr, read_image_rgb
 from .onestage_predictor import letterbox_input, predict_onestage
 from .runner import EvalOptions, run_eval
-from .topdown_predictor import Instances, Predictions, flip_input, predict_topdown
+from ..types import Instances, Predictions
+from .topdown_predictor import flip_input, predict_topdown
 
 __all__ = [
     "CLEAN", "SEVERITIES", "Condition", "EvalOptions", "Instances", "Predictions", "check_condition_files",

@@ -35,7 +35,7 @@ class PredictJob:
     post: str
     intra_op_threads: int | None
     family: str
-    kp_set: str
+    kp_set: tuple[int, ...]    # the model index of each dataset keypoint (``models.keypoint_map``)
     flip: bool
     batch: int
     workers: int | None

@@ -21,9 +21,13 @@ LAYOUTS = ("auto", "default", "advmix")
 
 @dataclass(kw_only=True)
 class RunOptions:
-    """What every evaluation run takes to find its data and where to write (``eval``, ``eval-external``)."""
+    """What every evaluation run takes to find its data and where to write (``eval``, ``eval-external``).
 
-    dataset: str
+    ``dataset``: a registered name; ``dataset_card``: a user's card file (``--dataset-card``), whose name
+    ``dataset`` then defaults to. Both are resolved at once into ``card`` (``datasets.cards``)."""
+
+    dataset: str | None = None
+    dataset_card: Path | None = None
     data: Path | None = None
     root: Path | None = None
     images: Path | None = None
@@ -39,6 +43,12 @@ class RunOptions:
     progress: bool = True
     method: str | None = None
     backbone: str | None = None
+
+    def __post_init__(self) -> None:
+        from ..datasets.cards import resolve_card
+
+        self.card = resolve_card(self.dataset, self.dataset_card)
+        self.dataset = self.card.name
 
     @property
     def prediction_dir(self) -> Path:

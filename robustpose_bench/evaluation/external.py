@@ -35,7 +35,7 @@ from typing import Any, Iterator, Sequence
 
 from .. import __version__
 from ..atomic import sha256_file
-from ..datasets import eval_dataset
+from ..datasets import open_dataset
 from ..errors import UserError
 from .conditions import Condition, RunOptions, check_grid, find_conditions, resolved_output
 from .store import EXTERNAL_REJECTED, EXTERNAL_TEMP, PredictionStore, check_run_outputs
@@ -267,8 +267,7 @@ def _run_external(opts: ExternalOptions) -> dict:
 
     check_template(opts.command)
     check_timeout(opts.timeout)
-    ds = eval_dataset(opts.dataset).open(root=opts.root, images=opts.images, ann=opts.ann, gt_mat=opts.gt_mat,
-                                         data=opts.data)
+    ds = open_dataset(opts.card, root=opts.root, images=opts.images, ann=opts.ann, gt_mat=opts.gt_mat, data=opts.data)
     conds, manifest, manifest_sha, skipped = find_conditions(
         opts.data, opts.dataset, ds.source.image_dir, opts.corruptions, opts.severities, opts.partial,
         layout=opts.layout)
@@ -279,7 +278,8 @@ def _run_external(opts: ExternalOptions) -> dict:
     inputs += [("an input file", v) for v in ds.source.extra.values() if isinstance(v, Path)]
     dirs = input_dirs(opts, ds, conds)
     check_run_outputs(pred_dir, [c.key for c in conds], Path(opts.output), inputs, dirs)
-    identity = {"package": __version__, "dataset": opts.dataset, "external_command": list(opts.command),
+    identity = {"package": __version__, "dataset": opts.dataset, "dataset_card": opts.card.identity(),
+                "external_command": list(opts.command),
                 "command_files": {str(p): sha256_file(p) for _, p in named},
                 "boxes": opts.boxes, "source_images": os.path.realpath(ds.source.image_dir),
                 "annotations_sha256": sha256_file(ds.source.ann_path), "manifest_sha256": manifest_sha}
@@ -336,7 +336,7 @@ def _run_external(opts: ExternalOptions) -> dict:
         config = {"source": "eval-external", "method": opts.method, "backbone": opts.backbone,
                   "boxes": (opts.boxes or {}).get("source"),
                   "conditions": [c.key for c in conds if c.key in rows_by_key]}
-        results = make_results(opts.dataset, rows, partial=opts.partial or bool(failed), provenance=provenance,
+        results = make_results(opts.card, rows, partial=opts.partial or bool(failed), provenance=provenance,
                                config=config)
         write_results(opts.output, results)
     finally:

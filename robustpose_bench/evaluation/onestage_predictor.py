@@ -14,9 +14,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .. import topdown
-from ..codecs import Persons
 from ..letterbox import AlignedResize, BottomupResize, Letterbox, make_aligned_resize, make_bottomup, make_letterbox
 from ..models.loader import LoadedModel
+from ..types import Persons
 from .images import SWAP_ORDER, read_image_bgr
 from .pipeline import run_batched
 from .topdown_predictor import flip_input
@@ -44,7 +44,7 @@ def predict_onestage(
     model: LoadedModel,
     files: Sequence[str],
     image_path: Callable[[str], Path],
-    kp_set: str,
+    kp_set: str | Sequence[int],
     *,
     batch: int = 1,
     flip: bool = False,
@@ -66,7 +66,9 @@ def predict_onestage(
     spec, codec = model.spec, model.codec
     if flip and not codec.flip_test:
         raise UserError(f"output.kind={spec.output.kind} has no flip test")
-    ds_idx = np.asarray(spec.dataset_indices(kp_set), dtype=np.int64)
+    # a keypoint set's name (the spec's dataset_map entry), or the dataset's indices already resolved
+    # (``models.keypoint_map.dataset_indices``: by name for a dataset card)
+    ds_idx = np.asarray(spec.dataset_indices(kp_set) if isinstance(kp_set, str) else kp_set, dtype=np.int64)
     boxes: list[Geometry | None] = [None] * len(files)
     results: list[Persons | None] = [None] * len(files)
 

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from .. import __version__
 from ..atomic import sha256_file
-from ..datasets import EvalDataset, Thresholds, eval_dataset
+from ..datasets import EvalDataset, Thresholds, open_dataset
 from ..errors import UserError
 from .backends import BACKENDS, PredictJob, connect, run_dask, run_local, worker_model
 from .conditions import (CLEAN, Condition, RunOptions, check_condition_files, check_grid, find_conditions,
@@ -143,6 +143,8 @@ def _identity(opts: EvalOptions, model: Any, ds: EvalDataset, boxes: dict | None
         # the bbox written, the ground-truth box rule and the images predicted change the prediction files
         "protocol": protocol,
         "package": __version__, "dataset": opts.dataset, "model_sha256": model.sha256,
+        # the card's keypoints, sigmas and scorer decide the written predictions and their scores
+        "dataset_card": ds.card.identity(),
         "spec": model.spec.to_dict(), "annotations_sha256": sha256_file(ds.source.ann_path),
         # the clean condition reads this folder: another --images must not keep the old clean predictions
         "source_images": os.path.realpath(ds.source.image_dir),
@@ -170,6 +172,7 @@ def _run_eval(opts: EvalOptions) -> dict:
 
     from ..determinism import eval_reproducibility
     from ..metrics.scoring import condition_rows
+    from ..models.keypoint_map import dataset_indices
     from ..models.loader import check_model_file, load_model
     from ..results import make_results, write_results
 
@@ -179,12 +182,11 @@ def _run_eval(opts: EvalOptions) -> dict:
     _check_counts(opts)
     thresholds = _thresholds(opts)
     shard = parse_shard(opts.shard)
-    ds_cls = eval_dataset(opts.dataset)
     if opts.batch is not None and opts.batch < 1:
         raise UserError(f"--batch must be at least 1, got {opts.batch}")
     # (1) the dataset and its conditions
-    ds = ds_cls.open(root=opts.root, images=opts.images, ann=opts.ann, gt_mat=opts.gt_mat, data=opts.data,
-                     thresholds=thresholds)
+    ds = open_dataset(opts.card, root=opts.root, images=opts.images, ann=opts.ann, gt_mat=opts.gt_mat,
+                      data=opts.data, thresholds=thresholds)
     ds.use_images("with-keypoints" if opts.images_with_keypoints else "all")
     conds, manifest, manifest_sha, skipped = find_conditions(
         opts.data, opts.dataset, ds.source.image_dir, opts.corruptions, opts.severities, opts.partial,
@@ -199,7 +201,7 @@ def _run_eval(opts: EvalOptions) -> dict:
     family = spec.pipeline
     if family == "onestage" and not ds.supports_onestage:
         ds.onestage_images()  # raises the dataset's reason
-    spec.dataset_indices(ds.keypoint_set)  # fail now if the model cannot be scored on this dataset
+    kp_indices = dataset_indices(spec, ds.card)  # fail now if the model cannot be scored on this dataset
     if opts.post != "default" and spec.output.kind != "heatmaps":
         raise UserError(f"--post {opts.post} applies to heatmap models; {Path(opts.model).name} outputs "
                         f"{spec.output.kind}")
@@ -247,7 +249,7 @@ def _run_eval(opts: EvalOptions) -> dict:
         # (4) every condition: finished ones are kept, the rest predicted here or on dask workers; the
         # driver formats, scores and saves each as it arrives
         job = PredictJob(model=str(Path(opts.model).resolve()), spec=spec.to_json(), device=opts.device, post=opts.post,
-                         intra_op_threads=opts.intra_op_threads, family=family, kp_set=ds.keypoint_set, flip=flip,
+                         intra_op_threads=opts.intra_op_threads, family=family, kp_set=kp_indices, flip=flip,
                          batch=batch, workers=opts.workers, instances=instances,
                          files=tuple(files) if family == "onestage" else ())
         worker_model(job, loaded=model)
@@ -332,7 +334,7 @@ def _run_eval(opts: EvalOptions) -> dict:
         }
         if shard is not None:  # `merge` checks and joins shards into the single-process results
             config["shard"] = {"index": shard[0], "count": shard[1], "conditions": all_keys}
-        results = make_results(opts.dataset, rows, partial=opts.partial or shard is not None,
+        results = make_results(ds.card, rows, partial=opts.partial or shard is not None,
                                provenance=provenance, config=config)
         write_results(opts.output, results)
     finally:

@@ -6,83 +6,16 @@ flip test), decoded by the output kind's codec and mapped back through the inver
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from .. import topdown
 from ..models.loader import LoadedModel
+from ..types import Instances, Predictions
 from .images import SWAP_ORDER, read_image_bgr
 from .pipeline import run_batched
-
-
-@dataclass
-class Instances:
-    """The person crops to predict, in a fixed order that every condition shares.
-
-    ``files`` are the source image file names (relative to the image folder).
-    """
-
-    files: list[str]
-    image_ids: list[Any]
-    centers: np.ndarray           # (N, 2) float32
-    scales: np.ndarray            # (N, 2) float32, units of 200 px
-    box_scores: np.ndarray        # (N,) float64
-    source: dict[str, Any] = field(default_factory=dict)  # box provenance: {"source", "sha256", ...}
-    boxes: np.ndarray | None = None  # (N, 4) the xywh boxes (float64) the centres came from; None for MPII
-    #: (N, 4) float32 corners of each box as mmpose holds it (``gt_instances.bboxes``): ground truth
-    #: clipped by mmpose's rule, detections through ``bbox_xywh2xyxy``; None for MPII
-    mmpose_boxes: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    @property
-    def areas(self) -> np.ndarray:
-        """HRNet's ``np.prod(s * 200, 1)``: the padded box area, used by OKS-NMS."""
-        return np.prod(self.scales.astype(np.float64) * topdown.PIXEL_STD, axis=1)
-
-    @property
-    def from_gt(self) -> bool:
-        return self.source.get("source") == "gt"
-
-    def input_boxes_xywh(self, crop: str) -> np.ndarray:
-        """The box each crop was made from, as the crop's reference writes it into its results.
-
-        mmpose (``crop: mmpose``): ``bbox_xyxy2xywh`` of its float32 corners; HRNet's crop: the
-        (cleaned) xywh box. Only COCO-style instances have boxes.
-        """
-        if crop == "mmpose" and self.mmpose_boxes is not None:
-            return topdown.xyxy_to_xywh(self.mmpose_boxes)
-        if self.boxes is None:
-            raise ValueError("these instances have no boxes (annotated centres and scales)")
-        return self.boxes
-
-    def take(self, idx) -> "Instances":
-        """The instances at ``idx``, in that order (the box provenance is kept)."""
-        i = np.asarray(idx, dtype=np.int64)
-        pick = (lambda a: None if a is None else a[i])
-        return Instances([self.files[j] for j in i], [self.image_ids[j] for j in i], self.centers[i],
-                         self.scales[i], self.box_scores[i], dict(self.source), pick(self.boxes),
-                         pick(self.mmpose_boxes))
-
-    def groups(self) -> tuple[list[str], list[np.ndarray]]:
-        """Distinct image files in first-appearance order, and the instance indices of each."""
-        order: dict[str, list[int]] = {}
-        for i, f in enumerate(self.files):
-            order.setdefault(f, []).append(i)
-        return list(order), [np.asarray(v, dtype=np.int64) for v in order.values()]
-
-
-@dataclass
-class Predictions:
-    """Per instance: (N, K, 2) image coordinates and (N, K) scores, in the dataset's keypoints (NaN for
-    a dataset keypoint the model lacks)."""
-
-    coords: np.ndarray
-    scores: np.ndarray
 
 
 def crop_geometry(spec, instances: Instances) -> tuple[Callable, Callable]:
@@ -111,7 +44,7 @@ def predict_topdown(
     model: LoadedModel,
     instances: Instances,
     image_path: Callable[[str], Path],
-    kp_set: str,
+    kp_set: str | Sequence[int],
     *,
     flip: bool = True,
     batch: int = 32,
@@ -128,7 +61,9 @@ def predict_topdown(
     if batch < 1:
         raise UserError(f"--batch must be at least 1, got {batch}")
     spec, codec = model.spec, model.codec
-    ds_idx = np.asarray(spec.dataset_indices(kp_set), dtype=np.int64)
+    # a keypoint set's name (the spec's dataset_map entry), or the dataset's indices already resolved
+    # (``models.keypoint_map.dataset_indices``: by name for a dataset card)
+    ds_idx = np.asarray(spec.dataset_indices(kp_set) if isinstance(kp_set, str) else kp_set, dtype=np.int64)
     inp = spec.input
     n = len(instances)
     # float32 like HRNet's all_preds: the written coordinates are the float32 values HRNet would write

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..atomic import atomic_write_bytes, atomic_write_json
+from ..datasets.cards import registry
 from ..errors import UserError
 
 SCHEMA_NAME = "leaderboard_entry.schema.json"
@@ -33,8 +34,9 @@ BENCHMARK_ORDER = (
 )
 SEVERITIES = ("1", "2", "3", "4", "5")
 
-# Which metric each dataset is scored with (the paper: AP on COCO-C / OCHuman-C, PCKh@0.5 on MPII-C).
-DATASET_METRIC = {"coco-c": "AP", "ochuman-c": "AP", "mpii-c": "PCKh", "synth-c": "AP"}
+# Which metric each registered dataset is scored with: its card's (the paper: AP on COCO-C / OCHuman-C,
+# PCKh@0.5 on MPII-C). An entry of a user's own dataset states its metric itself.
+DATASET_METRIC = {name: card.primary_metric for name, card in registry().items()}
 
 
 @dataclass(frozen=True)

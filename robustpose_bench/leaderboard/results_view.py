@@ -136,8 +136,11 @@ def sample_size(view: ResultsView) -> tuple[int | None, int | None]:
     sha = provenance_field(view.provenance, "scorer.annotations.sha256")
     if not ann or not sha or not Path(ann).is_file() or sha256_file(ann) != sha:
         return None, None
+    from ..datasets.cards import find_card
     from ..metrics.scoring import count_evaluated, load_ground_truth
 
+    if find_card(view.dataset) is None:  # a user's own dataset: its card file is not at hand here
+        return None, None
     return count_evaluated(view.dataset, load_ground_truth(view.dataset, ann))
 
 

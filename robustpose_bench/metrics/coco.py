@@ -1,18 +1,22 @@
 """COCO-style keypoint AP / AR through the reference ``COCOeval`` itself.
 
 We never re-implement OKS matching: the numbers must be the ones pycocotools / xtcocotools print.
-Which library scores which dataset (see docs/results.md):
+Which library scores which dataset is its card's ``scorer`` (``datasets/cards.py``; docs/results.md):
 
-- ``coco-c`` and ``synth-c``: **pycocotools** ``COCOeval(gt, dt, "keypoints")``, the official COCO
-  keypoint evaluation that HRNet's ``coco.py`` calls.
-- ``ochuman-c``: **pycocotools** as well. mmpose scores OCHuman with xtcocotools
-  ``COCOeval(gt, dt, "keypoints", sigmas, use_area=True)`` and ``params.useSegm = None``; with COCO's
-  17 sigmas (mmpose's OCHuman sigmas, from Pose2Seg, are the same numbers) and OCHuman's annotated
-  areas, that computes exactly what pycocotools computes, and the test suite checks the two agree on
-  the real OCHuman sample. We score with pycocotools because xtcocotools 1.14.3, its newest release,
-  ships wheels built against numpy 1.x that cannot be imported under numpy 2; ``library="xtcocotools"``
-  stays available for the cross-check (rebuild it from source, see docs/results.md).
-  OCHuman's mask RLEs store ``size`` as a string; keypoint evaluation never decodes masks.
+- ``pycocotools``: ``COCOeval(gt, dt, "keypoints")`` with ``params.kpt_oks_sigmas`` set to the card's
+  sigmas, the official COCO keypoint evaluation that HRNet's ``coco.py`` calls. COCO-C, synth-C,
+  OCHuman-C and a user's own COCO-format dataset. The shipped COCO card's sigmas are pycocotools'
+  own floats, bit for bit, so COCO-C scores exactly as before.
+- OCHuman: mmpose scores it with xtcocotools ``COCOeval(gt, dt, "keypoints", sigmas, use_area=True)``
+  and ``params.useSegm = None``; with COCO's 17 sigmas (mmpose's OCHuman sigmas, from Pose2Seg, are the
+  same numbers) and OCHuman's annotated areas, that computes exactly what pycocotools computes, and the
+  test suite checks the two agree on the real OCHuman sample. ``library="xtcocotools"`` stays
+  available for that cross-check. OCHuman's mask RLEs store ``size`` as a string; keypoint evaluation
+  never decodes masks.
+- ``xtcocotools-crowd`` (CrowdPose): xtcocotools ``COCOeval(gt, dt, "keypoints_crowd", sigmas,
+  use_area=False)`` as mmpose's ``CocoMetric`` runs it, with AP easy / medium / hard from the images'
+  ``crowdIndex``. xtcocotools 1.14.3's wheels are built against numpy 1.x: rebuild it from source
+  (docs/results.md); without it the scorer says so in one line, never falls back.
 
 Both libraries print to stdout; every call into them runs under ``redirect_stdout`` so library code
 stays silent.
@@ -38,14 +42,21 @@ COCO_SIGMAS = np.array(
 
 # ``COCOeval.stats`` order for keypoints (pycocotools ``_summarizeKps``), named as in our rows.
 STAT_NAMES: tuple[str, ...] = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
+# xtcocotools ``_summarizeKps_crowd`` (CrowdPose's protocol; mmpose's names 'AP .5', 'AP(E)', ...).
+CROWD_STAT_NAMES: tuple[str, ...] = ("AP", "AP50", "AP75", "AR", "AR50", "AR75", "AP(E)", "AP(M)", "AP(H)")
+IOU_TYPES = ("keypoints", "keypoints_crowd")
 
 LIBRARIES = ("pycocotools", "xtcocotools")
-# Explicit: which reference library scores which dataset, and why, is in the module docstring.
-LIBRARY_FOR_DATASET: dict[str, str] = {
-    "coco-c": "pycocotools",
-    "synth-c": "pycocotools",
-    "ochuman-c": "pycocotools",
-}
+
+
+def _library_for_dataset() -> dict[str, str]:
+    from ..datasets.cards import registry
+
+    return {name: card.library for name, card in registry().items() if card.coco_format}
+
+
+#: Which reference library scores each registered COCO-format dataset: its card's (the module docstring).
+LIBRARY_FOR_DATASET: dict[str, str] = _library_for_dataset()
 
 
 def _quiet():
@@ -62,6 +73,11 @@ def _library(library: str):
         try:
             from xtcocotools.coco import COCO
             from xtcocotools.cocoeval import COCOeval
+        except ModuleNotFoundError as exc:
+            raise UserError(
+                f"xtcocotools is not installed ({exc}); this dataset is scored by it: pip install xtcocotools "
+                "(built against the installed numpy: pip install --no-binary xtcocotools --no-build-isolation xtcocotools)"
+            ) from exc
         except (ImportError, ValueError) as exc:  # ValueError: a wheel built against numpy 1.x
             raise UserError(
                 f"xtcocotools cannot be imported ({exc}); rebuild it against the installed numpy: "
@@ -102,8 +118,13 @@ def load_coco_gt(ann: str | os.PathLike | Mapping, library: str = "pycocotools")
 
 
 def _num_keypoints(gt) -> int:
+    """The ground truth's keypoint count: its category's keypoint names, else its first annotation's
+    triples, else COCO's 17."""
     names = [c.get("keypoints") for c in gt.dataset["categories"] if c.get("keypoints")]
-    return len(names[0]) if names else len(COCO_SIGMAS)
+    if names:
+        return len(names[0])
+    kps = next((a["keypoints"] for a in gt.dataset["annotations"] if isinstance(a.get("keypoints"), list)), None)
+    return len(kps) // 3 if kps else len(COCO_SIGMAS)
 
 
 def validate_predictions(predictions: Any, gt, source: str = "predictions") -> list[dict]:
@@ -115,8 +136,6 @@ def validate_predictions(predictions: Any, gt, source: str = "predictions") -> l
     if not isinstance(predictions, list):
         raise UserError(f"{source}: expected a JSON list of COCO keypoint results, got {type(predictions).__name__}")
     k = _num_keypoints(gt)
-    if k != len(COCO_SIGMAS):
-        raise UserError(f"{source}: ground truth has {k} keypoints; COCO keypoint AP is defined for 17")
     img_ids = set(gt.getImgIds())
     cat_ids = set(gt.getCatIds())
     out: list[dict] = []
@@ -188,8 +207,16 @@ def keypoint_ap(
     library: str = "pycocotools",
     source: str = "predictions",
     img_ids: Sequence | None = None,
+    sigmas: Sequence[float] | None = None,
+    iou_type: str = "keypoints",
 ) -> dict[str, float]:
     """AP, AP50, AP75, APM, APL, AR, AR50, AR75, ARM, ARL of ``predictions`` against ``ann``.
+
+    ``sigmas``: the dataset's OKS sigmas, one per keypoint (its card's), set as pycocotools'
+    ``params.kpt_oks_sigmas`` / xtcocotools' ``sigmas``; default COCO's 17. ``iou_type``
+    'keypoints_crowd' (xtcocotools only) is CrowdPose's protocol: ``use_area=False`` and the rows
+    AP, AP50, AP75, AR, AR50, AR75, AP(E), AP(M), AP(H) (``CROWD_STAT_NAMES``); its ground truth must be
+    loaded from its file (xtcocotools re-reads it for the crowd-index split).
 
     ``ann`` is an annotation path, a parsed dict, or a ``COCO`` object from :func:`load_coco_gt`
     (pass the object when scoring many conditions: the index is built once). Values are exactly
@@ -199,11 +226,17 @@ def keypoint_ap(
     (``params.imgIds``, as ultralytics does); default every ground-truth image, as HRNet and mmpose.
     A ``bbox`` on the predictions gives each person its area (``loadRes``), which decides APM and APL.
     """
+    if iou_type not in IOU_TYPES or (iou_type == "keypoints_crowd" and library != "xtcocotools"):
+        raise UserError(f"iou_type {iou_type!r}: expected 'keypoints', or 'keypoints_crowd' with xtcocotools")
     COCO, COCOeval = _library(library)
     gt = ann if hasattr(ann, "getImgIds") else load_coco_gt(ann, library)
     if isinstance(predictions, (tuple, Iterator)):
         predictions = list(predictions)  # anything else that is not a list is reported, not coerced
     preds = validate_predictions(predictions, gt, source)
+    k = _num_keypoints(gt)
+    sig = COCO_SIGMAS if sigmas is None else np.asarray(sigmas, dtype=np.float64)
+    if len(sig) != k:
+        raise UserError(f"{source}: the ground truth has {k} keypoints but {len(sig)} OKS sigmas were given")
     with _quiet():
         if preds:
             dt = gt.loadRes(preds)
@@ -216,13 +249,20 @@ def keypoint_ap(
             }
             dt.createIndex()
         if library == "xtcocotools":
-            ev = COCOeval(gt, dt, "keypoints", COCO_SIGMAS, use_area=True)
+            ev = COCOeval(gt, dt, iou_type, sig, use_area=iou_type == "keypoints")
             ev.params.useSegm = None
+            if iou_type == "keypoints_crowd":
+                # the crowd split reads (gt file, results) from here; loadRes appends the results to the
+                # ground truth's own list once, which must not keep the first condition's predictions
+                ev.anno_file = [gt.anno_file[0], None]
+                del gt.anno_file[1:]
         else:
             ev = COCOeval(gt, dt, "keypoints")
+            ev.params.kpt_oks_sigmas = sig
         if img_ids is not None:
             ev.params.imgIds = list(img_ids)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return {name: float(v) for name, v in zip(STAT_NAMES, ev.stats)}
+    names = CROWD_STAT_NAMES if iou_type == "keypoints_crowd" else STAT_NAMES
+    return {name: float(v) for name, v in zip(names, ev.stats)}

@@ -247,6 +247,17 @@ def _rtmpose(io: ModelIO, name: str) -> dict:
                  _coco_keypoints(xs[1], "rtmpose", f"output '{xname}' {_fmt(xs)}"))
 
 
+def _keypoint_sets_by_count() -> dict[int, str]:
+    """Heatmap channels -> the registered keypoint set with that many keypoints (the dataset cards';
+    the first card wins a tie), e.g. 17 -> coco, 16 -> mpii, 14 -> crowdpose."""
+    from ..datasets.cards import keypoint_sets
+
+    out: dict[int, str] = {}
+    for name, card in keypoint_sets().items():
+        out.setdefault(card.num_keypoints, name)
+    return out
+
+
 def _heatmap_preset(preset: str, channel_order: str) -> Callable[[ModelIO, str], dict]:
     def build(io: ModelIO, name: str) -> dict:
         in_name, h, w = _image_input(io, preset, "NCHW", "float32")
@@ -257,9 +268,12 @@ def _heatmap_preset(preset: str, channel_order: str) -> Callable[[ModelIO, str],
         if h % hh or w % ww or h // hh != w // ww:
             raise _fail(preset, "heatmaps at one integer stride of the input "
                         f"{h}x{w}", "[N, K, H/s, W/s]", out_name, shape)
-        dataset = {17: "coco", 16: "mpii"}.get(k)
+        by_count = _keypoint_sets_by_count()
+        dataset = by_count.get(k)
         if dataset is None:
-            raise _fail(preset, "17 (COCO) or 16 (MPII) heatmaps", "[N, 17|16, H/s, W/s]", out_name, shape)
+            counts = " or ".join(f"{n} ({name})" for n, name in by_count.items())
+            raise _fail(preset, f"{counts} heatmaps, one per keypoint of a registered dataset",
+                        f"[N, {'|'.join(map(str, by_count))}, H/s, W/s]", out_name, shape)
         n, names, pairs = dataset_keypoints(dataset)
         return _spec(name, preset, "topdown",
                      {"name": in_name, "height": h, "width": w, "layout": "NCHW", "dtype": "float32",
@@ -271,7 +285,7 @@ def _heatmap_preset(preset: str, channel_order: str) -> Callable[[ModelIO, str],
 
 
 _register("hrnet", "top-down", "HRNet (official configs, COLOR_RGB true): input [N,3,H,W] RGB, ImageNet mean/std "
-          "-> heatmaps [N,K,H/s,W/s], K = 17 (COCO) or 16 (MPII)")(_heatmap_preset("hrnet", "RGB"))
+          "-> heatmaps [N,K,H/s,W/s], K = a registered keypoint set's count (17 COCO, 16 MPII, ...)")(_heatmap_preset("hrnet", "RGB"))
 _register("simplebaseline", "top-down", "SimpleBaseline ResNet (HRNet repo configs, COLOR_RGB false): input "
           "[N,3,H,W] BGR, ImageNet mean/std -> heatmaps [N,K,H/s,W/s]")(_heatmap_preset("simplebaseline", "BGR"))
 

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ..datasets.cards import keypoint_sets as _keypoint_sets
 from ..errors import UserError
 
 SPEC_FORMAT = "robustpose-model-spec/1"
@@ -38,28 +39,21 @@ ONNX_METADATA_KEY = "robustpose_spec"
 #: TorchScript ``_extra_files`` name holding the spec JSON bytes.
 TORCHSCRIPT_EXTRA_FILE = "robustpose_spec.json"
 
-#: Keypoint sets of the datasets we score, with their sizes. OCHuman and synth use the COCO set.
-DATASET_KEYPOINTS: dict[str, int] = {"coco": 17, "mpii": 16}
+#: Keypoint sets of the registered datasets and their sizes, from the dataset cards
+#: (``robustpose_bench/dataset_cards/``). OCHuman and synth use the COCO set.
+DATASET_KEYPOINTS: dict[str, int] = {name: card.num_keypoints for name, card in _keypoint_sets().items()}
 
-COCO_KEYPOINT_NAMES = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
-)
-MPII_KEYPOINT_NAMES = (
-    "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "thorax",
-    "upper_neck", "head_top", "r_wrist", "r_elbow", "r_shoulder", "l_shoulder", "l_elbow", "l_wrist",
-)
+COCO_KEYPOINT_NAMES: tuple[str, ...] = _keypoint_sets()["coco"].keypoints
+MPII_KEYPOINT_NAMES: tuple[str, ...] = _keypoint_sets()["mpii"].keypoints
+#: HRNet's flip pairs (lib/dataset/coco.py and mpii.py), as the cards hold them.
+COCO_FLIP_PAIRS: tuple[tuple[int, int], ...] = _keypoint_sets()["coco"].flip_pairs
+MPII_FLIP_PAIRS: tuple[tuple[int, int], ...] = _keypoint_sets()["mpii"].flip_pairs
 #: The MPII joint each COCO keypoint is, by name (COCO's face points and MPII's pelvis, thorax, upper
 #: neck and head top have no counterpart).
 COCO_TO_MPII_NAMES: dict[str, str] = {
     f"{side}_{part}": f"{side[0]}_{part}" for side in ("left", "right")
     for part in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
 }
-#: HRNet's flip pairs (lib/dataset/coco.py and mpii.py).
-COCO_FLIP_PAIRS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
-MPII_FLIP_PAIRS = ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))
 
 #: ImageNet statistics on 0..255 pixels, as the trainer's heatmap models use.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -643,12 +637,12 @@ def coerce_spec(spec: ModelSpec | Mapping[str, Any] | str | bytes) -> ModelSpec:
 
 
 def dataset_keypoints(dataset: str) -> tuple[int, tuple[str, ...], tuple[tuple[int, int], ...]]:
-    """(number, names, flip pairs) of a dataset's keypoint set ('coco' or 'mpii')."""
-    if dataset not in DATASET_KEYPOINTS:
-        raise ValueError(f"dataset must be one of {', '.join(DATASET_KEYPOINTS)}, got {dataset!r}")
-    if dataset == "coco":
-        return 17, COCO_KEYPOINT_NAMES, COCO_FLIP_PAIRS
-    return 16, MPII_KEYPOINT_NAMES, MPII_FLIP_PAIRS
+    """(number, names, flip pairs) of a registered keypoint set ('coco', 'mpii', ...), from its card."""
+    sets = _keypoint_sets()
+    if dataset not in sets:
+        raise ValueError(f"dataset must be one of {', '.join(sets)}, got {dataset!r}")
+    card = sets[dataset]
+    return card.num_keypoints, card.keypoints, card.flip_pairs
 
 
 def mpii_map_from_coco(coco_map: tuple[int, ...]) -> tuple[int, ...]:

@@ -1,0 +1,46 @@
+"""The dataset arguments every data command shares: a registered name, or ``--dataset-card FILE.json``.
+
+Names are checked against the card registry (``datasets/cards.py``) as argparse parses them, so an
+unknown name is a one-line usage error naming the closest registered names.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+CARD_HELP = ("your own dataset's card (keypoint names, flip pairs, OKS sigmas, scorer; docs/datasets.md) instead of "
+             "a registered name; the dataset is then the card's name")
+
+
+def dataset_name(text: str) -> str:
+    """argparse ``type``: a registered dataset name."""
+    from ..datasets.cards import find_card, unknown_dataset
+
+    if find_card(text) is None:
+        raise argparse.ArgumentTypeError(str(unknown_dataset(text)))
+    return text
+
+
+def registered() -> str:
+    """'coco-c, crowdpose-c, ...' for help texts."""
+    from ..datasets.cards import list_datasets
+
+    return ", ".join(list_datasets())
+
+
+def add_dataset_arguments(p: argparse.ArgumentParser, positional: bool = False, help: str = "which dataset") -> None:
+    """``DATASET`` (or ``--dataset NAME``) or ``--dataset-card FILE.json``: exactly one of them."""
+    group = p.add_mutually_exclusive_group(required=True)
+    names = f"{help}: {registered()} (`robustpose-bench list datasets`)"
+    if positional:
+        group.add_argument("dataset", nargs="?", type=dataset_name, help=names)
+    else:
+        group.add_argument("--dataset", type=dataset_name, metavar="NAME", help=names)
+    group.add_argument("--dataset-card", type=Path, metavar="FILE.json", help=CARD_HELP)
+
+
+def card_of(args: argparse.Namespace):
+    """The parsed arguments' dataset card (a registered one, or the ``--dataset-card`` file)."""
+    from ..datasets.cards import resolve_card
+
+    return resolve_card(args.dataset, args.dataset_card)
