@@ -33,5 +33,5 @@ class SynthEval(CocoEval):
             image_dir, ann_path = base / "images", base / "annotations" / ANNOTATION_NAME
         if not ann_path.is_file() or not image_dir.is_dir():
             raise UserError(f"synth-c: no generated source at {image_dir} + {ann_path} "
-                            "(run `robustpose-bench build synth-c --out OUT`, or pass --root)")
+                            "(run `robustpose-bench build synth-c --data DIR`, or pass --root)")
         return cls(EvalSource(image_dir, ann_path), thresholds)
