@@ -134,3 +134,9 @@ def test_shard_files_keep_their_first_numbering(capsys, tmp_path):
     rc, out, _ = _run(capsys, [*common, "--data", tmp_path / "sh", "--shard", "2/2"])
     assert rc == 0 and "merged shards" in out
     assert (ds / "manifest.json").read_bytes() == (tmp_path / "whole" / "synth-c" / "manifest.json").read_bytes()
+
+
+def test_train_jobs_is_named_by_its_flag(capsys, tmp_path):
+    rc, _, err = _run(capsys, ["train", "--out", tmp_path / "t", "--jobs", "-1"])
+    assert rc == 2 and err.count("\n") == 1 and "--jobs must be an integer >= 0" in err, err
+    assert not (tmp_path / "t").exists()

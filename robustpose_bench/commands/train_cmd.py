@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     from ..advmix.trainer import fixed_threads, train
     from ..errors import ReportedElsewhere, UserError
 
+    if args.jobs is not None and args.jobs < 0:  # named by its flag, not the config's `workers`
+        raise UserError(f"--jobs must be an integer >= 0 (DataLoader processes), got {args.jobs}")
     cfg, origins = TrainConfig(), {}
     if args.config:
         path = Path(args.config)
