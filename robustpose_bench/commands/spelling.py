@@ -4,7 +4,7 @@ Every command registers its retired flags here (``retire``) instead of checking 
 stays out of ``--help``. The table of what became what, for the docs and the tests:
 
 - ``build --out``, ``verify --out`` -> ``--data`` (the folder ``build`` writes and ``eval`` reads);
-- ``eval --workers``, ``eval-external``'s too, and ``train --workers`` -> ``--jobs`` (the command's pool);
+- ``eval --workers`` and ``train --workers`` -> ``--jobs`` (the command's pool, as in build, verify, score);
 - ``eval --det-thre``, ``--in-vis-thre``, ``--oks-thre`` -> ``--det-thr``, ``--in-vis-thr``, ``--oks-thr``
   (the names of the thresholds in results.json ``config``).
 
