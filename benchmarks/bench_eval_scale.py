@@ -9,7 +9,7 @@ the same command into a fresh predictions folder; the rows must be identical.
 - ``local``: this process (onnxruntime limited to 1 thread, as each worker);
 - ``dask 1`` / ``dask 2``: a LocalCluster on 127.0.0.1 with 1 or 2 worker processes (1 thread, eval=1),
   started before the clock starts; speed-up = dask 1 time / dask 2 time (target >= 1.8x); again with
-  one image thread per worker (``--workers 1``); for each, the CPU cores the run kept busy on average
+  one image thread per worker (``--jobs 1``); for each, the CPU cores the run kept busy on average
   (CPU time of this process and its descendants / wall time): one worker already overlaps its image
   work with inference on the second core; and again with each worker process pinned to a core of its own
   (every thread of it, by CPU affinity), so that a worker is exactly one core, as a worker per GPU is one
@@ -94,7 +94,7 @@ def main() -> int:
     d = SHARED / "data" / "coco_sample"
     with tempfile.TemporaryDirectory(prefix="rpb-bench-scale-") as tmp:
         tmp = Path(tmp)
-        assert quiet("build", "coco-c", "--images", d, "--ann", d / "test_coco.json", "--out", tmp / "data",
+        assert quiet("build", "coco-c", "--images", d, "--ann", d / "test_coco.json", "--data", tmp / "data",
                      "--corruptions", CORRUPTIONS, "--severities", "1,2", "--jobs", "2", "--no-progress") == 0
         model = tmp / "net.onnx"
         export_heatmap_net(model)
@@ -118,7 +118,7 @@ def main() -> int:
             times["resume"].append(t)
             cores["resume"].append(CPU_USED[-1])
             for workers in (1, 2):
-                variants = [((), f"dask {workers}", False), (("--workers", "1"), f"dask {workers}, 1 image thread", False)]
+                variants = [((), f"dask {workers}", False), (("--jobs", "1"), f"dask {workers}, 1 image thread", False)]
                 if pinnable:
                     variants.append(((), f"dask {workers}, pinned", True))
                 for extra, label, pin in variants:

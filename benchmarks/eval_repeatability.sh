@@ -9,7 +9,7 @@ work="${1:-$(mktemp -d)}"; n="${2:-10}"; k="${3:-4}"
 S="$here/../shared/data/coco_sample"; M="$here/../shared/models/movenet_lightning_int8.onnx"
 mkdir -p "$work" && cd "$work"
 rm -rf data runs && mkdir runs
-robustpose-bench build coco-c --images "$S" --ann "$S/test_coco.json" --out data --no-progress \
+robustpose-bench build coco-c --images "$S" --ann "$S/test_coco.json" --data data --no-progress \
     --corruptions gaussian_noise,shot_noise,fog,motion_blur --severities 1,2,3 >/dev/null
 ev() {
   robustpose-bench eval "$M" --spec movenet --dataset coco-c --images "$S" --ann "$S/test_coco.json" --data data \

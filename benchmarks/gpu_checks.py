@@ -120,7 +120,7 @@ def ddp_correctness(tmp: Path, device: str, quick: bool, timeout: float) -> dict
     iters = "3" if quick else "8"
     common = ["--config", str(cfg), "--arch", "simplebaseline_r18_small", "--images", str(images), "--ann", str(ann),
               "--image-size", "64x32" if quick else "128x96", "--batch-size", "4", "--epochs", "100",
-              "--max-iters", iters, "--device", device, "--no-progress", "--workers", "0"]
+              "--max-iters", iters, "--device", device, "--no-progress", "--jobs", "0"]
     report: dict[str, Any] = {}
     for method in ("standard", "advmix"):
         extra = ["--method", method]
@@ -177,7 +177,7 @@ def ddp_speed(tmp: Path, device: str, quick: bool, workers: int, iters: int, tim
             out = tmp / f"speed_{arch}_{method}"
             args = ["--arch", arch, "--method", method, "--images", str(images), "--ann", str(ann),
                     "--image-size", "64x32" if quick else "256x192", "--batch-size", batch, "--epochs", "1000",
-                    "--max-iters", str(iters), "--device", device, "--workers", str(workers), "--out", str(out),
+                    "--max-iters", str(iters), "--device", device, "--jobs", str(workers), "--out", str(out),
                     "--pretrained", str(init)]
             rc, secs, so, se = _run(train_cmd(args, 1), timeout)
             rate = tqdm_rate(se) if rc == 0 else None

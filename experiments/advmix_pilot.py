@@ -170,7 +170,7 @@ class Pilot:
         atomic_write_text(cfg_file, yaml.safe_dump(fields, sort_keys=True))
         resume = ["--resume"] if (run / "last.pth").exists() else []
         self.cli(f"train-{name}", "train", "--config", cfg_file, "--out", run, *resume, "--no-progress",
-                 "--workers", self.workers, "--threads", self.threads)
+                 "--jobs", self.workers, "--threads", self.threads)
         return run / "last.pth"
 
     def evaluate(self, name: str, checkpoint: Path, dataset_args: Sequence[str], tag: str) -> dict[str, Any]:
@@ -186,7 +186,7 @@ class Pilot:
         results = self.out / "results" / f"{name}.{tag}.json"
         if not results.exists():
             self.cli(f"eval-{name}-{tag}", "eval", model, *dataset_args, "--device", "cpu",
-                     "--intra-op-threads", self.threads, "--workers", 1, "--no-flip", "-o", results,
+                     "--intra-op-threads", self.threads, "--jobs", 1, "--no-flip", "-o", results,
                      "--predictions-out", self.out / "predictions" / f"{name}.{tag}", "--no-progress")
         return {**metrics(results), "checkpoint_sha256": ckpt_sha}
 
@@ -197,7 +197,7 @@ class Pilot:
         synth.ensure_synth(self.out / "synth-train", count=self.s.train_images, seed=TRAIN_SEED)
         synth.ensure_synth(self.out / "synth-val", count=self.s.val_images, seed=VAL_SEED)
         if not (self.out / "data" / "synth-c" / "manifest.json").exists():
-            self.cli("build", "build", "synth-c", "--out", self.out / "data", "--synth-count", self.s.test_images,
+            self.cli("build", "build", "synth-c", "--data", self.out / "data", "--synth-count", self.s.test_images,
                      "--jobs", self.jobs, "--no-progress")
 
     def _val_args(self) -> list[str]:

@@ -71,7 +71,7 @@ def evaluate(model: Any, dataset: str, *, spec: Any = None, images: str | os.Pat
     ``model``: a model file (ONNX or TorchScript) or a ``torch.nn.Module`` with its ``spec`` (a
     ``ModelSpec``, a spec dict or a spec file; a preset name needs a file). The other arguments are
     ``eval``'s flags (``robustpose-bench eval --help``); further ``eval`` options (``batch``,
-    ``method``, ``det_thre``...) go in ``options``. Without ``output`` the run gets a new folder
+    ``method``, ``det_thr``, ``jobs``...) go in ``options``. Without ``output`` the run gets a new folder
     ``runs/<dataset>/<name>-N/`` (``results["provenance"]["predictions"]["dir"]`` is inside it).
     """
     from .evaluation import EvalOptions, run_eval
@@ -79,6 +79,12 @@ def evaluate(model: Any, dataset: str, *, spec: Any = None, images: str | os.Pat
     def path(v):
         return None if v is None else Path(v)
 
+    from .flag_values import parse_corruptions, parse_severities
+
+    if isinstance(corruptions, str):  # "snow,fog" or "benchmark", as the command line takes them
+        corruptions = list(parse_corruptions(corruptions, "corruptions"))
+    if isinstance(severities, str):   # "1-5", "3", "1,3,5"
+        severities = list(parse_severities(severities, "severities"))
     common = dict(dataset=dataset, images=path(images), ann=path(ann), root=path(root), data=path(data),
                   gt_mat=path(gt_mat), output=path(output), predictions_out=path(predictions_out), boxes=boxes,
                   flip=flip, device=device, corruptions=corruptions, severities=severities, partial=partial,

@@ -58,10 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_command_line(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
-    """``parse_args``, with unrecognised arguments blamed on the subcommand they were given to."""
+    """``parse_args``, with unrecognised arguments blamed on the subcommand they were given to (and more
+    names after ``--corruptions NAME`` answered with the comma-separated form: ``commands/spelling.py``)."""
+    from .commands.spelling import comma_list_hint
+
     args, extra = parser.parse_known_args(argv)
     if extra:
-        raise UsageError(args._usage_prog, f"unrecognized arguments: {' '.join(extra)}")
+        hint = comma_list_hint(sys.argv[1:] if argv is None else argv, extra)
+        raise UsageError(args._usage_prog, hint or f"unrecognized arguments: {' '.join(extra)}")
     return args
 
 

@@ -90,7 +90,7 @@ def eval_reproducibility(providers: set[str]) -> dict:
     why = [GPU_NONDETERMINISM[p] for p in sorted(providers) if p in GPU_NONDETERMINISM]
     return {"opencv_threads": 1, "bitwise_repeatable": not why,
             "conditions": ("same machine CPU kernels (instruction set) and library versions; any load, "
-                           "--workers and core count" if not why else "none: see nondeterminism"),
+                           "--jobs and core count" if not why else "none: see nondeterminism"),
             "nondeterminism": why or None}
 
 

@@ -191,9 +191,34 @@ def write_results(path: str | os.PathLike, obj: Mapping) -> None:
     atomic_write_json(path, obj)
 
 
+#: eval's threshold keys in ``config`` as results files written before one name per threshold hold them
+#: (the flag was ``--oks-thre``, the key ``oks_nms``), -> the names of today (flag ``--oks-thr``, key ``oks_thr``)
+OLD_THRESHOLD_KEYS = {"det_thre": "det_thr", "in_vis_thre": "in_vis_thr", "oks_nms": "oks_thr"}
+#: likewise the names in ``config.non_standard``
+OLD_NON_STANDARD_NAMES = {"det": "det_thr", "in_vis": "in_vis_thr", "oks_nms": "oks_thr"}
+
+
+def upgrade_config(config: Any) -> Any:
+    """``config`` with older threshold spellings read as today's (a copy; the file is not touched), so that
+    results files on disk and the leaderboard's copies of them keep their meaning."""
+    if not isinstance(config, Mapping):
+        return config
+    out = dict(config)
+    for old, new in OLD_THRESHOLD_KEYS.items():
+        if old in out:
+            value = out.pop(old)
+            out.setdefault(new, value)
+    if isinstance(out.get("non_standard"), list):
+        out["non_standard"] = [OLD_NON_STANDARD_NAMES.get(n, n) if isinstance(n, str) else n
+                               for n in out["non_standard"]]
+    return out
+
+
 def load_results(path: str | os.PathLike) -> dict:
-    """Read and validate a results.json; ``UserError`` naming the file and field on any problem."""
+    """Read and validate a results.json; ``UserError`` naming the file and field on any problem. Older
+    threshold spellings in ``config`` are read as today's (``upgrade_config``)."""
     path = Path(path)
     obj = read_json(path, "results file")
     validate_results(obj, source=str(path))
+    obj["config"] = upgrade_config(obj["config"])
     return obj

@@ -85,17 +85,20 @@ def box_source_label(source: str | None) -> str | None:
     return f"{DETECTIONS}{text}"
 
 
-#: eval's post-processing thresholds (config keys) and their names in tables; HRNet's values are standard
-THRESHOLD_NAMES = {"det_thre": "detection threshold", "in_vis_thre": "keypoint threshold", "oks_nms": "OKS-NMS"}
+#: eval's post-processing thresholds (config keys, the flags --det-thr, --in-vis-thr, --oks-thr, and the
+#: names in config.non_standard) and their words in tables; HRNet's values are standard
+THRESHOLD_NAMES = {"det_thr": "detection threshold", "in_vis_thr": "keypoint threshold", "oks_thr": "OKS-NMS"}
 #: eval's other non-standard protocol settings (``config.non_standard`` names) and their words in tables
 PROTOCOL_NAMES = {"images": "images with keypoints only"}
-_THRESHOLD_OF = {"det": "det_thre", "in_vis": "in_vis_thre", "oks_nms": "oks_nms"}
 
 
 def non_standard_text(config: dict | None) -> str | None:
     """'non-standard: OKS-NMS 0.5' when eval ran with thresholds other than HRNet's, or scored only some
     images ('non-standard: images with keypoints only'), else None."""
-    changed = (config or {}).get("non_standard") or []
+    from .results import upgrade_config
+
+    config = upgrade_config(config or {})  # results written before one name per threshold
+    changed = config.get("non_standard") or []
     if not changed:
         return None
     parts = []
@@ -103,8 +106,8 @@ def non_standard_text(config: dict | None) -> str | None:
         if name in PROTOCOL_NAMES:
             parts.append(PROTOCOL_NAMES[name])
             continue
-        key = _THRESHOLD_OF.get(name, name)
-        value = (config or {}).get(key)
+        key = name
+        value = config.get(key)
         parts.append(f"{THRESHOLD_NAMES.get(key, key)} {value:g}" if isinstance(value, (int, float)) else str(name))
     return "non-standard: " + ", ".join(parts)
 

@@ -21,7 +21,7 @@ def build_coco_sample(shared_dir: Path, out: Path, *options: str) -> dict[str, P
     ``--corruptions``, ``--severities``, ``--jobs``): {"images", "ann", "dets", "data"}."""
     d = shared_dir / "data" / "coco_sample"
     with contextlib.redirect_stdout(io.StringIO()):
-        rc = main(["build", "coco-c", "--images", str(d), "--ann", str(d / "test_coco.json"), "--out", str(out),
+        rc = main(["build", "coco-c", "--images", str(d), "--ann", str(d / "test_coco.json"), "--data", str(out),
                    "--no-progress", *options])
     assert rc == 0, f"build of the COCO sample into {out} failed ({rc})"
     return {"images": d, "ann": d / "test_coco.json", "dets": d / "test_coco_det_AP_H_56.json", "data": out}

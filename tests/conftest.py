@@ -43,7 +43,7 @@ def built_samples(shared_dir, tmp_path_factory) -> dict[str, dict[str, Path]]:
     found = {}
     for dataset, ann in sets.items():
         with contextlib.redirect_stdout(io.StringIO()):
-            rc = main(["build", dataset, "--images", str(ann.parent), "--ann", str(ann), "--out", str(out),
+            rc = main(["build", dataset, "--images", str(ann.parent), "--ann", str(ann), "--data", str(out),
                        "--corruptions", "gaussian_noise,motion_blur", "--severities", "1", "--jobs", "1",
                        "--no-progress"])
         assert rc == 0

@@ -24,7 +24,7 @@ def built(shared_dir, tmp_path_factory) -> Path:
     """The README's build: coco-c of the shared sample, contrast at severity 1, in WORK/out."""
     work = tmp_path_factory.mktemp("api")
     s = shared_dir / "data" / "coco_sample"
-    rc, _, err = run_cli("build", "coco-c", "--images", s, "--ann", s / "test_coco.json", "--out", work / "out",
+    rc, _, err = run_cli("build", "coco-c", "--images", s, "--ann", s / "test_coco.json", "--data", work / "out",
                          "--corruptions", "contrast", "--severities", "1", "--jobs", "1", "--no-progress")
     assert rc == 0, err
     return work

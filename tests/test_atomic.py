@@ -59,7 +59,7 @@ def test_build_outputs_and_manifest_are_not_private(tmp_path, umask):
     from robustpose_bench.cli import main
 
     umask(0o022)
-    assert main(["build", "synth-c", "--out", str(tmp_path), "--synth-count", "1", "--corruptions", "contrast",
+    assert main(["build", "synth-c", "--data", str(tmp_path), "--synth-count", "1", "--corruptions", "contrast",
                  "--severities", "1", "--jobs", "1", "--no-progress"]) == 0
     ds = tmp_path / "synth-c"
     for rel in ("manifest.json", "manifest.json.sha256", "build_info.json", "contrast/1/000000000001.jpg"):

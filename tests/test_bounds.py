@@ -21,7 +21,7 @@ def _one_line(rc: int, err: str, *words: str) -> None:
 @pytest.mark.parametrize("command", ["build", "eval"])
 def test_a_huge_severity_range_is_refused_before_it_is_expanded(command, tmp_path):
     t0 = time.monotonic()
-    argv = (["build", "synth-c", "--out", tmp_path, "--synth-count", "1"] if command == "build" else
+    argv = (["build", "synth-c", "--data", tmp_path, "--synth-count", "1"] if command == "build" else
             ["eval", tmp_path / "m.onnx", "--dataset", "synth-c", "--data", tmp_path])
     rc, _, err = run_cli(*argv, "--severities", "1-99999999999", "--no-progress")
     _one_line(rc, err, "--severities must be within 1..5")
@@ -34,7 +34,7 @@ def test_deeply_nested_json_is_one_line(tmp_path):
     _one_line(*run_cli("table", deep)[::2], "nested too deeply")
 
 
-@pytest.mark.parametrize("flag,value", [("--workers", "-1"), ("--workers", "0"), ("--intra-op-threads", "-2")])
+@pytest.mark.parametrize("flag,value", [("--jobs", "-1"), ("--jobs", "0"), ("--intra-op-threads", "-2")])
 def test_non_positive_counts_are_one_line(built_samples, tmp_path, flag, value):
     sample = built_samples["coco-c"]
     (tmp_path / "m").mkdir()

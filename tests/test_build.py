@@ -67,7 +67,7 @@ def test_output_paths_for_layouts_and_formats():
 
 def test_build_synth_c_with_nothing_downloaded(tmp_path, capsys):
     out = tmp_path / "out"
-    rc, stdout, _ = build(capsys, "synth-c", "--out", str(out), "--synth-count", "3",
+    rc, stdout, _ = build(capsys, "synth-c", "--data", str(out), "--synth-count", "3",
                           "--corruptions", CHEAP, "--severities", "1,5", "--jobs", "1")
     assert rc == 0, stdout
     ds = out / "synth-c"
@@ -99,7 +99,7 @@ def test_outputs_equal_the_reference_pipeline_bytes(shared_dir, tmp_path, capsys
 
     sample = shared_dir / "data" / "coco_sample"
     rc, _, err = build(capsys, "coco-c", "--images", str(sample), "--ann", str(sample / "test_coco.json"),
-                       "--out", str(tmp_path), "--corruptions", "gaussian_noise,contrast", "--severities", "2",
+                       "--data", str(tmp_path), "--corruptions", "gaussian_noise,contrast", "--severities", "2",
                        "--limit", "1", "--jobs", "1")
     assert rc == 0, err
     m = manifest(tmp_path / "coco-c")
@@ -122,19 +122,19 @@ def test_outputs_equal_the_reference_pipeline_bytes(shared_dir, tmp_path, capsys
 ])
 def test_build_shared_samples_through_overrides(shared_dir, tmp_path, capsys, dataset, folder, ann):
     sample = shared_dir / "data" / folder
-    rc, _, err = build(capsys, dataset, "--images", str(sample), "--ann", str(sample / ann), "--out", str(tmp_path),
+    rc, _, err = build(capsys, dataset, "--images", str(sample), "--ann", str(sample / ann), "--data", str(tmp_path),
                        "--corruptions", "pixelate", "--severities", "3", "--jobs", "1")
     assert rc == 0, err
     m = manifest(tmp_path / dataset)
     expected = sorted(p.name for p in sample.glob("*.jpg"))
     assert [it["source"] for it in m["items"]] == expected  # every referenced image, sorted, once
     assert m["source"]["image_count"] == len(expected)
-    assert main(["verify", dataset, "--out", str(tmp_path), "--no-progress"]) == 0
+    assert main(["verify", dataset, "--data", str(tmp_path), "--no-progress"]) == 0
 
 
 def test_standard_layouts_under_root(shared_dir, tmp_path, capsys):
     # COCO: coco_mini already has the standard layout.
-    rc, _, err = build(capsys, "coco-c", "--root", str(shared_dir / "data" / "coco_mini"), "--out", str(tmp_path),
+    rc, _, err = build(capsys, "coco-c", "--root", str(shared_dir / "data" / "coco_mini"), "--data", str(tmp_path),
                        "--corruptions", "pixelate", "--severities", "1", "--limit", "2", "--jobs", "1")
     assert rc == 0, err
     assert manifest(tmp_path / "coco-c")["source"]["annotation_file"] == "person_keypoints_val2017.json"
@@ -149,10 +149,10 @@ def test_standard_layouts_under_root(shared_dir, tmp_path, capsys):
     (och / "annotations" / "ochuman_coco_format_val_range_0.00_1.00.json").symlink_to(
         shared_dir / "data" / "ochuman_sample" / "test_ochuman.json")
     for dataset, root in (("mpii-c", mpii), ("ochuman-c", och)):
-        rc, _, err = build(capsys, dataset, "--root", str(root), "--out", str(tmp_path / "o"),
+        rc, _, err = build(capsys, dataset, "--root", str(root), "--data", str(tmp_path / "o"),
                            "--corruptions", "pixelate", "--severities", "1", "--limit", "1", "--jobs", "1")
         assert rc == 0, err
-    rc, _, err = build(capsys, "ochuman-c", "--root", str(och), "--split", "test", "--out", str(tmp_path / "o"),
+    rc, _, err = build(capsys, "ochuman-c", "--root", str(och), "--split", "test", "--data", str(tmp_path / "o"),
                        "--corruptions", "pixelate", "--jobs", "1")
     assert rc == 2 and "ochuman_coco_format_test_range_0.00_1.00.json" in err
 
@@ -160,7 +160,7 @@ def test_standard_layouts_under_root(shared_dir, tmp_path, capsys):
 def test_advmix_layout_and_png(shared_dir, tmp_path, capsys):
     sample = shared_dir / "data" / "coco_sample"
     rc, _, err = build(capsys, "coco-c", "--images", str(sample), "--ann", str(sample / "test_coco.json"),
-                       "--out", str(tmp_path), "--corruptions", "pixelate", "--severities", "1,5", "--limit", "1",
+                       "--data", str(tmp_path), "--corruptions", "pixelate", "--severities", "1,5", "--limit", "1",
                        "--layout", "advmix", "--format", "png", "--jobs", "1")
     assert rc == 0, err
     ds = tmp_path / "coco-c"
@@ -183,13 +183,19 @@ def test_identical_bytes_for_jobs_dask_and_shards(shared_dir, tmp_path, capsys):
     common = ["coco-c", "--images", str(sample), "--ann", str(sample / "test_coco.json"),
               "--corruptions", "gaussian_noise,pixelate", "--severities", "1,4"]
     trees = {}
-    assert build(capsys, *common, "--out", str(tmp_path / "j1"), "--jobs", "1")[0] == 0
+    assert build(capsys, *common, "--data", str(tmp_path / "j1"), "--jobs", "1")[0] == 0
     trees["jobs1"] = output_tree(tmp_path / "j1" / "coco-c")
-    assert build(capsys, *common, "--out", str(tmp_path / "j2"), "--jobs", "2")[0] == 0
+    assert build(capsys, *common, "--data", str(tmp_path / "j2"), "--jobs", "2")[0] == 0
     trees["jobs2"] = output_tree(tmp_path / "j2" / "coco-c")
-    rc, out, _ = build(capsys, *common, "--out", str(tmp_path / "sh"), "--jobs", "1", "--shard", "1/2")
-    assert rc == 0 and "shard-1-of-2" in out and not (tmp_path / "sh" / "coco-c" / "manifest.json").exists()
-    rc, out, _ = build(capsys, *common, "--out", str(tmp_path / "sh"), "--jobs", "1", "--shard", "0/2")
+    # shards are numbered 1..N, as in eval; the old 0-based form is a one-line error naming the new one
+    rc, _, err = build(capsys, *common, "--data", str(tmp_path / "sh"), "--jobs", "1", "--shard", "0/2")
+    assert rc == 2 and err.count("\n") == 1 and "--shard 0/2 is now --shard 1/2" in err
+    assert not (tmp_path / "sh").exists()
+    # files keep their 0-based numbers (older partial builds resume): shard 2/2 writes manifest.shard-1-of-2
+    rc, out, _ = build(capsys, *common, "--data", str(tmp_path / "sh"), "--jobs", "1", "--shard", "2/2")
+    assert rc == 0 and "shard 2/2" in out and "shard-1-of-2" in out
+    assert not (tmp_path / "sh" / "coco-c" / "manifest.json").exists()
+    rc, out, _ = build(capsys, *common, "--data", str(tmp_path / "sh"), "--jobs", "1", "--shard", "1/2")
     assert rc == 0 and "merged shards" in out
     trees["shards"] = output_tree(tmp_path / "sh" / "coco-c")
 
@@ -197,7 +203,7 @@ def test_identical_bytes_for_jobs_dask_and_shards(shared_dir, tmp_path, capsys):
 
     with LocalCluster(n_workers=1, processes=False, threads_per_worker=2, host="127.0.0.1", protocol="tcp://",
                       dashboard_address=None) as cluster:
-        rc, _, err = build(capsys, *common, "--out", str(tmp_path / "dask"), "--backend", "dask",
+        rc, _, err = build(capsys, *common, "--data", str(tmp_path / "dask"), "--backend", "dask",
                            "--scheduler", cluster.scheduler_address)
     assert rc == 0, err
     trees["dask"] = output_tree(tmp_path / "dask" / "coco-c")
@@ -227,7 +233,7 @@ def test_corrupt_and_missing_sources_are_failed_items(tmp_path, capsys):
     (images / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
     Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(images / "tiny.jpg")
     ann = _tiny_coco(tmp_path, ["good.jpg", "broken.jpg", "gone.jpg", "tiny.jpg"])
-    rc, _, err = build(capsys, "coco-c", "--images", str(images), "--ann", str(ann), "--out", str(tmp_path / "o"),
+    rc, _, err = build(capsys, "coco-c", "--images", str(images), "--ann", str(ann), "--data", str(tmp_path / "o"),
                        "--corruptions", CHEAP, "--severities", "1", "--jobs", "1")
     assert rc == 1
     assert "failed item" in err and "broken.jpg" in err and "gone.jpg" in err
@@ -239,27 +245,28 @@ def test_corrupt_and_missing_sources_are_failed_items(tmp_path, capsys):
     assert [it["source"] for it in m["items"]] == ["good.jpg", "good.jpg"]
     assert all((tmp_path / "o" / "coco-c" / it["output"]).is_file() for it in m["items"])
     # verify reports the incomplete build
-    assert main(["verify", "coco-c", "--out", str(tmp_path / "o"), "--no-progress"]) == 1
+    assert main(["verify", "coco-c", "--data", str(tmp_path / "o"), "--no-progress"]) == 1
 
 
 def test_bad_root_names_layout_and_download_command(tmp_path, capsys):
-    rc, _, err = build(capsys, "coco-c", "--root", str(tmp_path / "nope"), "--out", str(tmp_path))
+    rc, _, err = build(capsys, "coco-c", "--root", str(tmp_path / "nope"), "--data", str(tmp_path))
     assert rc == 2
     line = err.strip()
     assert "\n" not in line and "Traceback" not in err
     assert "ROOT/val2017/" in line and "person_keypoints_val2017.json" in line
     assert "robustpose-bench download coco --root DIR" in line
-    rc, _, err = build(capsys, "mpii-c", "--out", str(tmp_path))
+    rc, _, err = build(capsys, "mpii-c", "--data", str(tmp_path))
     assert rc == 2 and "annot/valid.json" in err and "human-pose.mpi-inf.mpg.de" in err
     (tmp_path / "r" / "val2017").mkdir(parents=True)
-    rc, _, err = build(capsys, "coco-c", "--root", str(tmp_path / "r"), "--out", str(tmp_path))
+    rc, _, err = build(capsys, "coco-c", "--root", str(tmp_path / "r"), "--data", str(tmp_path))
     assert rc == 2 and "annotation file" in err and "download coco" in err
 
 
 @pytest.mark.parametrize("args, needle", [
     (["--severities", "0-6"], "--severities"),
     (["--severities", "x"], "--severities"),
-    (["--shard", "2/2"], "--shard"),
+    (["--shard", "3/2"], "--shard"),
+    (["--shard", "0/2"], "--shard 0/2 is now --shard 1/2"),
     (["--shard", "1"], "--shard"),
     (["--corruptions", "fgo"], "did you mean fog"),
     (["--jobs", "0"], "--jobs"),
@@ -270,7 +277,7 @@ def test_bad_root_names_layout_and_download_command(tmp_path, capsys):
 def test_bad_arguments_are_one_line_errors(shared_dir, tmp_path, capsys, args, needle):
     sample = shared_dir / "data" / "coco_sample"
     rc, _, err = build(capsys, "coco-c", "--images", str(sample), "--ann", str(sample / "test_coco.json"),
-                       "--out", str(tmp_path), *args)
+                       "--data", str(tmp_path), *args)
     assert rc == 2 and needle in err and err.count("\n") == 1, err
     assert not (tmp_path / "coco-c" / "manifest.json").exists()
 
@@ -280,7 +287,7 @@ def test_unsafe_file_names_in_annotations_are_refused(tmp_path, capsys):
     for bad in ("../escape.jpg", "/abs.jpg"):
         ann = _tiny_coco(tmp_path, [bad])
         rc, _, err = build(capsys, "coco-c", "--images", str(tmp_path / "img"), "--ann", str(ann),
-                           "--out", str(tmp_path / "o"))
+                           "--data", str(tmp_path / "o"))
         assert rc == 2 and "unsafe image file name" in err
 
 
@@ -320,7 +327,7 @@ def test_disk_full_is_a_clean_error_and_leaves_no_partial_files(tmp_path, capsys
     synth.ensure_synth(synth_root, count=3)
     monkeypatch.setattr(atomic.os, "fdopen", lambda fd, mode="r", *a, **k: FillsUp(real_fdopen(fd, mode, *a, **k)))
     args = ["synth-c", "--root", str(synth_root), "--synth-count", "3", "--corruptions", CHEAP,
-            "--severities", "1,2", "--out", str(out), "--jobs", "1"]
+            "--severities", "1,2", "--data", str(out), "--jobs", "1"]
     rc, _, err = build(capsys, *args)
     assert rc == 2
     assert err.count("\n") == 1 and "no space left on device" in err and "re-run" in err
@@ -334,7 +341,7 @@ def test_disk_full_is_a_clean_error_and_leaves_no_partial_files(tmp_path, capsys
             im.load()
     monkeypatch.setattr(atomic.os, "fdopen", real_fdopen)
     assert build(capsys, *args)[0] == 0
-    assert main(["verify", "synth-c", "--out", str(out), "--no-progress"]) == 0
+    assert main(["verify", "synth-c", "--data", str(out), "--no-progress"]) == 0
 
 
 def test_advmix_seed_rule_reproduces_the_official_script(shared_dir, tmp_path, capsys):
@@ -343,7 +350,7 @@ def test_advmix_seed_rule_reproduces_the_official_script(shared_dir, tmp_path, c
 
     sample = shared_dir / "data" / "coco_sample"
     rc, _, err = build(capsys, "coco-c", "--images", str(sample), "--ann", str(sample / "test_coco.json"),
-                       "--out", str(tmp_path), "--corruptions", "shot_noise", "--severities", "1,3", "--limit", "1",
+                       "--data", str(tmp_path), "--corruptions", "shot_noise", "--severities", "1,3", "--limit", "1",
                        "--layout", "advmix", "--seed-rule", "advmix", "--jobs", "1")
     assert rc == 0, err
     m = manifest(tmp_path / "coco-c")
@@ -357,7 +364,7 @@ def test_advmix_seed_rule_reproduces_the_official_script(shared_dir, tmp_path, c
 
 
 def test_progress_bar_with_eta_goes_to_stderr_and_data_to_stdout(tmp_path, capsys):
-    rc = main(["build", "synth-c", "--out", str(tmp_path), "--synth-count", "2", "--corruptions", "pixelate",
+    rc = main(["build", "synth-c", "--data", str(tmp_path), "--synth-count", "2", "--corruptions", "pixelate",
                "--severities", "1", "--jobs", "1"])
     out, err = capsys.readouterr()
     assert rc == 0
@@ -371,7 +378,7 @@ def test_disk_full_while_writing_the_manifest(tmp_path, capsys, monkeypatch):
     def full(path, data, fsync=True):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    args = ["synth-c", "--out", str(tmp_path), "--synth-count", "2", "--corruptions", CHEAP, "--severities", "1",
+    args = ["synth-c", "--data", str(tmp_path), "--synth-count", "2", "--corruptions", CHEAP, "--severities", "1",
             "--jobs", "1"]
     monkeypatch.setattr(runner, "atomic_write_bytes", full)
     rc, _, err = build(capsys, *args)
@@ -381,4 +388,4 @@ def test_disk_full_while_writing_the_manifest(tmp_path, capsys, monkeypatch):
     monkeypatch.undo()
     rc, out, _ = build(capsys, *args)
     assert rc == 0 and "(0 written, 4 already done)" in out
-    assert main(["verify", "synth-c", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert main(["verify", "synth-c", "--data", str(tmp_path), "--no-progress"]) == 0

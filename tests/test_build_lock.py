@@ -23,7 +23,7 @@ SMALL = ["--synth-count", "2", "--corruptions", "contrast", "--severities", "1",
 
 
 def build(capsys, out: Path, *extra: str) -> tuple[int, str]:
-    rc = main(["build", "synth-c", "--out", str(out), *SMALL, *extra])
+    rc = main(["build", "synth-c", "--data", str(out), *SMALL, *extra])
     return rc, capsys.readouterr().err
 
 
@@ -50,7 +50,7 @@ def test_a_build_with_other_settings_is_refused_until_rebuild(tmp_path, capsys, 
 
     rc, err = build(capsys, tmp_path, *change, "--rebuild")
     assert rc == 0, err
-    assert main(["verify", "synth-c", "--out", str(tmp_path), "--no-progress"]) == 0  # nothing of the old build left
+    assert main(["verify", "synth-c", "--data", str(tmp_path), "--no-progress"]) == 0  # nothing of the old build left
     assert (ds / "manifest.json").read_bytes() != before
 
 
@@ -78,7 +78,7 @@ def test_rebuild_keeps_files_that_are_not_build_outputs(tmp_path, capsys):
 
 
 def test_rebuild_is_refused_with_shards(tmp_path, capsys):
-    rc, err = build(capsys, tmp_path, "--rebuild", "--shard", "0/2")
+    rc, err = build(capsys, tmp_path, "--rebuild", "--shard", "1/2")
     assert rc == 2 and "--rebuild" in err and "--shard" in err
 
 
@@ -163,7 +163,7 @@ def _start(synth_root: Path, out: Path, jobs: int, corruptions: list[str] = HEAV
     """Start a build in a child process; ``item_delay_ms`` slows each output by a random 0..N ms (the
     determinism tests' delay hook) so that its tasks stay in flight for seconds, whatever the CPU."""
     cmd = [sys.executable, "-m", "robustpose_bench", "build", "synth-c", "--root", str(synth_root),
-           "--synth-count", "24", "--out", str(out), "--jobs", str(jobs), *corruptions]
+           "--synth-count", "24", "--data", str(out), "--jobs", str(jobs), *corruptions]
     env = dict(os.environ)
     if item_delay_ms:
         env[JITTER_ENV] = str(item_delay_ms)
@@ -187,7 +187,7 @@ def test_two_builds_at_once_the_second_is_refused(synth_root, tmp_path, capsys):
     proc = _start(synth_root, tmp_path, jobs=1)
     try:
         _wait_for(proc, lambda: _journaled(tmp_path / "synth-c"))
-        rc = main(["build", "synth-c", "--root", str(synth_root), "--synth-count", "24", "--out", str(tmp_path),
+        rc = main(["build", "synth-c", "--root", str(synth_root), "--synth-count", "24", "--data", str(tmp_path),
                    "--jobs", "1", *HEAVY])
         err = capsys.readouterr().err
         assert rc == 2 and f"pid {proc.pid}" in err, err
@@ -240,7 +240,7 @@ def _orphan_takeover(synth_root: Path, out: Path, capsys, monkeypatch) -> bool:
         workers = [p for p in spawned if "LokyProcess" in " ".join(p.cmdline())]
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        rc = main(["build", "synth-c", "--root", str(synth_root), "--synth-count", "24", "--out", str(out),
+        rc = main(["build", "synth-c", "--root", str(synth_root), "--synth-count", "24", "--data", str(out),
                    "--jobs", "1", "--format", "png", "--rebuild", "--limit", "2", "--corruptions", "contrast",
                    "--no-progress"])
         assert rc == 0, capsys.readouterr().err
@@ -256,7 +256,7 @@ def _orphan_takeover(synth_root: Path, out: Path, capsys, monkeypatch) -> bool:
         assert workers, "the killed build had no loky workers"
         assert not list(ds.rglob("*.jpg")), "a worker of the killed build wrote into the new one"
         assert not list(ds.rglob("*.tmp"))
-        assert main(["verify", "synth-c", "--out", str(out), "--no-progress"]) == 0
+        assert main(["verify", "synth-c", "--data", str(out), "--no-progress"]) == 0
         assert json.loads((ds / "manifest.json").read_text())["format"] == "png"
         return alive_at_takeover[0] and takeover_s[0] < 2.5
     finally:

@@ -40,7 +40,7 @@ def synth_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def uninterrupted(synth_root, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ref")
-    assert main(["build", "synth-c", "--root", str(synth_root), "--out", str(out), *ARGS]) == 0
+    assert main(["build", "synth-c", "--root", str(synth_root), "--data", str(out), *ARGS]) == 0
     return out / "synth-c"
 
 
@@ -48,7 +48,7 @@ def test_sigkill_mid_build_then_rerun_gives_identical_results(synth_root, uninte
     out = tmp_path / "out"
     ds = out / "synth-c"
     cmd = [sys.executable, "-m", "robustpose_bench", "build", "synth-c", "--root", str(synth_root),
-           "--out", str(out), *ARGS]
+           "--data", str(out), *ARGS]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     try:
@@ -80,18 +80,18 @@ def test_sigkill_mid_build_then_rerun_gives_identical_results(synth_root, uninte
     (ds / "contrast" / ".stray.jpg.abc123.tmp").parent.mkdir(parents=True, exist_ok=True)
     (ds / "contrast" / ".stray.jpg.abc123.tmp").write_bytes(b"partial")
 
-    assert main(["build", "synth-c", "--root", str(synth_root), "--out", str(out), *ARGS]) == 0
+    assert main(["build", "synth-c", "--root", str(synth_root), "--data", str(out), *ARGS]) == 0
     stdout = capsys.readouterr().out
     assert "already done" in stdout
     skipped = json.loads((ds / "build_info.json").read_text())["skipped"]
     assert 0 < skipped < COUNT * 15  # finished work was kept, not redone
     assert tree(ds) == tree(uninterrupted)
-    assert main(["verify", "synth-c", "--out", str(out), "--no-progress"]) == 0
+    assert main(["verify", "synth-c", "--data", str(out), "--no-progress"]) == 0
 
 
 def test_rerun_of_a_finished_build_writes_nothing(synth_root, uninterrupted, capsys):
     before = {p: p.stat().st_mtime_ns for p in uninterrupted.rglob("*.jpg")}
-    assert main(["build", "synth-c", "--root", str(synth_root), "--out", str(uninterrupted.parent), *ARGS]) == 0
+    assert main(["build", "synth-c", "--root", str(synth_root), "--data", str(uninterrupted.parent), *ARGS]) == 0
     info = json.loads((uninterrupted / "build_info.json").read_text())
     assert info["written"] == 0 and info["skipped"] == COUNT * 15
     assert {p: p.stat().st_mtime_ns for p in uninterrupted.rglob("*.jpg")} == before
@@ -104,7 +104,7 @@ def test_ctrl_c_mid_build_is_one_line_and_a_rerun_completes(synth_root, uninterr
     args = list(ARGS)
     args[args.index("--jobs") + 1] = "2"
     cmd = [sys.executable, "-m", "robustpose_bench", "build", "synth-c", "--root", str(synth_root),
-           "--out", str(out), *args]
+           "--data", str(out), *args]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
@@ -122,7 +122,7 @@ def test_ctrl_c_mid_build_is_one_line_and_a_rerun_completes(synth_root, uninterr
             proc.wait()
     assert proc.returncode == 130 and err == "robustpose-bench: interrupted\n", err
     assert not list(ds.rglob("*.tmp")) and not (ds / "manifest.json").exists()
-    assert main(["build", "synth-c", "--root", str(synth_root), "--out", str(out), *ARGS]) == 0
+    assert main(["build", "synth-c", "--root", str(synth_root), "--data", str(out), *ARGS]) == 0
     capsys.readouterr()
     assert tree(ds) == tree(uninterrupted)
 
@@ -138,7 +138,7 @@ def test_ctrl_c_mid_dask_build_is_one_line_and_a_rerun_completes(synth_root, uni
                       dashboard_address=None) as cluster:
         args = [a for a in ARGS if a not in ("--jobs", "1")]
         cmd = [sys.executable, "-m", "robustpose_bench", "build", "synth-c", "--root", str(synth_root),
-               "--out", str(out), *args, "--backend", "dask", "--scheduler", cluster.scheduler_address]
+               "--data", str(out), *args, "--backend", "dask", "--scheduler", cluster.scheduler_address]
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 120
@@ -169,7 +169,7 @@ def test_ctrl_c_mid_dask_build_is_one_line_and_a_rerun_completes(synth_root, uni
         assert not (ds / "manifest.json").exists()
         # The cluster's tasks of the interrupted build are orphans now: the build's voided token stops them
         # at their next write, so the re-run (here, in this process) owns the folder alone.
-        assert main(["build", "synth-c", "--root", str(synth_root), "--out", str(out), *ARGS]) == 0
+        assert main(["build", "synth-c", "--root", str(synth_root), "--data", str(out), *ARGS]) == 0
     capsys.readouterr()
     assert not list(ds.rglob("*.tmp"))
     assert tree(ds) == tree(uninterrupted)

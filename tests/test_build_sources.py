@@ -107,7 +107,7 @@ def _coco(tmp_path: Path, names: list[str]) -> Path:
 
 
 def _build(capsys, images: Path, ann: Path, out: Path, *extra: str) -> tuple[int, str]:
-    rc = main(["build", "coco-c", "--images", str(images), "--ann", str(ann), "--out", str(out),
+    rc = main(["build", "coco-c", "--images", str(images), "--ann", str(ann), "--data", str(out),
                "--corruptions", "contrast", "--severities", "2", "--jobs", "1", "--no-progress", *extra])
     return rc, capsys.readouterr().err
 
@@ -193,7 +193,7 @@ def test_a_source_that_is_a_fifo_or_device_is_a_failed_item_not_a_hang(tmp_path)
     (images / "zero.jpg").symlink_to("/dev/zero")
     ann = _coco(tmp_path, ["good.jpg", "pipe.jpg", "zero.jpg"])
     proc = subprocess.run([sys.executable, "-m", "robustpose_bench", "build", "coco-c", "--images", str(images),
-                           "--ann", str(ann), "--out", str(tmp_path / "o"), "--corruptions", "contrast",
+                           "--ann", str(ann), "--data", str(tmp_path / "o"), "--corruptions", "contrast",
                            "--severities", "1", "--jobs", "1", "--no-progress"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr

@@ -41,7 +41,7 @@ def test_console_script_version_and_help():
     ["table", "{missing}"],
     ["export", "{not_a_checkpoint}"],
     ["eval", "{missing}", "--dataset", "coco-c", "--data", "{tmp}"],
-    ["build", "coco-c", "--root", "{missing}", "--out", "{tmp}"],
+    ["build", "coco-c", "--root", "{missing}", "--data", "{tmp}"],
 ])
 def test_user_mistakes_are_one_line_on_stderr(tmp_path, capsys, argv):
     junk = tmp_path / "junk.onnx"

@@ -144,7 +144,7 @@ def test_crowdpose_rows_equal_xtcocotools_keypoints_crowd(crowd, tmp_path):
 def test_crowdpose_builds_and_refuses_a_file_without_crowd_index(crowd, tmp_path):
     _require_xtcocotools()
     out = tmp_path / "out"
-    rc, _, err = _run(["build", "crowdpose-c", "--root", str(crowd["root"]), "--out", str(out), "--corruptions",
+    rc, _, err = _run(["build", "crowdpose-c", "--root", str(crowd["root"]), "--data", str(out), "--corruptions",
                        "fog", "--severities", "2", "--jobs", "1", "--no-progress"])
     assert rc == 0, err
     assert len(list((out / "crowdpose-c" / "fog" / "2").iterdir())) == 9

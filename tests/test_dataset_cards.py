@@ -147,7 +147,7 @@ def test_bad_cards_are_one_line_and_nothing_is_written(five, tmp_path, change, f
     bad.write_text(json.dumps(_card(**change)))
     out = tmp_path / "out"
     for argv in (["build", "--dataset-card", str(bad), "--images", str(five["images"]), "--ann", str(five["ann"]),
-                  "--out", str(out), "--jobs", "1", "--no-progress"],
+                  "--data", str(out), "--jobs", "1", "--no-progress"],
                  ["score", "--dataset-card", str(bad), "--ann", str(five["ann"]), "--predictions", str(tmp_path),
                   "-o", str(out / "r.json")]):
         rc, stdout, err = _run(argv)
@@ -160,7 +160,7 @@ def test_an_annotation_file_with_another_keypoint_count_is_refused(five, tmp_pat
     coco17 = five["coco17"]
     out = tmp_path / "out"
     rc, stdout, err = _run(["build", "--dataset-card", str(five["card"]), "--images", str(five["images"]),
-                            "--ann", str(coco17), "--out", str(out), "--jobs", "1", "--no-progress"])
+                            "--ann", str(coco17), "--data", str(out), "--jobs", "1", "--no-progress"])
     assert rc == 2 and err.count("\n") == 1 and not out.exists()
     assert f"{coco17}: field categories[0].keypoints: lists 17 keypoints; dataset five-c has 5" in err
     data = json.loads(five["ann"].read_text())
@@ -168,7 +168,7 @@ def test_an_annotation_file_with_another_keypoint_count_is_refused(five, tmp_pat
     short = tmp_path / "short.json"
     short.write_text(json.dumps(data))
     rc, _, err = _run(["build", "--dataset-card", str(five["card"]), "--images", str(five["images"]),
-                       "--ann", str(short), "--out", str(out), "--jobs", "1", "--no-progress"])
+                       "--ann", str(short), "--data", str(out), "--jobs", "1", "--no-progress"])
     assert rc == 2 and "field annotations[1].keypoints: has 12 values; dataset five-c's 5 keypoints need 15" in err
     assert not out.exists()
 
@@ -222,12 +222,12 @@ def test_build_eval_table_plot_submit_on_a_carded_dataset(five, tmp_path, shared
     onnx_path = shared_dir / "models" / "movenet_lightning_int8.onnx"
     out = tmp_path / "out"
     rc, stdout, err = _run(["build", "--dataset-card", str(five["card"]), "--images", str(five["images"]),
-                            "--ann", str(five["ann"]), "--out", str(out), "--corruptions", "gaussian_noise",
+                            "--ann", str(five["ann"]), "--data", str(out), "--corruptions", "gaussian_noise",
                             "--severities", "1", "--jobs", "1", "--no-progress"])
     assert rc == 0, err
     manifest = out / "five-c" / "manifest.json"
     assert manifest.is_file() and json.loads(manifest.read_text())["spec_sha256"] == load_card_file(five["card"]).sha256
-    rc, _, err = _run(["verify", "--dataset-card", str(five["card"]), "--out", str(out), "--no-progress"])
+    rc, _, err = _run(["verify", "--dataset-card", str(five["card"]), "--data", str(out), "--no-progress"])
     assert rc == 0, err
     results = tmp_path / "run" / "results.json"
     rc, stdout, err = _run(["eval", str(onnx_path), "--dataset-card", str(five["card"]), "--data", str(out),

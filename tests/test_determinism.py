@@ -44,7 +44,7 @@ def repeated_evals(b: dict, model: Path, tmp_path: Path, monkeypatch, *extra: st
     for r in range(RUNS):
         out = tmp_path / f"run{r}"
         rc, _, err = run_cli("eval", model, "--dataset", "coco-c", "--images", b["images"], "--ann", b["ann"],
-                             "--data", b["data"], "--partial", "--no-progress", "--workers", "4",
+                             "--data", b["data"], "--partial", "--no-progress", "--jobs", "4",
                              "--predictions-out", out / "predictions", "-o", out / "results.json", *extra)
         assert rc == 0, err
         runs.append(prediction_bytes(out / "predictions"))

@@ -52,7 +52,7 @@ def built(tmp_path_factory, coco) -> Path:
     """COCO-C of the 4 sample images, gaussian_noise and motion_blur at severity 1, by the real builder."""
     out = tmp_path_factory.mktemp("built")
     with contextlib.redirect_stdout(io.StringIO()):
-        rc = main(["build", "coco-c", "--images", str(coco["images"]), "--ann", str(coco["ann"]), "--out", str(out),
+        rc = main(["build", "coco-c", "--images", str(coco["images"]), "--ann", str(coco["ann"]), "--data", str(out),
                    "--corruptions", "gaussian_noise,motion_blur", "--severities", "1", "--jobs", "1", "--no-progress"])
     assert rc == 0
     return out
@@ -289,7 +289,7 @@ def test_synth_c_end_to_end_torchscript(tmp_path):
     """`build synth-c` then `eval` with no source flags: the generated source is found under OUT/synth."""
     out = tmp_path / "out"
     with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["build", "synth-c", "--out", str(out), "--synth-count", "4", "--corruptions", "contrast",
+        assert main(["build", "synth-c", "--data", str(out), "--synth-count", "4", "--corruptions", "contrast",
                      "--severities", "2", "--jobs", "1", "--no-progress"]) == 0
     _, ts_path, _ = export_tiny(tmp_path)
     res = run_eval(EvalOptions(model=ts_path, dataset="synth-c", data=out, partial=True,

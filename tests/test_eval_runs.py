@@ -185,8 +185,8 @@ def test_advmix_layout_is_never_read_shifted(shared_dir, tiny_models, tmp_path):
     common = ["--images", d, "--ann", d / "test_coco.json", "--corruptions", "gaussian_noise",
               "--severities", "1,2", "--jobs", "1", "--no-progress"]
     with contextlib.redirect_stdout(io.StringIO()):
-        assert main([str(a) for a in ["build", "coco-c", "--out", tmp_path / "std", *common]]) == 0
-        assert main([str(a) for a in ["build", "coco-c", "--out", tmp_path / "adv", "--layout", "advmix", *common]]) == 0
+        assert main([str(a) for a in ["build", "coco-c", "--data", tmp_path / "std", *common]]) == 0
+        assert main([str(a) for a in ["build", "coco-c", "--data", tmp_path / "adv", "--layout", "advmix", *common]]) == 0
     assert (tmp_path / "adv" / "coco-c" / "gaussian_noise" / "0").is_dir()
 
     def ev(data: Path, out: str, *extra) -> dict:
@@ -235,14 +235,14 @@ def test_training_checkpoint_and_non_torchscript_pt_are_named(tmp_path):
 def test_changed_thresholds_mark_the_run_non_standard(built_samples, tiny_models, tmp_path):
     sample = built_samples["coco-c"]
     assert run_cli(*eval_argv(sample, tiny_models[0], tmp_path / "std" / "r.json"))[0] == 0
-    rc, _, err = run_cli(*eval_argv(sample, tiny_models[0], tmp_path / "nms" / "r.json", "--oks-thre", "0.5",
-                                    "--in-vis-thre", "0.3"))
+    rc, _, err = run_cli(*eval_argv(sample, tiny_models[0], tmp_path / "nms" / "r.json", "--oks-thr", "0.5",
+                                    "--in-vis-thr", "0.3"))
     assert rc == 0, err
     std, nms = (json.loads((tmp_path / d / "r.json").read_text())["config"] for d in ("std", "nms"))
-    assert std["non_standard"] == [] and std["oks_nms"] == 0.9 and std["det_thre"] == 0.0
-    assert nms["non_standard"] == ["in_vis", "oks_nms"] and nms["oks_nms"] == 0.5
+    assert std["non_standard"] == [] and std["oks_thr"] == 0.9 and std["det_thr"] == 0.0 and "oks_nms" not in std
+    assert nms["non_standard"] == ["in_vis_thr", "oks_thr"] and nms["oks_thr"] == 0.5
     rc, out, _ = run_cli("table", tmp_path / "std" / "r.json", tmp_path / "nms" / "r.json")
     assert "(non-standard: keypoint threshold 0.3, OKS-NMS 0.5)" in out
     assert out.count("non-standard") == 1
-    rc, _, err = run_cli(*eval_argv(sample, tiny_models[0], tmp_path / "bad" / "r.json", "--oks-thre", "1.5"))
-    assert rc == 2 and "--oks-thre must be a number in 0..1" in err
+    rc, _, err = run_cli(*eval_argv(sample, tiny_models[0], tmp_path / "bad" / "r.json", "--oks-thr", "1.5"))
+    assert rc == 2 and "--oks-thr must be a number in 0..1" in err

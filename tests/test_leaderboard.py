@@ -417,7 +417,7 @@ def test_verify_reevaluates_a_measured_entry(shared_dir, tmp_path):
     model = shared_dir / "models" / "movenet_lightning_int8.onnx"
     out = tmp_path / "build"
     assert main(["build", "coco-c", "--images", str(sample), "--ann", str(sample / "test_coco.json"),
-                 "--out", str(out), "--severities", "3", "--jobs", "1", "--no-progress"]) == 0
+                 "--data", str(out), "--severities", "3", "--jobs", "1", "--no-progress"]) == 0
     spec = tmp_path / "movenet.spec.json"
     spec.write_text(json.dumps(MOVENET_SPEC))
     first = tmp_path / "first" / "results.json"

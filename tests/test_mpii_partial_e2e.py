@@ -35,7 +35,7 @@ def mpii_run(shared_dir, tmp_path_factory):
     (root / "images").symlink_to(sample)
     (root / "annot" / "valid.json").symlink_to(sample / "test_mpii.json")
     (root / "annot" / "gt_valid.mat").symlink_to(sample / "gt_valid_subset5.mat")
-    rc, _, err = cli("build", "mpii-c", "--root", root, "--out", tmp / "out", "--corruptions", "gaussian_noise",
+    rc, _, err = cli("build", "mpii-c", "--root", root, "--data", tmp / "out", "--corruptions", "gaussian_noise",
                      "--severities", "1", "--jobs", "1", "--no-progress")
     assert rc == 0, err
     model = shared_dir / "models" / "movenet_lightning_int8.onnx"

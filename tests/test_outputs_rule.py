@@ -256,27 +256,27 @@ def test_a_consistently_forged_manifest_is_caught_by_recompute(run, tmp_path):
     _write_manifest(mpath, manifest)
     assert manifest_bytes(json.loads(mpath.read_text())) == mpath.read_bytes()
 
-    rc, out, err = run_cli("verify", "coco-c", "--out", data, "--no-progress")
+    rc, out, err = run_cli("verify", "coco-c", "--data", data, "--no-progress")
     assert rc == 0 and "verify coco-c: OK" in out, out + err  # hashing alone is fooled
     rc, _, err = _eval({**run, "data": data}, "-o", tmp_path / "r.json", "--predictions-out", tmp_path / "p")
     assert rc == 0, err                                     # and so is eval's per-image check
 
-    rc, out, err = run_cli("verify", "coco-c", "--out", data, "--recompute", "--images", run["images"], "--no-progress")
+    rc, out, err = run_cli("verify", "coco-c", "--data", data, "--recompute", "--images", run["images"], "--no-progress")
     assert rc == 1, out + err
     assert f"differs: {victim['output']}: the built file (sha256 {victim['output_sha256']}) is not what its source " \
            "renders to" in out
     assert "1 differ" in out.splitlines()[-1]
     n = len(manifest["items"])
-    rc, out, _ = run_cli("verify", "coco-c", "--out", data, "--recompute", "--images", run["images"],
+    rc, out, _ = run_cli("verify", "coco-c", "--data", data, "--recompute", "--images", run["images"],
                          "--sample", str(n - 1), "--seed", "3", "--no-progress")
     assert f"of {n} outputs re-rendered from their sources (a random sample, --seed 3)" in out
     assert rc == (1 if victim["output"] in out else 0)
 
-    rc, out, err = run_cli("verify", "coco-c", "--out", run["data"], "--recompute", "--images", run["images"],
+    rc, out, err = run_cli("verify", "coco-c", "--data", run["data"], "--recompute", "--images", run["images"],
                            "--no-progress")
     assert rc == 0 and f"{n} of {n} outputs re-rendered from their sources, 0 differ" in out, out + err
-    _refused(*run_cli("verify", "coco-c", "--out", data, "--recompute"), "--recompute needs --images")
-    _refused(*run_cli("verify", "coco-c", "--out", data, "--sample", "3"), "go with --recompute")
+    _refused(*run_cli("verify", "coco-c", "--data", data, "--recompute"), "--recompute needs --images")
+    _refused(*run_cli("verify", "coco-c", "--data", data, "--sample", "3"), "go with --recompute")
 
 
 def test_runs_without_o_get_run_folders_that_never_collide(run, tmp_path, monkeypatch):

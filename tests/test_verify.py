@@ -16,7 +16,7 @@ from robustpose_bench.cli import main
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("v")
-    argv = ["build", "synth-c", "--out", str(out), "--synth-count", "3", "--corruptions", "contrast,pixelate",
+    argv = ["build", "synth-c", "--data", str(out), "--synth-count", "3", "--corruptions", "contrast,pixelate",
             "--severities", "2,3", "--jobs", "1", "--no-progress"]
     assert main(argv) == 0
     return out
@@ -30,7 +30,7 @@ def copy(built, tmp_path) -> Path:
 
 
 def verify(capsys, out: Path) -> tuple[int, str]:
-    rc = main(["verify", "synth-c", "--out", str(out), "--no-progress", "--jobs", "2"])
+    rc = main(["verify", "synth-c", "--data", str(out), "--no-progress", "--jobs", "2"])
     return rc, capsys.readouterr().out
 
 
@@ -73,7 +73,7 @@ def test_edited_manifest_is_caught_by_its_sha256(copy, capsys):
 
 
 def test_no_manifest_is_a_clean_error(tmp_path, capsys):
-    rc = main(["verify", "synth-c", "--out", str(tmp_path), "--no-progress"])
+    rc = main(["verify", "synth-c", "--data", str(tmp_path), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 2 and "no manifest" in err and err.count("\n") == 1
 
@@ -97,7 +97,7 @@ def rewrite(out: Path, mutate) -> None:
 
 def verify_subprocess(out: Path, timeout: float = 60) -> subprocess.CompletedProcess:
     """verify in a child process, so that a hang (opening a device or a FIFO) fails instead of blocking."""
-    return subprocess.run([sys.executable, "-m", "robustpose_bench", "verify", "synth-c", "--out", str(out),
+    return subprocess.run([sys.executable, "-m", "robustpose_bench", "verify", "synth-c", "--data", str(out),
                            "--no-progress", "--jobs", "1"], capture_output=True, text=True, timeout=timeout)
 
 
@@ -137,7 +137,7 @@ def _drop(index: int, field: str):
 def test_verify_refuses_a_manifest_with_unsafe_or_changed_items_in_one_line(copy, capsys, mutate, needle):
     (copy / "outside.jpg").write_bytes(b"x")  # what a '..' path would reach
     rewrite(copy, mutate)
-    rc = main(["verify", "synth-c", "--out", str(copy), "--no-progress", "--jobs", "1"])
+    rc = main(["verify", "synth-c", "--data", str(copy), "--no-progress", "--jobs", "1"])
     captured = capsys.readouterr()
     assert rc == 2, captured.out + captured.err
     assert captured.err.count("\n") == 1 and captured.out == ""

@@ -68,9 +68,9 @@ def test_the_readme_real_data_path_runs_from_the_wheel_outside_the_repo(installe
     s = shared_dir / "data" / "coco_sample"
     model = shared_dir / "models" / "movenet_lightning_int8.onnx"
     steps = [
-        ("build", "coco-c", "--images", s, "--ann", s / "test_coco.json", "--out", "data", "--jobs", "2",
+        ("build", "coco-c", "--images", s, "--ann", s / "test_coco.json", "--data", "data", "--jobs", "2",
          "--no-progress"),
-        ("verify", "coco-c", "--out", "data", "--no-progress"),
+        ("verify", "coco-c", "--data", "data", "--no-progress"),
         ("eval", model, "--spec", "movenet", "--dataset", "coco-c", "--images", s, "--ann", s / "test_coco.json",
          "--data", "data", "--boxes", "gt", "--no-flip", "-o", "results.json",
          "--no-progress"),

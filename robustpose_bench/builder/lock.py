@@ -7,7 +7,7 @@ the tasks they hold, writing into the folder while the re-run (or a ``--rebuild`
 How (all the files live in ``OUT/<dataset>/.journal/build/``, which ``verify`` skips):
 
 - The main process holds an exclusive ``flock`` on ``lock``; a shard holds one on
-  ``lock.shard-I-of-N`` plus a shared one on ``lock``, so shards run side by side but never beside
+  ``lock.shard-I-of-N`` (I counted from 0, as every shard file name: ``runner.py``) plus a shared one on ``lock``, so shards run side by side but never beside
   an unsharded build. The kernel drops a flock when its holder dies: the lock file of a killed build
   is simply taken over (its recorded pid only names the holder in the error message).
 - The owner writes ``pid host token`` into its lock file. Every task carries that token and re-reads
@@ -106,7 +106,7 @@ class BuildLock:
         fields = _read_owner(path)
         who = f" (pid {fields[0]} on {fields[1]})" if len(fields) >= 2 else ""
         return UserError(f"{self.dir.parents[1]} is being built by another process{who}; wait for it to finish, "
-                         "or build into another --out")
+                         "or build into another --data")
 
     def acquire(self) -> Owner:
         """Lock the folder, record this build as its owner, and wait out the writes of earlier owners."""

@@ -1,10 +1,15 @@
 """Run the build tasks: joblib (loky) on one machine, joblib's dask backend on a cluster, or a shard.
 
 Items are a pure function of the config, so the bytes and the manifest do not depend on the
-backend, the job count or the sharding. ``--shard I/N`` takes every N-th source of the sorted
-(and ``--limit``-ed) list, starting at I, writes ``manifest.shard-I-of-N.json``, and the shard that
-finds all N shard manifests present (and agreeing) writes the merged ``manifest.json``, identical
-to an unsharded build's.
+backend, the job count or the sharding. ``--shard I/N`` (1 <= I <= N, as in ``eval``) takes every N-th
+source of the sorted (and ``--limit``-ed) list, starting at the I-th, writes its shard manifest, and the
+shard that finds all N shard manifests present (and agreeing) writes the merged ``manifest.json``,
+identical to an unsharded build's.
+
+On disk a shard keeps the 0-based number it has always had (``--shard I/N`` writes
+``manifest.shard-{I-1}-of-N.json``, ``build_info.shard-{I-1}-of-N.json``, ``lock.shard-{I-1}-of-N`` and
+``selection.shard = [I-1, N]``): a partial build begun when ``build --shard`` counted from 0 resumes and
+merges with the same files. ``_on_disk`` is the one place that converts.
 """
 from __future__ import annotations
 
@@ -50,24 +55,22 @@ class BuildResult:
     seconds: float = 0.0
 
 
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """``"I/N"`` with 0 <= I < N."""
-    if text is None:
+def _on_disk(shard: tuple[int, int] | None) -> tuple[int, int] | None:
+    """Shard (I, N), numbered 1..N as the command line numbers it, -> its 0-based (I-1, N) of the file
+    names and manifests (see the module docstring); checked, since library callers pass tuples."""
+    if shard is None:
         return None
-    try:
-        i_str, n_str = text.split("/")
-        i, n = int(i_str), int(n_str)
-    except ValueError:
-        raise UserError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
-    if n < 1 or not 0 <= i < n:
-        raise UserError(f"--shard I/N needs 0 <= I < N, got {text!r}")
-    return i, n
+    i, n = shard
+    if n < 1 or not 1 <= i <= n:
+        raise UserError(f"--shard {i}/{n}: needs 1 <= I <= N")
+    return i - 1, n
 
 
-def select_files(files: tuple[str, ...], limit: int | None, shard: tuple[int, int] | None) -> list[str]:
+def select_files(files: tuple[str, ...], limit: int | None, part: tuple[int, int] | None) -> list[str]:
+    """The sources of a build: the first ``limit``, then every N-th from ``part``'s 0-based index."""
     selected = list(files[:limit] if limit is not None else files)
-    if shard is not None:
-        i, n = shard
+    if part is not None:
+        i, n = part
         selected = selected[i::n]
     return selected
 
@@ -128,6 +131,7 @@ def run_build(
 
     The dataset folder is locked for the whole run (``lock.BuildLock``). A folder that holds a
     build with other settings is refused unless ``rebuild``, which first deletes that build.
+    ``shard`` is (I, N) with 1 <= I <= N, as ``--shard I/N``.
     """
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {jobs}")
@@ -138,6 +142,7 @@ def run_build(
     if rebuild and shard is not None:
         raise UserError("--rebuild cannot be combined with --shard (other shards may be writing); "
                         "rebuild without --shard, or delete the dataset folder first")
+    shard = _on_disk(shard)  # from here on (I-1, N): the numbering of the files (module docstring)
     _refuse_collisions(sources, select_files(sources.files, limit, None), config.fmt)
     t0 = time.perf_counter()
     dataset_dir = Path(out_dir) / config.dataset
@@ -186,7 +191,7 @@ def _claim_folder(dataset_dir: Path, settings: dict[str, Any], rebuild: bool) ->
     if existing is not None and existing != settings:
         why = settings_difference(existing, settings) if isinstance(existing, dict) else existing
         raise UserError(f"{dataset_dir} holds a build with other settings ({why}); pass --rebuild to "
-                        "delete it and build anew, or build into another --out")
+                        "delete it and build anew, or build into another --data")
     atomic_write_json(dataset_dir / STATE_DIR / SETTINGS_NAME, settings)
 
 

@@ -1,11 +1,13 @@
-"""``robustpose-bench build DATASET``: corrupt a dataset's images into OUT/<dataset>/ with a manifest."""
+"""``robustpose-bench build DATASET --data DIR``: corrupt a dataset's images into DIR/<dataset>/ with a manifest."""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
 
+from ..flag_values import parse_corruptions, parse_severities
 from .dataset_args import add_dataset_arguments, card_of
+from .spelling import retire
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,19 +16,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                       "its card) with a checksummed manifest",
         description=(
             "Corrupt every source image with each corruption × severity and write "
-            "OUT/<dataset>/<corruption>/<severity>/<file_name> plus OUT/<dataset>/manifest.json. "
+            "DATA/<dataset>/<corruption>/<severity>/<file_name> plus DATA/<dataset>/manifest.json. "
             "Re-running skips finished items; outputs are identical for any --jobs, backend or sharding."
         ),
     )
     add_dataset_arguments(p, positional=True, help="which -C dataset")
-    p.add_argument("--root", help="dataset root in its standard layout (synth-c: where to generate it; default OUT/synth)")
+    p.add_argument("--root", help="dataset root in its standard layout (synth-c: where to generate it; default DATA/synth)")
     p.add_argument("--images", help="image folder (overrides the layout; give with --ann)")
     p.add_argument("--ann", help="annotation file listing the images (overrides the layout)")
     p.add_argument("--split", help="source split (ochuman-c: val or test; default: the dataset's standard split)")
-    p.add_argument("--out", default="out", help="output folder (default: ./out)")
+    p.add_argument("--data", default="out",
+                   help="the built-datasets folder to write DATA/<dataset>/ into, the --data of eval and verify "
+                        "(default: ./out)")
+    retire(p, "--out", "--data", "the built-datasets folder, as in eval and verify")
     p.add_argument("--corruptions", default=None,
                    help="benchmark (the 15; the default, from data_manifests/<dataset>.json), all (19), "
-                        "validation, or comma-separated names")
+                        "validation, or one comma-separated list of names, e.g. snow,fog")
     p.add_argument("--severities", default=None, help="e.g. 1-5 (default), 3, or 1,3,5")
     p.add_argument("--format", choices=("jpeg", "png"), default=None,
                    help="jpeg (Pillow quality 75, the default; keeps the source file name) or png (lossless; "
@@ -35,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("loky", "dask"), default="loky",
                    help="loky (this machine) or dask (a dask.distributed cluster, needs --scheduler)")
     p.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://10.0.0.1:8786")
-    p.add_argument("--shard", help="I/N: build only the I-th of N deterministic slices (0-based)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="build only the I-th of N deterministic slices, numbered 1..N as in eval and merge; the "
+                        "shard that completes the set writes the merged manifest")
     p.add_argument("--limit", type=int, help="only the first N source images (sorted by file name)")
     p.add_argument("--layout", choices=("default", "advmix"), default="default",
                    help="default: severity folders 1..5; advmix: the official AdvMix layout, folders 0..4")
@@ -43,45 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="hash: per-item SHA-256 seeds (default); advmix: seed 1 for every item, as AdvMix's script")
     p.add_argument("--synth-count", type=int, default=None, help="synth-c only: number of generated images (default 300)")
     p.add_argument("--rebuild", action="store_true",
-                   help="delete the build already in OUT/<dataset> (its outputs, manifest and journal) and "
+                   help="delete the build already in DATA/<dataset> (its outputs, manifest and journal) and "
                         "build anew; without it, a build with other settings there is refused")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
-
-
-def parse_severities(text: str) -> tuple[int, ...]:
-    from ..errors import UserError
-
-    out: set[int] = set()
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-"))
-                if not 1 <= lo <= hi <= 5:  # checked before expanding: 1-99999999999 is not a list to build
-                    raise UserError(f"--severities must be within 1..5 (a range low-high, low <= high), got {text!r}")
-                out.update(range(lo, hi + 1))
-            else:
-                out.add(int(part))
-    except ValueError:
-        raise UserError(f"--severities must look like 1-5, 3 or 1,3,5; got {text!r}") from None
-    if not out or not out <= {1, 2, 3, 4, 5}:
-        raise UserError(f"--severities must be within 1..5, got {text!r}")
-    return tuple(sorted(out))
-
-
-def parse_corruptions(text: str) -> tuple[str, ...]:
-    """Named sets or a comma list, returned in registry order (so the manifest does not depend on it)."""
-    from corruptions import CORRUPTIONS, get_corruption, list_corruptions
-
-    if text in ("all", "benchmark", "validation"):
-        return tuple(list_corruptions(subset=text))
-    names = {get_corruption(n.strip()).name for n in text.split(",") if n.strip()}
-    if not names:
-        from ..errors import UserError
-
-        raise UserError("--corruptions is empty")
-    return tuple(n for n in CORRUPTIONS if n in names)
 
 
 def make_config(dataset, sources, corruptions: str | None = None, severities: str | None = None,
@@ -109,9 +81,10 @@ def make_config(dataset, sources, corruptions: str | None = None, severities: st
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..builder.runner import parse_shard, run_build
+    from ..builder.runner import run_build
     from ..datasets import resolve_sources
     from ..errors import UserError
+    from ..flag_values import parse_shard
     from ..provenance import base_provenance
 
     shard = parse_shard(args.shard)
@@ -127,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     for text, parse in ((args.corruptions, parse_corruptions), (args.severities, parse_severities)):
         if text is not None:
             parse(text)
-    out = Path(args.out)
+    out = Path(args.data)
     sources = resolve_sources(
         card, root=args.root, images=args.images, ann=args.ann, split=args.split,
         synth_root=out / "synth", synth_count=args.synth_count,
@@ -139,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         shard=shard, limit=args.limit, progress=not args.no_progress, provenance=base_provenance(),
         rebuild=args.rebuild,
     )
-    what = "merged shards into" if res.merged else "wrote"
+    what = ("merged shards into" if res.merged else
+            "wrote" if shard is None else f"wrote shard {shard[0]}/{shard[1]} as")
     print(
         f"{args.dataset}: {res.n_sources} source images, {res.n_items} outputs "
         f"({res.written} written, {res.skipped} already done) in {res.seconds:.1f} s; "

@@ -6,20 +6,9 @@ import sys
 from pathlib import Path
 
 from .dataset_args import add_dataset_arguments
+from .spelling import retire
 
 DEFAULT_DATA = Path("out")
-
-
-def _severities(text: str) -> list[int]:
-    """'1-5', '3', '1,3,5' -> sorted severities, checked within 1..5 before any range is expanded (the
-    builder's parser)."""
-    from ..errors import UserError
-    from .build_cmd import parse_severities
-
-    try:
-        return list(parse_severities(text))
-    except UserError as exc:  # inside argparse: its own error path gives the one-line usage message
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Run MODEL (ONNX or TorchScript, described by a model spec or a preset: `robustpose-bench docs model_spec`) on the "
             "clean images and every built corruption x severity: top-down models on person boxes, one-stage "
-            "models (YOLO-pose, RTMO) on whole images. Writes the predictions of each condition "
+            "models (YOLO-pose, RTMO, HigherHRNet) on whole images. Writes the predictions of each condition "
             "(PRED/clean/results.json, PRED/<corruption>/<severity>/results.json) and results.json "
             "(AP or PCKh per condition, mPC, rPC, provenance). Re-running the same command resumes: finished "
             "conditions are kept."
@@ -56,22 +45,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--post", default="default", choices=("default", "dark", "none"),
                    help="heatmap decoding: HRNet's quarter-pixel shift (default), DARK, or plain argmax")
     thr = p.add_argument_group("COCO-style protocol (HRNet's defaults; changing one marks the run non-standard)")
-    thr.add_argument("--det-thre", type=float, default=0.0, help="keep detections scoring >= this (TEST.IMAGE_THRE, 0.0)")
-    thr.add_argument("--in-vis-thre", type=float, default=0.2,
-                     help="keypoints above this score count in the rescoring (TEST.IN_VIS_THRE, 0.2)")
-    thr.add_argument("--oks-thre", type=float, default=0.9, help="per-image OKS-NMS threshold (TEST.OKS_THRE, 0.9)")
+    thr.add_argument("--det-thr", type=float, default=0.0,
+                     help="keep detections scoring >= this (TEST.IMAGE_THRE, 0.0; results: config.det_thr)")
+    thr.add_argument("--in-vis-thr", type=float, default=0.2,
+                     help="keypoints above this score count in the rescoring (TEST.IN_VIS_THRE, 0.2; results: "
+                          "config.in_vis_thr)")
+    thr.add_argument("--oks-thr", type=float, default=0.9,
+                     help="per-image OKS-NMS threshold (TEST.OKS_THRE, 0.9; results: config.oks_thr)")
+    for old, new in (("--det-thre", "--det-thr"), ("--in-vis-thre", "--in-vis-thr"), ("--oks-thre", "--oks-thr")):
+        retire(thr, old, new, f"as config.{new[2:].replace('-', '_')} in results.json")
     thr.add_argument("--images-with-keypoints", action="store_true",
                      help="predict and score only the images holding a person with keypoints (ultralytics' "
                           "coco-pose.yaml: 2,346 of val2017's 5,000) instead of every image (HRNet, mmpose); "
                           "marks the run non-standard")
     add_run_arguments(p)
-    p.add_argument("--workers", type=int, default=None, help="image loading / decoding threads (default min(4, CPUs))")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="image loading / decoding threads, the pool beside the model (default min(4, CPUs))")
+    retire(p, "--workers", "--jobs", "parallelism is --jobs in every command")
     p.add_argument("--intra-op-threads", type=int, default=None,
                    help="onnxruntime CPU threads per model (default: one per core)")
     scale = p.add_argument_group("at scale (`robustpose-bench docs scale`)")
     scale.add_argument("--shard", default=None, metavar="I/N",
-                       help="evaluate shard I of N: conditions I-1, I-1+N, ... of the full list; join the shards' "
-                            "results with `robustpose-bench merge`")
+                       help="evaluate shard I of N (numbered 1..N, as in build): conditions I-1, I-1+N, ... of the "
+                            "full list; join the shards' results with `robustpose-bench merge`")
     scale.add_argument("--backend", default="local", choices=("local", "dask"),
                        help="predict the conditions here (default) or on dask workers (one per GPU, started with "
                             "--resources eval=1); this process scores and writes")
@@ -84,7 +80,8 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     """--dataset (or --dataset-card), --data and the clean source: shared by ``eval`` and ``eval-external``."""
     add_dataset_arguments(p)
     p.add_argument("--data", type=Path, default=None,
-                   help=f"the folder `robustpose-bench build` wrote (OUT, holding OUT/<dataset>/...); default "
+                   help=f"the built-datasets folder `robustpose-bench build --data` wrote (holding "
+                        f"DATA/<dataset>/...); default "
                         f"./{DEFAULT_DATA} when it holds the dataset; without a build only the clean images are "
                         "evaluated (needs --partial)")
     src = p.add_argument_group("clean source (the builder's layouts)")
@@ -97,10 +94,11 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """Which conditions, and where results and predictions go: shared by ``eval`` and ``eval-external``."""
-    p.add_argument("--corruptions", nargs="+", default=None, metavar="NAME",
-                   help="only these corruptions (default: all the build holds)")
-    p.add_argument("--severities", type=_severities, default=None, metavar="LIST",
-                   help="only these severities, e.g. 1-5 or 1,3,5 (default: all the build holds)")
+    p.add_argument("--corruptions", default=None, metavar="LIST",
+                   help="only these corruptions, one comma-separated list as in build, e.g. snow,fog (or benchmark, "
+                        "all, validation; default: all the build holds)")
+    p.add_argument("--severities", default=None, metavar="LIST",
+                   help="only these severities, e.g. 1-5, 3 or 1,3,5 as in build (default: all the build holds)")
     p.add_argument("--partial", action="store_true",
                    help="evaluate what exists even if the 15 x 5 grid is incomplete; marks results partial")
     p.add_argument("--layout", default="auto", choices=("auto", "default", "advmix"),
@@ -117,6 +115,14 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
+def selected_conditions(args: argparse.Namespace) -> tuple[list[str] | None, list[int] | None]:
+    """--corruptions and --severities, parsed as build parses them (``flag_values``)."""
+    from ..flag_values import parse_corruptions, parse_severities
+
+    return (None if args.corruptions is None else list(parse_corruptions(args.corruptions)),
+            None if args.severities is None else list(parse_severities(args.severities)))
+
+
 def resolve_data(args: argparse.Namespace) -> Path | None:
     """--data, or ./out when it holds the dataset."""
     from .dataset_args import card_of
@@ -127,20 +133,21 @@ def resolve_data(args: argparse.Namespace) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import UserError
     from ..evaluation import EvalOptions, run_eval
 
-    if args.severities is not None and not args.severities:
-        raise UserError("--severities: give at least one severity in 1..5")
+    from ..flag_values import parse_shard
+
+    parse_shard(args.shard)  # checked before the model is opened; run_eval parses it with the same function
+    corruptions, severities = selected_conditions(args)
     data = resolve_data(args)
     opts = EvalOptions(
         model=args.model, dataset=args.dataset, dataset_card=args.dataset_card, data=data, root=args.root, images=args.images,
         ann=args.ann, gt_mat=args.gt_mat, spec=args.spec, boxes=args.boxes, device=args.device,
-        batch=args.batch, flip=args.flip, post=args.post, corruptions=args.corruptions,
-        severities=args.severities, partial=args.partial, layout=args.layout, output=args.output,
-        predictions_out=args.predictions_out, overwrite=args.overwrite, workers=args.workers,
+        batch=args.batch, flip=args.flip, post=args.post, corruptions=corruptions,
+        severities=severities, partial=args.partial, layout=args.layout, output=args.output,
+        predictions_out=args.predictions_out, overwrite=args.overwrite, jobs=args.jobs,
         progress=args.progress, method=args.method, backbone=args.backbone,
-        det_thre=args.det_thre, in_vis_thre=args.in_vis_thre, oks_thre=args.oks_thre,
+        det_thr=args.det_thr, in_vis_thr=args.in_vis_thr, oks_thr=args.oks_thr,
         shard=args.shard, intra_op_threads=args.intra_op_threads, backend=args.backend, scheduler=args.scheduler,
         images_with_keypoints=args.images_with_keypoints,
     )

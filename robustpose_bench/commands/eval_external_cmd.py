@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .eval_cmd import add_data_arguments, add_run_arguments, resolve_data
+from .eval_cmd import add_data_arguments, add_run_arguments, resolve_data, selected_conditions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_run_arguments(p)
     p.add_argument("--boxes", metavar="gt|none|FILE",
                    help="where the command's person boxes came from, recorded by name and sha256 (as `score "
-                        "--boxes`): 'gt', 'none' (bottom-up), or the detection file (default: not recorded)")
+                        "--boxes`): 'gt', 'none' (one-stage models), or the detection file (default: not recorded)")
     p.add_argument("--keep-going", action="store_true",
                    help="after a failing condition, run the others (the results are then partial); default: stop")
     p.add_argument("--timeout", type=float, default=None, help="seconds one condition's command may run")
@@ -41,7 +41,18 @@ def run(args: argparse.Namespace) -> int:
     from .dataset_args import card_of
     from .score_cmd import box_provenance
 
-    command = args.predict_command[1:] if args.predict_command[:1] == ["--"] else args.predict_command
+    pc = args.predict_command
+    if pc[:1] != ["--"] and "--" in pc:  # `--corruptions snow fog -- CMD`: argparse gave "fog" to the command
+        from ..errors import UserError
+        from .spelling import comma_list_hint
+
+        stray = pc[:pc.index("--")]
+        flag = "--severities" if args.severities is not None and all(t.isdigit() for t in stray) else "--corruptions"
+        value = args.severities if flag == "--severities" else args.corruptions
+        hint = comma_list_hint([flag, value, *stray], stray) if value is not None else None
+        raise UserError(hint or f"unrecognized arguments before --: {' '.join(stray)}")
+    corruptions, severities = selected_conditions(args)
+    command = pc[1:] if pc[:1] == ["--"] else pc
     card = card_of(args)
     boxes = None
     if args.boxes is not None:
@@ -50,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         boxes = box_provenance(card, args.boxes, sha256_file(ann))
     opts = ExternalOptions(
         command=command, boxes=boxes, dataset=card.name, dataset_card=args.dataset_card, data=resolve_data(args), root=args.root, images=args.images, ann=args.ann,
-        gt_mat=args.gt_mat, corruptions=args.corruptions, severities=args.severities, partial=args.partial,
+        gt_mat=args.gt_mat, corruptions=corruptions, severities=severities, partial=args.partial,
         layout=args.layout, output=args.output, predictions_out=args.predictions_out, overwrite=args.overwrite,
         keep_going=args.keep_going, timeout=args.timeout, progress=args.progress, method=args.method,
         backbone=args.backbone)

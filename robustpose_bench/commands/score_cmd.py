@@ -1,6 +1,6 @@
 """``robustpose-bench score``: score your own prediction files into a results.json.
 
-For bottom-up models and anything ``eval`` cannot run: lay predictions out as
+For one-stage models ``eval`` cannot run (openpifpaf, DEKR) and anything else: lay predictions out as
 ``DIR/clean/results.json`` and ``DIR/<corruption>/<severity>/results.json`` (see docs/results.md).
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input-size", help="input size recorded in config, e.g. 256x192")
     p.add_argument("--boxes", metavar="gt|none|FILE",
                    help="where the person boxes of these predictions came from, recorded by name and sha256: "
-                        "'gt' (ground-truth boxes; MPII: the annotated centre and scale), 'none' (bottom-up), "
+                        "'gt' (ground-truth boxes; MPII: the annotated centre and scale), 'none' (a one-stage model: no boxes), "
                         "or the detection file (default: not recorded)")
     p.set_defaults(func=run)
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from .spelling import retire
+
 _MIXES = ("adv", "adv-image", "equal", "dirichlet", "sequential")
 
 
@@ -50,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", metavar="HxW",
                    help="input height x width, as everywhere in the project, e.g. 256x192 (heatmaps are H/4 x W/4)")
     p.add_argument("--max-iters", type=int, help="stop after this many iterations in all")
-    p.add_argument("--workers", type=int, help="data loader processes")
+    p.add_argument("--jobs", type=int, help="data loader processes (the config's workers; default 0: in this process)")
+    retire(p, "--workers", "--jobs", "parallelism is --jobs in every command; --threads stays the CPU threads")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where to train: auto (CUDA when present, the default), cpu or cuda")
@@ -85,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     from ..advmix.trainer import fixed_threads, train
     from ..errors import ReportedElsewhere, UserError
 
+    if args.jobs is not None and args.jobs < 0:  # named by its flag, not the config's `workers`
+        raise UserError(f"--jobs must be an integer >= 0 (DataLoader processes), got {args.jobs}")
     cfg, origins = TrainConfig(), {}
     if args.config:
         path = Path(args.config)
@@ -98,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         "epochs": args.epochs, "batch_size": args.batch_size, "grad_accum": args.grad_accum, "lr": args.lr,
         "generator_lr": args.generator_lr, "max_iters": args.max_iters, "loss": args.loss,
         "generator_loss": args.generator_loss, "generator_bn": args.generator_bn,
-        "workers": args.workers, "seed": args.seed,
+        "workers": args.jobs, "seed": args.seed,
     }
     if args.backbone_weights is not None:
         overrides["backbone_weights"] = args.backbone_weights

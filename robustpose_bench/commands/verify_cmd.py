@@ -1,21 +1,23 @@
-"""``robustpose-bench verify DATASET --out DIR``: re-hash a build against its manifest."""
+"""``robustpose-bench verify DATASET --data DIR``: re-hash a build against its manifest."""
 from __future__ import annotations
 
 import argparse
 import os
 
 from .dataset_args import add_dataset_arguments, card_of
+from .spelling import retire
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "verify", help="re-hash a built -C dataset; report missing, extra and mismatched files",
-        description="Re-hash every file of OUT/<dataset>/ against the build's manifest.json and list what is "
+        description="Re-hash every file of DATA/<dataset>/ against the build's manifest.json and list what is "
                     "missing, extra, mismatched or failed at build time. Exit status 0 when everything matches, "
                     "1 otherwise.",
     )
-    add_dataset_arguments(p, positional=True, help="which built dataset under --out")
-    p.add_argument("--out", default="out", help="the build's output folder (default: ./out)")
+    add_dataset_arguments(p, positional=True, help="which built dataset under --data")
+    p.add_argument("--data", default="out", help="the built-datasets folder build wrote (default: ./out)")
+    retire(p, "--out", "--data", "the built-datasets folder, as in build and eval")
     p.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1), help="hashing threads")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--recompute", action="store_true",
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--recompute needs --images DIR: the source images the build read")
     if not args.recompute and (args.images or args.sample is not None or args.seed is not None):
         raise UserError("--images, --sample and --seed go with --recompute")
-    rep = verify_dataset(Path(args.out) / args.dataset, jobs=args.jobs, progress=not args.no_progress)
+    rep = verify_dataset(Path(args.data) / args.dataset, jobs=args.jobs, progress=not args.no_progress)
     if rep.manifest_problem:
         print(f"manifest: {rep.manifest_problem}")
     for rel in rep.missing:
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         return 0 if rep.ok else 1
     from ..builder.recompute import recompute_outputs
 
-    rec = recompute_outputs(Path(args.out) / args.dataset, args.images, sample=args.sample, seed=args.seed,
+    rec = recompute_outputs(Path(args.data) / args.dataset, args.images, sample=args.sample, seed=args.seed,
                             jobs=args.jobs, progress=not args.no_progress)
     for name, why in rec.differ:
         print(f"differs: {name}: {why}")

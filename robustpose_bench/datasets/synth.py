@@ -36,5 +36,5 @@ class SynthEval(CocoEval):
             image_dir, ann_path = base / lay.images, base / lay.annotations
         if not ann_path.is_file() or not image_dir.is_dir():
             raise UserError(f"{name}: no generated source at {image_dir} + {ann_path} "
-                            f"(run `robustpose-bench build {name} --out OUT`, or pass --root)")
+                            f"(run `robustpose-bench build {name} --data DIR`, or pass --root)")
         return cls(card, EvalSource(image_dir, ann_path), thresholds)

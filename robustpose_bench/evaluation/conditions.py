@@ -214,7 +214,7 @@ def find_conditions(
     ds_dir = Path(data) / dataset
     if not ds_dir.is_dir():
         raise UserError(f"{dataset} was never built under {data}: no folder {ds_dir} "
-                        f"(run `robustpose-bench build {dataset} --out {data}`, or pass --data)")
+                        f"(run `robustpose-bench build {dataset} --data {data}`, or pass --data)")
     manifest, msha = read_manifest(ds_dir)
     for c in corruptions or ():
         if c not in CORRUPTIONS:
@@ -238,7 +238,7 @@ def find_conditions(
         names = sorted(d.name for d in ds_dir.iterdir() if d.is_dir() and d.name in CORRUPTIONS)
         if not names:
             raise UserError(f"{ds_dir} holds no built corruption folders (and no manifest.json); "
-                            f"run `robustpose-bench build {dataset} --out {data}`")
+                            f"run `robustpose-bench build {dataset} --data {data}`")
     if manifest is None:
         layout = _tree_layout(ds_dir, names, layout)
     sevs = list(severities) if severities else msevs

@@ -22,6 +22,7 @@ from .. import __version__
 from ..atomic import sha256_file
 from ..datasets import EvalDataset, Thresholds, open_dataset
 from ..errors import UserError
+from ..flag_values import parse_shard
 from .backends import BACKENDS, PredictJob, connect, run_dask, run_local, worker_model
 from .conditions import (CLEAN, Condition, RunOptions, check_condition_files, check_grid, find_conditions,
                          resolved_output)
@@ -47,28 +48,15 @@ class EvalOptions(RunOptions):
     batch: int | None = None
     flip: bool | None = None
     post: str = "default"
-    workers: int | None = None
-    det_thre: float = Thresholds.det
-    in_vis_thre: float = Thresholds.in_vis
-    oks_thre: float = Thresholds.oks_nms
+    jobs: int | None = None
+    det_thr: float = Thresholds.det
+    in_vis_thr: float = Thresholds.in_vis
+    oks_thr: float = Thresholds.oks_nms
     shard: str | None = None
     intra_op_threads: int | None = None
     backend: str = "local"
     scheduler: str | None = None
     images_with_keypoints: bool = False
-
-
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """'I/N' (1 <= I <= N) -> (I, N); None stays None."""
-    if text is None:
-        return None
-    try:
-        i, n = (int(v) for v in str(text).split("/"))
-    except ValueError:
-        raise UserError(f"--shard must be I/N with integers, e.g. 1/4; got {text!r}") from None
-    if n < 1 or not 1 <= i <= n:
-        raise UserError(f"--shard {text}: needs 1 <= I <= N")
-    return i, n
 
 
 def shard_slice(conds: Sequence[Condition], shard: tuple[int, int] | None) -> list[Condition]:
@@ -81,17 +69,21 @@ def shard_slice(conds: Sequence[Condition], shard: tuple[int, int] | None) -> li
 
 
 def _check_counts(opts: EvalOptions) -> None:
-    """Counts that must be positive integers (``--workers -1`` reached a thread pool as a traceback)."""
-    for flag, v in (("--workers", opts.workers), ("--batch", opts.batch), ("--intra-op-threads", opts.intra_op_threads)):
+    """Counts that must be positive integers (``--jobs -1`` reached a thread pool as a traceback)."""
+    for flag, v in (("--jobs", opts.jobs), ("--batch", opts.batch), ("--intra-op-threads", opts.intra_op_threads)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise UserError(f"{flag} must be a positive integer, got {v!r}")
 
 
 def _thresholds(opts: EvalOptions) -> Thresholds:
-    for name, v in (("--det-thre", opts.det_thre), ("--in-vis-thre", opts.in_vis_thre), ("--oks-thre", opts.oks_thre)):
+    for name, v in (("--det-thr", opts.det_thr), ("--in-vis-thr", opts.in_vis_thr), ("--oks-thr", opts.oks_thr)):
         if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
             raise UserError(f"{name} must be a number in 0..1, got {v!r}")
-    return Thresholds(det=float(opts.det_thre), in_vis=float(opts.in_vis_thre), oks_nms=float(opts.oks_thre))
+    return Thresholds(det=float(opts.det_thr), in_vis=float(opts.in_vis_thr), oks_nms=float(opts.oks_thr))
+
+
+#: Thresholds' fields -> their one name in results.json config (== the flags: --det-thr...)
+THRESHOLD_KEYS = {"det": "det_thr", "in_vis": "in_vis_thr", "oks_nms": "oks_thr"}
 
 
 def _check_outputs(opts: EvalOptions, ds: EvalDataset, pred_dir: Path, conds: Sequence[Condition],
@@ -150,7 +142,9 @@ def _identity(opts: EvalOptions, model: Any, ds: EvalDataset, boxes: dict | None
         "source_images": os.path.realpath(ds.source.image_dir),
         "boxes": boxes, "manifest_sha256": manifest_sha, "layout": layout,
         # int8 ONNX models give other outputs with another onnxruntime thread count (MoveNet int8 keypoints
-        # moved by up to 16 px between 1 and 2 threads): the thread count is part of what decides them
+        # moved by up to 16 px between 1 and 2 threads): the thread count is part of what decides them.
+        # The thresholds keep their first keys here (det, in_vis, oks_nms): a run begun before the flags
+        # were renamed still resumes.
         "options": {"flip": flip, "post": post, "intra_op_threads": opts.intra_op_threads,
                     "thresholds": {"det": thresholds.det, "in_vis": thresholds.in_vis, "oks_nms": thresholds.oks_nms}
                     if model.spec.pipeline == "topdown" and ds.supports_boxes else None},
@@ -250,7 +244,7 @@ def _run_eval(opts: EvalOptions) -> dict:
         # driver formats, scores and saves each as it arrives
         job = PredictJob(model=str(Path(opts.model).resolve()), spec=spec.to_json(), device=opts.device, post=opts.post,
                          intra_op_threads=opts.intra_op_threads, family=family, kp_set=kp_indices, flip=flip,
-                         batch=batch, workers=opts.workers, instances=instances,
+                         batch=batch, workers=opts.jobs, instances=instances,
                          files=tuple(files) if family == "onestage" else ())
         worker_model(job, loaded=model)
         rows_by_key: dict[str, list[dict]] = {}
@@ -293,7 +287,8 @@ def _run_eval(opts: EvalOptions) -> dict:
         rows = [r for c in conds for r in rows_by_key[c.key]]
 
         # (5) results.json
-        non_standard = thresholds.changed() if family == "topdown" and ds.supports_boxes else []
+        non_standard = ([THRESHOLD_KEYS[k] for k in thresholds.changed()]
+                        if family == "topdown" and ds.supports_boxes else [])
         if protocol["images"] != "all":
             non_standard.append("images")  # not every image of the split scored (ultralytics' protocol)
         provenance = {
@@ -324,9 +319,8 @@ def _run_eval(opts: EvalOptions) -> dict:
             "batch": batch, "flip": flip,
             "post_processing": post,
             "boxes": "model" if family == "onestage" else ("gt" if opts.boxes in (None, "gt") else boxes["source"]),
-            "det_thre": thresholds.det if family == "topdown" and ds.supports_boxes else None,
-            "oks_nms": thresholds.oks_nms if family == "topdown" and ds.supports_boxes else None,
-            "in_vis_thre": thresholds.in_vis if family == "topdown" and ds.supports_boxes else None,
+            **{key: getattr(thresholds, field) if family == "topdown" and ds.supports_boxes else None
+               for field, key in THRESHOLD_KEYS.items()},
             "non_standard": non_standard,
             "protocol": protocol,
             "device_requested": opts.device,

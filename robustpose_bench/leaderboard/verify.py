@@ -99,8 +99,8 @@ def _eval_overrides(extra_args: Sequence[str]) -> dict[str, Any]:
     sub = parser.add_subparsers(dest="cmd")
     eval_cmd.register(sub)
     remember_prog(parser)
-    allowed = {"root", "images", "ann", "gt_mat", "spec", "boxes", "batch", "workers", "flip", "post",
-               "det_thre", "in_vis_thre", "oks_thre", "layout"}
+    allowed = {"root", "images", "ann", "gt_mat", "spec", "boxes", "batch", "jobs", "flip", "post",
+               "det_thr", "in_vis_thr", "oks_thr", "layout"}
     try:
         defaults = vars(parse_command_line(parser, ["eval", "MODEL", "--dataset", "coco-c"]))
         given = vars(parse_command_line(parser, ["eval", "MODEL", "--dataset", "coco-c", *extra_args]))
@@ -186,11 +186,9 @@ def _recorded_settings(entry_path: Path, origin: dict[str, Any]) -> dict[str, An
     settings: dict[str, Any] = {}
     if cfg.get("boxes") == "gt":
         settings["boxes"] = "gt"
-    for key in ("det_thre", "in_vis_thre"):
+    for key in ("det_thr", "in_vis_thr", "oks_thr"):  # older files' det_thre, ... are read as these
         if isinstance(cfg.get(key), (int, float)):
             settings[key] = float(cfg[key])
-    if isinstance(cfg.get("oks_nms"), (int, float)):
-        settings["oks_thre"] = float(cfg["oks_nms"])
     if cfg.get("post_processing"):
         settings["post"] = cfg["post_processing"]
     if cfg.get("batch"):

@@ -36,10 +36,13 @@ def model_keypoint_names(spec: "ModelSpec") -> dict[str, int]:
 def dataset_indices(spec: "ModelSpec", card: "DatasetCard") -> tuple[int, ...]:
     """The model index of each of ``card``'s keypoints, in the card's order.
 
-    The spec's ``dataset_map`` entry for the card's keypoint set when it has one (as before cards);
-    otherwise the card's keypoint names looked up among the model's (``model_keypoint_names``).
+    The spec's ``dataset_map`` entry for the card's keypoint set when it has one (as before cards), or
+    for MPII a COCO model's map by joint name (``ModelSpec.dataset_indices``: -1 for the four joints COCO
+    lacks, scored as partial PCKh); otherwise the card's keypoint names looked up among the model's
+    (``model_keypoint_names``).
     """
-    if card.keypoint_set in spec.keypoints.dataset_map:
+    dmap = spec.keypoints.dataset_map
+    if card.keypoint_set in dmap or (card.keypoint_set == "mpii" and "coco" in dmap):
         return spec.dataset_indices(card.keypoint_set)
     by_name = model_keypoint_names(spec)
     missing = [n for n in card.keypoints if n not in by_name]
