@@ -92,7 +92,7 @@ def test_inspect_without_a_fitting_preset_prints_a_skeleton_and_what_it_could_no
     rc, out, _ = run_cli("inspect", p)
     assert rc == 0 and "spec eval would use: none that works" in out
     assert "spec skeleton (no preset fits" in out
-    skel = json.loads(out.split("fill every FILL, see docs/model_spec.md):\n", 1)[1].split("\ncould not infer")[0])
+    skel = json.loads(out.split("fill every FILL, see `robustpose-bench docs model_spec`):\n", 1)[1].split("\ncould not infer")[0])
     assert skel["input"]["height"] == 96 and skel["input"]["width"] == 64 and skel["input"]["layout"] == "NCHW"
     assert skel["output"]["kind"] == "FILL"
     assert "could not infer from the file: output.kind and its fields; keypoints.dataset_map" in out

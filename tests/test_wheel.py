@@ -111,6 +111,9 @@ def test_the_documentation_ships_and_help_cites_it_not_repository_paths(installe
     assert shown.stdout == (REPO / "docs" / "model_spec.md").read_text("utf-8")
     wrong = rpb(installed, "docs", "modelspec")
     assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "did you mean model_spec" in wrong.stderr
-    for command in ("eval", "inspect", "export", "leaderboard", "train", "score"):
+    from robustpose_bench.commands import COMMANDS
+
+    commands = [m.__name__.rsplit(".", 1)[1].removesuffix("_cmd").replace("_", "-") for m in COMMANDS]
+    for command in commands:
         r = rpb(installed, command, "--help")
         assert r.returncode == 0 and "docs/" not in r.stdout.replace("robustpose-bench docs", ""), command
