@@ -36,8 +36,10 @@ METRIC_UNIT: dict[str, str] = {"AP": "AP (%)", "PCKh": "PCKh@0.5 (%)"}
 
 GT_BOXES = "GT boxes"
 GT_CENTRE_SCALE = "GT centre and scale"
-NO_BOXES = "none (bottom-up)"
 ONE_STAGE = "none (one-stage)"
+#: A model that finds the persons itself (bottom-up or single-stage regression): one label, ONE_STAGE.
+#: Files written before it was unified say "none (bottom-up)"; they are read as this.
+NO_BOXES = ONE_STAGE
 DETECTIONS = "detections: "
 
 
@@ -59,8 +61,8 @@ def is_path_like(text: str) -> bool:
 
 
 def box_source_label(source: str | None) -> str | None:
-    """The box source by name: 'GT boxes', 'GT centre and scale', 'none (bottom-up)', 'none
-    (one-stage)' or 'detections: <file name>'. ``source`` is what a results file records (``gt``,
+    """The box source by name: 'GT boxes', 'GT centre and scale', 'none (one-stage)' (also for the older
+    'none (bottom-up)') or 'detections: <file name>'. ``source`` is what a results file records (``gt``,
     ``mpii-annotation``, ``none``, ``model``, a detection file's path or name) or an already-named
     label, which is returned as is.
     """
@@ -72,10 +74,8 @@ def box_source_label(source: str | None) -> str | None:
         return GT_BOXES
     if lowered in ("mpii-annotation", "gt centre and scale", "ground truth (mpii centre and scale)"):
         return GT_CENTRE_SCALE
-    if lowered in ("none", "bottom-up", "none (bottom-up)"):
-        return NO_BOXES
-    if lowered in ("model", "one-stage", "none (one-stage)"):  # the model finds the persons itself
-        return ONE_STAGE
+    if lowered in ("none", "bottom-up", "none (bottom-up)", "model", "one-stage", "none (one-stage)"):
+        return ONE_STAGE  # the model finds the persons itself
     if text.startswith(DETECTIONS):
         text = text[len(DETECTIONS):].strip()
     elif not (is_path_like(text) or lowered.endswith(".json")):

@@ -418,8 +418,10 @@ def test_table_tells_equal_model_names_apart(tmp_path, capsys):
     assert models == ["movenet (GT boxes)", "movenet (detections: dets.json)"]
     from robustpose_bench.vocabulary import box_source_label
 
-    assert [box_source_label(s) for s in ("gt", "mpii-annotation", "none", "model", "C:\\data\\d.json")] == [
-        "GT boxes", "GT centre and scale", "none (bottom-up)", "none (one-stage)", "detections: d.json"]
+    assert [box_source_label(s) for s in ("gt", "mpii-annotation", "none", "model", "none (bottom-up)",
+                                          "C:\\data\\d.json")] == [
+        "GT boxes", "GT centre and scale", "none (one-stage)", "none (one-stage)", "none (one-stage)",
+        "detections: d.json"]
     assert "/home/me" not in md
 
     # same boxes and the same time: the results file tells them apart

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--architecture", help="network family, e.g. SimpleBaseline: the row's label with the method (default: --name)")
     p.add_argument("--backbone", help="e.g. ResNet-50")
     p.add_argument("--input-size", help="HxW, e.g. 256x192 (default: from the model spec)")
-    p.add_argument("--box-source", metavar="gt|'none (bottom-up)'|FILE",
+    p.add_argument("--box-source", metavar="gt|none|FILE",
                    help="where the person boxes came from, when the results do not say (results from 'score' "
                         "without --boxes); a detection file is recorded by its name and sha256, never its path")
     p.add_argument("--subset", action="store_true",

@@ -121,7 +121,7 @@ def _box_source(view: ResultsView, given: str | None) -> tuple[str, str | None]:
         if is_path_like(given) or given.lower().endswith(".json"):
             if not Path(given).is_file():
                 raise UserError(f"--box-source {given}: no such detection file (give the file, so that its "
-                                "sha256 is recorded, or 'gt' / 'none (bottom-up)')")
+                                "sha256 is recorded, or 'gt' / 'none')")
             given_sha = sha256_file(given)
         given = box_source_label(given)
     if recorded is not None and given is not None and given != recorded:
@@ -132,7 +132,7 @@ def _box_source(view: ResultsView, given: str | None) -> tuple[str, str | None]:
     label = recorded or given
     if not label:
         raise UserError(f"{view.path}: provenance has no box source (e.g. results from 'score' without --boxes); "
-                        "say where the person boxes came from with --box-source gt|'none (bottom-up)'|FILE")
+                        "say where the person boxes came from with --box-source gt|none|FILE")
     return label, recorded_sha or given_sha
 
 
