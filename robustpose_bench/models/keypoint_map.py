@@ -40,7 +40,11 @@ def dataset_indices(spec: "ModelSpec", card: "DatasetCard") -> tuple[int, ...]:
     otherwise the card's keypoint names looked up among the model's (``model_keypoint_names``).
     """
     if card.keypoint_set in spec.keypoints.dataset_map:
-        return spec.dataset_indices(card.keypoint_set)
+        idx = spec.dataset_indices(card.keypoint_set)
+        if len(idx) != card.num_keypoints:  # a user's keypoint set: the spec cannot check its size alone
+            raise UserError(f"model spec '{spec.name}': keypoints.dataset_map.{card.keypoint_set} lists {len(idx)} "
+                            f"keypoints, but dataset {card.name} has {card.num_keypoints}")
+        return idx
     by_name = model_keypoint_names(spec)
     missing = [n for n in card.keypoints if n not in by_name]
     if not missing:
