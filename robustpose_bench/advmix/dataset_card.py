@@ -90,14 +90,3 @@ def card_from_record(record: Any, source: str) -> DatasetCard:
         return shipped
     return parse_card(obj, f"{source} (dataset card {record['name']})", sha)
 
-
-def check_card_fields(card: DatasetCard, dataset_format: str, keypoints: str) -> None:
-    """The config's own ``dataset_format`` and ``keypoints`` must be the card's: they are what older
-    configs and checkpoints hold, and a mismatch would read the wrong format or keypoint count."""
-    want_format = READER_OF_FORMAT[card.format]
-    if dataset_format != want_format:
-        raise UserError(f"config field 'dataset_format': {dataset_format!r}, but dataset {card.name} is read as "
-                        f"{want_format!r} (its card's format is {card.format}); leave dataset_format out")
-    if keypoints != card.keypoint_set:
-        raise UserError(f"config field 'keypoints': {keypoints!r}, but dataset {card.name} has keypoint set "
-                        f"{card.keypoint_set!r}; leave keypoints out")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from .dataset_args import registered
+
 _MIXES = ("adv", "adv-image", "equal", "dirichlet", "sequential")
 
 
@@ -15,9 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     data = p.add_mutually_exclusive_group()
     data.add_argument("--dataset", metavar="NAME",
                       help="what the annotations hold: a keypoint set (coco: COCO keypoint json, as COCO and synth; "
-                           "mpii: HRNet's MPII json; crowdpose) or a registered dataset (coco-c, ochuman-c, "
-                           "crowdpose-c, synth-c, mpii-c; `robustpose-bench list datasets`); its card gives the "
-                           "keypoint count, flip pairs and upper body (default: coco)")
+                           "mpii: HRNet's MPII json; crowdpose) or a registered dataset "
+                           f"({registered()}; `robustpose-bench list datasets`); its card gives the keypoint count, "
+                           "flip pairs and upper body (default: coco)")
     data.add_argument("--dataset-card", metavar="FILE.json",
                       help="your own COCO-format dataset's card (docs/datasets.md) instead of --dataset")
     p.add_argument("--images", help="image folder")
