@@ -35,7 +35,7 @@ import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 from torch import nn
@@ -45,6 +45,9 @@ from ..errors import UserError
 from .config import TrainConfig
 from .generator import UnetGenerator, max_levels, mix, mix_weights
 from .losses import pose_loss
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..datasets.cards import DatasetCard
 
 CHECKPOINT_NAME = "last.pth"
 
@@ -485,7 +488,7 @@ def cpu_numerics() -> dict[str, Any]:
     return info
 
 
-def apply_card(cfg: TrainConfig):
+def apply_card(cfg: TrainConfig) -> "DatasetCard":
     """The run's dataset card (``advmix/dataset_card.py``); with ``cfg.dataset`` set, its card fills in
     ``cfg.dataset_format`` (the reader) and ``cfg.keypoints`` (the keypoint set), so that config.yaml
     and the checkpoint say what was trained. One-line errors for an unknown name or a bad card."""
@@ -498,7 +501,7 @@ def apply_card(cfg: TrainConfig):
     return card
 
 
-def build_dataset(cfg: TrainConfig, train: bool = True, card=None):
+def build_dataset(cfg: TrainConfig, train: bool = True, card: "DatasetCard | None" = None):
     """The training set of ``cfg``: its annotations read by the card format's reader, with the card's
     keypoint count, flip pairs and upper body (``card``: :func:`apply_card`'s, resolved once per run)."""
     from .data import AugmentConfig, TopDownDataset, read_coco, read_mpii, training_layout
