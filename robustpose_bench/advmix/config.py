@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from ..errors import UserError, shown
+from .dataset_card import is_card_path
 
 METHODS = ("standard", "advmix")
 MIX_MODES = ("adv", "adv-image", "equal", "dirichlet", "sequential")
@@ -32,10 +33,14 @@ class TrainConfig:
     arch: str = "simplebaseline_r50"
     method: str = "standard"
     # data
-    dataset_format: str = "coco"            # coco: COCO keypoint json; mpii: HRNet annot json
+    # A registered dataset (coco-c, ochuman-c, crowdpose-c, synth-c, mpii-c), a keypoint set (coco, mpii,
+    # crowdpose) or a dataset card file (FILE.json; in a config file, relative to that file): its card
+    # gives the keypoints, flip pairs and upper body, and fills in dataset_format and keypoints below.
+    dataset: str | None = None
+    dataset_format: str = "coco"            # coco: COCO keypoint json; mpii: HRNet annot json (from the card)
     images: str = ""                        # image folder
     ann: str = ""                           # annotation file
-    keypoints: str = "coco"                 # keypoint set: coco (17) or mpii (16)
+    keypoints: str = "coco"                 # keypoint set: the card's (configs without dataset: coco or mpii)
     # [height, width] as --image-size (HRNet's MODEL.IMAGE_SIZE is the other way round: [w, h]).
     image_size: list[int] = field(default_factory=lambda: [256, 192])
     heatmap_size: list[int] = field(default_factory=lambda: [64, 48])   # [height, width]: image_size / 4
@@ -90,9 +95,16 @@ class TrainConfig:
         def bad(name: str, msg: str) -> UserError:
             where = (origins or {}).get(name, source)
             return UserError(f"{where + ': ' if where else ''}config field '{name}': {msg}")
-        for name, allowed in (("method", METHODS), ("mix", MIX_MODES), ("dataset_format", DATASET_FORMATS),
-                              ("keypoints", ("coco", "mpii")), ("loss", LOSS_KINDS),
-                              ("generator_loss", GENERATOR_LOSSES), ("generator_bn", GENERATOR_BN)):
+        from ..datasets.cards import keypoint_sets
+
+        choices: tuple[tuple[str, tuple[str, ...]], ...] = (
+            ("method", METHODS), ("mix", MIX_MODES), ("loss", LOSS_KINDS),
+            ("generator_loss", GENERATOR_LOSSES), ("generator_bn", GENERATOR_BN))
+        if self.dataset is None:  # else the card fills both in (advmix/dataset_card.py)
+            choices += (("dataset_format", DATASET_FORMATS), ("keypoints", tuple(keypoint_sets())))
+        elif not (isinstance(self.dataset, str) and self.dataset):
+            raise bad("dataset", f"must be a dataset name or a card file, got {shown(self.dataset)}")
+        for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 raise bad(name, f"must be one of {', '.join(allowed)}, got {shown(getattr(self, name))}")
         if self.config_format != CONFIG_FORMAT:
@@ -154,7 +166,7 @@ class TrainConfig:
 
 MAX_SIZE = 4096  # pixels per side of the input crop: beyond this, memory, not the user, gives out
 # Optional fields: their type cannot be read from a default of None.
-_OPTIONAL_TYPES: dict[str, type] = {"max_iters": int, "pretrained": str, "backbone_weights": str}
+_OPTIONAL_TYPES: dict[str, type] = {"dataset": str, "max_iters": int, "pretrained": str, "backbone_weights": str}
 
 
 def _is_int(value: Any) -> bool:
@@ -235,6 +247,9 @@ def read_config_values(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError(f"{p}: expected a mapping of config fields")
     refuse_old_size_order(data, str(p))
+    dataset = data.get("dataset")
+    if isinstance(dataset, str) and is_card_path(dataset) and not os.path.isabs(dataset):
+        data["dataset"] = os.path.abspath(p.parent / dataset)  # a card file: relative to the config file
     return data
 
 

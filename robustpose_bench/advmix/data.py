@@ -12,7 +12,9 @@ normalised crop (see ``augment.py``). Randomness comes from ``numpy.random.defau
 epoch, index))``: an item is the same whatever the worker count or order, so runs are reproducible.
 
 Readers: COCO-format keypoint json + image folder (COCO train2017, synth, anything COCO-format),
-and MPII in HRNet's ``annot/train.json`` layout.
+and MPII in HRNet's ``annot/train.json`` layout. The keypoint count, flip pairs and upper-body joints
+come from the dataset card (``datasets/cards.py``; :class:`KeypointSet`), so COCO and MPII train with
+HRNet's own tables, and any carded COCO-format set with its card's.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -29,14 +32,13 @@ from ..errors import UserError
 from ..jsonfile import read_json
 from .augment import autoaugment, gridmask
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..datasets.cards import DatasetCard
+
 PIXEL_STD = 200.0
 MEAN_RGB = np.array([123.675, 116.28, 103.53], np.float32)
 STD_RGB = np.array([58.395, 57.12, 57.375], np.float32)
 
-COCO_FLIP_PAIRS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
-MPII_FLIP_PAIRS = ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))
-COCO_UPPER_BODY = tuple(range(11))
-MPII_UPPER_BODY = (7, 8, 9, 10, 11, 12, 13, 14, 15)
 
 
 @dataclass
@@ -52,15 +54,31 @@ class PersonRecord:
 
 @dataclass(frozen=True)
 class KeypointSet:
+    """What training needs of a dataset card: the keypoint count, the flip pairs (indices) that the flip
+    augmentation swaps, and the upper-body joints (indices) of the half-body crops."""
+
     num_joints: int
     flip_pairs: tuple[tuple[int, int], ...]
     upper_body: tuple[int, ...]
+    names: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, card: "DatasetCard") -> "KeypointSet":
+        return cls(card.num_keypoints, card.flip_pairs, card.upper_body_indices(), card.keypoints)
 
 
-KEYPOINT_SETS = {
-    "coco": KeypointSet(17, COCO_FLIP_PAIRS, COCO_UPPER_BODY),
-    "mpii": KeypointSet(16, MPII_FLIP_PAIRS, MPII_UPPER_BODY),
-}
+def keypoint_set(keypoints: "str | KeypointSet | DatasetCard") -> KeypointSet:
+    """A KeypointSet from itself, a card, or a registered keypoint set's name ('coco', 'mpii', ...)."""
+    from ..datasets.cards import DatasetCard, keypoint_sets
+
+    if isinstance(keypoints, KeypointSet):
+        return keypoints
+    if isinstance(keypoints, DatasetCard):
+        return KeypointSet.of(keypoints)
+    sets = keypoint_sets()
+    if keypoints not in sets:
+        raise UserError(f"unknown keypoint set {keypoints!r} (known: {', '.join(sets)})")
+    return KeypointSet.of(sets[keypoints])
 
 
 def box_to_center_scale(x: float, y: float, w: float, h: float, aspect_ratio: float) -> tuple[np.ndarray, np.ndarray]:
@@ -89,25 +107,43 @@ def training_layout(dataset_format: str) -> str:
     return f"ROOT/{images} (images) + ROOT/{ann} (ann)"
 
 
-def read_coco(ann_file: str | os.PathLike, images_dir: str | os.PathLike, aspect_ratio: float) -> list[PersonRecord]:
+def read_coco(ann_file: str | os.PathLike, images_dir: str | os.PathLike, aspect_ratio: float,
+              card: "DatasetCard | None" = None) -> list[PersonRecord]:
     """Persons with at least one labelled keypoint from a COCO keypoint json (HRNet's coco.py rules).
 
     Boxes are clipped to the image; crowd annotations, empty boxes and persons with no labelled
-    keypoints are skipped, as in HRNet's ``_load_coco_keypoint_annotation_kernal``.
+    keypoints are skipped, as in HRNet's ``_load_coco_keypoint_annotation_kernal``. Every annotation
+    must hold the card's keypoint count (default: COCO's 17), and the categories that name keypoints
+    are the ones read (COCO: person, id 1; a file whose categories name none: id 1).
     """
+    from ..datasets.cards import keypoint_sets
+
+    card = card if card is not None else keypoint_sets()["coco"]
+    k = card.num_keypoints
     ann_file = Path(ann_file)
     data = read_json(ann_file, "annotation file")
+    if not isinstance(data, dict):
+        raise UserError(f"{ann_file}: expected a COCO keypoint annotation file (a JSON object)")
     for key in ("images", "annotations"):
         if key not in data:
             raise UserError(f"{ann_file}: missing '{key}' (expected a COCO keypoint annotation file)")
+    categories = [c for c in data.get("categories") or [] if isinstance(c, dict) and "keypoints" in c]
+    for i, cat in enumerate(categories):
+        if isinstance(cat["keypoints"], list) and len(cat["keypoints"]) != k:
+            raise UserError(f"{ann_file}: category {cat.get('id')} names {len(cat['keypoints'])} keypoints, but "
+                            f"dataset {card.name} has {k}")
+    wanted = {c.get("id") for c in categories} or {1}
     images = {im["id"]: im for im in data["images"]}
     records = []
     for ann in data["annotations"]:
-        if ann.get("iscrowd", 0) or "keypoints" not in ann or ann.get("category_id", 1) != 1:
+        if ann.get("iscrowd", 0) or "keypoints" not in ann or ann.get("category_id", 1) not in wanted:
             continue
-        kp = np.asarray(ann["keypoints"], np.float32).reshape(-1, 3)
-        if kp.shape[0] != 17:
-            raise UserError(f"{ann_file}: annotation {ann.get('id')} has {kp.shape[0]} keypoints, expected 17")
+        values = ann["keypoints"]
+        if not isinstance(values, list) or len(values) != 3 * k:
+            n = f"{len(values) / 3:g}" if isinstance(values, list) else "no list of"
+            raise UserError(f"{ann_file}: annotation {ann.get('id')} has {n} keypoints, but dataset {card.name} "
+                            f"has {k} ({3 * k} values: x, y, v each)")
+        kp = np.asarray(values, np.float32).reshape(-1, 3)
         if kp[:, 2].max() <= 0:
             continue
         im = images.get(ann["image_id"])
@@ -270,18 +306,16 @@ def normalise(img: np.ndarray) -> np.ndarray:
 class TopDownDataset(torch.utils.data.Dataset):
     """Training crops. Item: (proposals (P,3,H,W) float32, target (K,h,w), target_weight (K,1))."""
 
-    def __init__(self, records: list[PersonRecord], keypoints: str, image_size: tuple[int, int],
-                 heatmap_size: tuple[int, int], augment: AugmentConfig, proposals: str = "standard",
-                 seed: int = 0, train: bool = True):
-        if keypoints not in KEYPOINT_SETS:
-            raise UserError(f"unknown keypoint set {keypoints!r} (known: {', '.join(KEYPOINT_SETS)})")
+    def __init__(self, records: list[PersonRecord], keypoints: "str | KeypointSet | DatasetCard",
+                 image_size: tuple[int, int], heatmap_size: tuple[int, int], augment: AugmentConfig,
+                 proposals: str = "standard", seed: int = 0, train: bool = True):
         if proposals not in PROPOSAL_MODES:
             raise ValueError(f"proposals must be one of {PROPOSAL_MODES}, got {proposals!r}")
         self.records = records
-        self.kps = KEYPOINT_SETS[keypoints]
+        self.kps = keypoint_set(keypoints)   # from the dataset card: count, flip pairs, upper body
         n = records[0].joints.shape[0]
         if n != self.kps.num_joints:
-            raise UserError(f"the annotations have {n} joints but keypoint set {keypoints!r} has {self.kps.num_joints}")
+            raise UserError(f"the annotations have {n} joints but the dataset's keypoint set has {self.kps.num_joints}")
         self.image_size = tuple(image_size)   # (w, h)
         self.heatmap_size = tuple(heatmap_size)
         self.aug = augment

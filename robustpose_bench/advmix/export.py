@@ -2,7 +2,8 @@
 
 The spec (``robustpose_bench.models.spec``) tells ``robustpose-bench eval`` how to feed the model
 (NCHW float32 RGB, ImageNet mean/std on 0..255) and read it (NKHW heatmaps, stride 4, the
-dataset's keypoints and flip pairs), so an exported model is scored with no extra flags. ONNX:
+dataset card's keypoint names and flip pairs, and a ``dataset_map`` onto its keypoint set), so an
+exported model is scored with no extra flags, on a user's own card too (``eval --dataset-card``). ONNX:
 ``metadata_props['robustpose_spec']``; TorchScript: extra file ``robustpose_spec.json``.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ import io
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -19,6 +20,9 @@ from torch import nn
 from ..atomic import atomic_write_bytes
 from ..errors import UserError
 from ..models.spec import ModelSpec, embed_spec_onnx, heatmap_model_spec, torchscript_extra_files
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..datasets.cards import DatasetCard
 
 FORMATS = ("onnx", "torchscript")
 INPUT_NAME = "input"
@@ -36,9 +40,27 @@ def spec_for(name: str, cfg: dict[str, Any], fmt: str = "onnx") -> ModelSpec:
     if w % hw or h % hh or w // hw != h // hh:
         raise UserError(f"config: image_size {cfg['image_size']} is not an integer multiple of heatmap_size "
                         f"{cfg['heatmap_size']}")
-    return heatmap_model_spec(name, height=h, width=w, dataset=cfg["keypoints"], stride=w // hw,
+    card = export_card(cfg)
+    return heatmap_model_spec(name, height=h, width=w, dataset=card.keypoint_set, stride=w // hw,
                               input_name=INPUT_NAME if fmt == "onnx" else None,
-                              output_name=OUTPUT_NAME if fmt == "onnx" else None)
+                              output_name=OUTPUT_NAME if fmt == "onnx" else None,
+                              keypoint_names=card.keypoints, flip_pairs=card.flip_pairs)
+
+
+def export_card(cfg: dict[str, Any]) -> "DatasetCard":
+    """The dataset card of a trained model: the one its checkpoint recorded (``cfg['dataset_card']``, as
+    :func:`load_trained` returns it), else the registered keypoint set ``cfg['keypoints']`` names."""
+    from ..datasets.cards import keypoint_sets
+    from .dataset_card import card_from_record
+
+    record = cfg.get("dataset_card")
+    if record is not None:
+        return card_from_record(record, "checkpoint")
+    sets = keypoint_sets()
+    if cfg["keypoints"] not in sets:
+        raise UserError(f"config field 'keypoints': {cfg['keypoints']!r} is not a registered keypoint set "
+                        f"({', '.join(sets)}) and the checkpoint records no dataset card")
+    return sets[cfg["keypoints"]]
 
 
 # Config fields an export reads: the net, its keypoints, its input and heatmap sizes, the spec's name.
@@ -62,9 +84,11 @@ def checkpoint_config(config: Any, source: str) -> dict[str, Any]:
 
 
 def load_trained(checkpoint: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the pose net of a ``train`` checkpoint (strict load) and return it with its config."""
+    """Rebuild the pose net of a ``train`` checkpoint (strict load) and return it with its config, to
+    which ``dataset_card`` is added: the card record the checkpoint holds (None before cards), whose
+    keypoint names and flip pairs :func:`spec_for` writes into the spec."""
     from .checkpoint import load_strict, read_training_checkpoint
-    from .data import KEYPOINT_SETS
+    from .dataset_card import card_from_record
     from .nets import ARCHS, build_net
 
     path = Path(checkpoint)
@@ -72,7 +96,18 @@ def load_trained(checkpoint: str | os.PathLike) -> tuple[nn.Module, dict[str, An
     cfg = checkpoint_config(state["config"], str(path))
     if cfg["arch"] not in ARCHS:
         raise UserError(f"{path}: config field 'arch' is {cfg['arch']!r}, not one of {', '.join(ARCHS)}")
-    model = build_net(cfg["arch"], KEYPOINT_SETS[cfg["keypoints"]].num_joints)
+    record = state.get("dataset_card")   # checkpoints from before dataset cards have none
+    if record is not None:
+        card = card_from_record(record, str(path))
+        if card.keypoint_set != cfg["keypoints"]:
+            raise UserError(f"{path}: config field 'keypoints' is {cfg['keypoints']!r}, but its dataset card "
+                            f"{card.name} has keypoint set {card.keypoint_set!r}")
+    cfg["dataset_card"] = record
+    try:
+        card = export_card(cfg)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    model = build_net(cfg["arch"], card.num_keypoints)
     load_strict(model, state["state_dict"], source=str(path))
     return model.eval(), cfg
 

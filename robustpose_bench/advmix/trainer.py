@@ -35,7 +35,7 @@ import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 from torch import nn
@@ -45,6 +45,9 @@ from ..errors import UserError
 from .config import TrainConfig
 from .generator import UnetGenerator, max_levels, mix, mix_weights
 from .losses import pose_loss
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..datasets.cards import DatasetCard
 
 CHECKPOINT_NAME = "last.pth"
 
@@ -485,9 +488,25 @@ def cpu_numerics() -> dict[str, Any]:
     return info
 
 
-def build_dataset(cfg: TrainConfig, train: bool = True):
+def apply_card(cfg: TrainConfig) -> "DatasetCard":
+    """The run's dataset card (``advmix/dataset_card.py``); with ``cfg.dataset`` set, its card fills in
+    ``cfg.dataset_format`` (the reader) and ``cfg.keypoints`` (the keypoint set), so that config.yaml
+    and the checkpoint say what was trained. One-line errors for an unknown name or a bad card."""
+    from .dataset_card import READER_OF_FORMAT, training_card
+
+    card = training_card(cfg.dataset, cfg.keypoints)
+    if cfg.dataset:
+        cfg.dataset_format = READER_OF_FORMAT[card.format]
+        cfg.keypoints = card.keypoint_set
+    return card
+
+
+def build_dataset(cfg: TrainConfig, train: bool = True, card: "DatasetCard | None" = None):
+    """The training set of ``cfg``: its annotations read by the card format's reader, with the card's
+    keypoint count, flip pairs and upper body (``card``: :func:`apply_card`'s, resolved once per run)."""
     from .data import AugmentConfig, TopDownDataset, read_coco, read_mpii, training_layout
 
+    card = apply_card(cfg) if card is None else card
     layout = f"the {cfg.dataset_format} layout {training_layout(cfg.dataset_format)}"
     if not cfg.ann or not cfg.images:
         raise UserError(f"training data: give --images DIR and --ann FILE ({layout}), or images/ann in the config")
@@ -497,12 +516,12 @@ def build_dataset(cfg: TrainConfig, train: bool = True):
     h, w = cfg.image_size          # [height, width]; the dataset and OpenCV take (width, height)
     aspect = w / h
     if cfg.dataset_format == "coco":
-        records = read_coco(cfg.ann, cfg.images, aspect)
+        records = read_coco(cfg.ann, cfg.images, aspect, card)
     else:
         records = read_mpii(cfg.ann, cfg.images)
     aug = AugmentConfig(cfg.scale_factor, cfg.rot_factor, cfg.flip, cfg.prob_half_body,
                         cfg.num_joints_half_body, cfg.sigma)
-    return TopDownDataset(records, cfg.keypoints, (w, h), (cfg.heatmap_size[1], cfg.heatmap_size[0]), aug,
+    return TopDownDataset(records, card, (w, h), (cfg.heatmap_size[1], cfg.heatmap_size[0]), aug,
                           proposal_mode(cfg.method, cfg.mix), seed=cfg.seed, train=train)
 
 
@@ -529,7 +548,8 @@ def _load_optimizer(opt: torch.optim.Optimizer, state: Any, source: str) -> None
 
 
 def _resume(ckpt_path: Path, cfg: TrainConfig, model: nn.Module, stepper: Stepper,
-            world_size: int = 1) -> tuple[int, int, int, list[dict[str, Any]], dict[str, Any] | None]:
+            world_size: int = 1, card: dict[str, Any] | None = None
+            ) -> tuple[int, int, int, list[dict[str, Any]], dict[str, Any] | None]:
     """Restore nets and optimisers from ``last.pth``; (epoch, iter in epoch, global iter, history, the
     record of the backbone weights the run started from, or None).
 
@@ -541,6 +561,14 @@ def _resume(ckpt_path: Path, cfg: TrainConfig, model: nn.Module, stepper: Steppe
 
     state = read_training_checkpoint(ckpt_path)
     saved_cfg = from_checkpoint(state["config"])
+    # The dataset card (name + sha256; checkpoints from before cards have none): another card is another
+    # keypoint set, or the same keypoints under other flip pairs.
+    saved_card = state.get("dataset_card")
+    if card is not None and isinstance(saved_card, dict):
+        if (saved_card.get("name"), saved_card.get("sha256")) != (card["name"], card["sha256"]):
+            raise UserError(f"--resume: {ckpt_path} was trained on dataset card {saved_card.get('name')} (sha256 "
+                            f"{str(saved_card.get('sha256'))[:12]}), this run's is {card['name']} (sha256 "
+                            f"{card['sha256'][:12]}): give the same --dataset / --dataset-card")
     for key in ("arch", "method", "mix", "image_size", "keypoints", "seed", "kd", "alpha", "batch_size", "grad_accum",
                 "sync_bn"):
         if key in saved_cfg and saved_cfg[key] != getattr(cfg, key):
@@ -624,11 +652,13 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
     from ..provenance import base_provenance
     from . import distributed as ddp
     from .checkpoint import load_file_strict
-    from .data import KEYPOINT_SETS
+    from .dataset_card import card_record
     from .nets import build_net
     from .nets.backbone import load_backbone_weights
 
     cfg.validate()
+    card = apply_card(cfg)    # before anything is written: an unknown name or a bad card is one line
+    card_rec = card_record(card)
     denv = ddp.torchrun_env()          # None: one process, exactly as before torchrun support
     world = denv.world_size if denv else 1
     is_main = denv is None or denv.is_main
@@ -647,7 +677,7 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
     torch.manual_seed(cfg.seed)
     if cfg.deterministic:
         use_deterministic_kernels()
-    num_joints = KEYPOINT_SETS[cfg.keypoints].num_joints
+    num_joints = card.num_keypoints
     if model is None:
         model = build_net(cfg.arch, num_joints)
     if cfg.pretrained:
@@ -670,7 +700,7 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
         generator = build_generator(cfg).to(dev)
     stepper = Stepper(model, cfg, dev, teacher=teacher, generator=generator)
 
-    dataset = build_dataset(cfg)
+    dataset = build_dataset(cfg, card=card)
     if denv is not None:
         ddp.check_data(len(dataset), cfg.batch_size, cfg.grad_accum)
     step_batch = cfg.batch_size * cfg.grad_accum   # images per optimiser step (all processes together)
@@ -679,7 +709,8 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
     start_epoch, start_iter, global_iter = 0, 0, 0
     history: list[dict[str, Any]] = []
     if resume:
-        start_epoch, start_iter, global_iter, history, backbone = _resume(ckpt_path, cfg, model, stepper, world)
+        start_epoch, start_iter, global_iter, history, backbone = _resume(ckpt_path, cfg, model, stepper, world,
+                                                                          card_rec)
     if denv is not None:
         # Every check that can refuse the launch has run: a bad launch never reaches the rendezvous, and
         # no rank writes before every rank got here.
@@ -693,6 +724,7 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
         meta.update({
             "device": str(dev), "amp": stepper.use_amp, "seed": cfg.seed,
             "annotation_sha256": sha256_file(cfg.ann),
+            "dataset_card": {"name": card.name, "sha256": card.sha256, "path": card.path},
             "pretrained_sha256": sha256_file(cfg.pretrained) if cfg.pretrained else None,
             "backbone_weights": backbone,   # file, sha256, key mapping, tensors loaded / ignored (or None)
             "num_persons": len(dataset), "iters_per_epoch": iters_per_epoch,
@@ -710,7 +742,7 @@ def _train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool, model: nn.Mod
             "state_dict": model.state_dict(), "optimizer": stepper.opt.state_dict(),
             "epoch": epoch, "iter_in_epoch": iter_in_epoch, "global_iter": global_iter,
             "config": cfg.to_dict(), "history": history, "arch": cfg.arch, "world_size": world,
-            "backbone_weights": backbone,
+            "backbone_weights": backbone, "dataset_card": card_rec,
         }
         if generator is not None:
             state["generator"] = generator.state_dict()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from .dataset_args import registered
 from .spelling import retire
 
 _MIXES = ("adv", "adv-image", "equal", "dirichlet", "sequential")
@@ -14,8 +15,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "the defaults, then --config, then the flags given here.")
     p.add_argument("--method", choices=("standard", "advmix"), help="training method (default: standard)")
     p.add_argument("--arch", help="architecture, e.g. simplebaseline_r50, hrnet_w32")
-    p.add_argument("--dataset", choices=("coco", "mpii"),
-                   help="annotation format: coco (COCO keypoint json: COCO, synth, ...) or mpii (HRNet json)")
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--dataset", metavar="NAME",
+                      help="what the annotations hold: a keypoint set (coco: COCO keypoint json, as COCO and synth; "
+                           "mpii: HRNet's MPII json; crowdpose) or a registered dataset "
+                           f"({registered()}; `robustpose-bench list datasets`); its card gives the keypoint count, "
+                           "flip pairs and upper body (default: coco)")
+    data.add_argument("--dataset-card", metavar="FILE.json",
+                      help="your own COCO-format dataset's card (docs/datasets.md) instead of --dataset")
     p.add_argument("--images", help="image folder")
     p.add_argument("--ann", help="annotation file")
     p.add_argument("--config", help="YAML config file, or the name of a shipped one "
@@ -81,6 +88,7 @@ def parse_hxw(text: str) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import os
     from pathlib import Path
 
     from ..advmix.config import TrainConfig, read_config_values, shipped_config, update_config
@@ -97,8 +105,10 @@ def run(args: argparse.Namespace) -> int:
         values = read_config_values(path)
         update_config(cfg, values, str(path))
         origins = {key: str(path) for key in values}  # so that a bad value names its file
+    # a card file given here is the working directory's (in a config file: relative to the config file)
+    card_file = os.path.abspath(args.dataset_card) if args.dataset_card else None
     overrides = {
-        "method": args.method, "arch": args.arch, "dataset_format": args.dataset, "images": args.images,
+        "method": args.method, "arch": args.arch, "dataset": card_file or args.dataset, "images": args.images,
         "ann": args.ann, "pretrained": args.pretrained, "mix": args.mix, "alpha": args.alpha,
         "epochs": args.epochs, "batch_size": args.batch_size, "grad_accum": args.grad_accum, "lr": args.lr,
         "generator_lr": args.generator_lr, "max_iters": args.max_iters, "loss": args.loss,
@@ -107,8 +117,6 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.backbone_weights is not None:
         overrides["backbone_weights"] = args.backbone_weights
-    if args.dataset == "mpii":
-        overrides["keypoints"] = "mpii"
     if args.image_size:
         h, w = parse_hxw(args.image_size)
         overrides["image_size"] = [h, w]  # the config's order too (config_format 2)

@@ -42,8 +42,14 @@ def dataset_indices(spec: "ModelSpec", card: "DatasetCard") -> tuple[int, ...]:
     (``model_keypoint_names``).
     """
     dmap = spec.keypoints.dataset_map
-    if card.keypoint_set in dmap or (card.keypoint_set == "mpii" and "coco" in dmap):
-        return spec.dataset_indices(card.keypoint_set)
+    if card.keypoint_set == "mpii" and "mpii" not in dmap and "coco" in dmap:
+        return spec.dataset_indices("mpii")  # a COCO model's MPII joints by name: partial PCKh
+    if card.keypoint_set in dmap:
+        idx = spec.dataset_indices(card.keypoint_set)
+        if len(idx) != card.num_keypoints:  # a user's keypoint set: the spec cannot check its size alone
+            raise UserError(f"model spec '{spec.name}': keypoints.dataset_map.{card.keypoint_set} lists {len(idx)} "
+                            f"keypoints, but dataset {card.name} has {card.num_keypoints}")
+        return idx
     by_name = model_keypoint_names(spec)
     missing = [n for n in card.keypoints if n not in by_name]
     if not missing:

@@ -545,7 +545,15 @@ def _parse_keypoints(k: Any, where: str) -> KeypointSpec:
     for ds, idx in dmap_raw.items():
         f = f"keypoints.dataset_map.{ds}"
         if ds not in DATASET_KEYPOINTS:
-            raise _err(where, f, f"names an unknown keypoint set (known: {', '.join(DATASET_KEYPOINTS)})")
+            # A user's dataset card's keypoint set (a model trained on it, ``train --dataset-card``): the
+            # model's keypoints are that set, so they are named and the map is 0..num-1.
+            own = names is not None and isinstance(idx, (list, tuple)) and list(idx) == list(range(num))
+            if not own:
+                raise _err(where, f, f"names an unknown keypoint set (known: {', '.join(DATASET_KEYPOINTS)}; "
+                                     "another set maps only a model whose keypoints it is: keypoints.names "
+                                     f"given and the map 0..{num - 1})")
+            dmap[ds] = tuple(idx)
+            continue
         if not isinstance(idx, (list, tuple)) or len(idx) != DATASET_KEYPOINTS[ds]:
             raise _err(where, f, f"must list {DATASET_KEYPOINTS[ds]} model indices, one per {ds} keypoint")
         for j in idx:
@@ -665,13 +673,19 @@ def heatmap_model_spec(
     channel_order: str = "RGB",
     input_name: str | None = None,
     output_name: str | None = None,
+    keypoint_names: tuple[str, ...] | None = None,
+    flip_pairs: tuple[tuple[int, int], ...] | None = None,
 ) -> ModelSpec:
     """The spec of an HRNet-style heatmap model (NCHW float32 in, NKHW heatmaps out).
 
-    ``dataset`` is 'coco' (17 keypoints, also OCHuman) or 'mpii' (16): the model's keypoints are the
-    dataset's keypoints in order, with the dataset's standard flip pairs.
+    ``dataset`` is a keypoint set: a registered one ('coco', 17 keypoints, also OCHuman; 'mpii', 16;
+    'crowdpose', 14), whose names and flip pairs the model's keypoints are, in order; or, with
+    ``keypoint_names`` and ``flip_pairs`` given (a user's dataset card), any set name.
     """
-    n, names, pairs = dataset_keypoints(dataset)
+    if keypoint_names is None:
+        n, names, pairs = dataset_keypoints(dataset)
+    else:
+        n, names, pairs = len(keypoint_names), tuple(keypoint_names), tuple(flip_pairs or ())
     return ModelSpec(
         name=name,
         input=InputSpec(height=height, width=width, layout="NCHW", dtype="float32", channel_order=channel_order,
