@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-CARD_HELP = ("your own dataset's card (keypoint names, flip pairs, OKS sigmas, scorer; `robustpose-bench docs datasets`) instead of "
-             "a registered name; the dataset is then the card's name")
+CARD_HELP = ("your own dataset's card (keypoint names, flip pairs, OKS sigmas, scorer; `robustpose-bench docs "
+             "datasets`) instead of a registered name; the dataset is then the card's name")
 
 
 def dataset_name(text: str) -> str:

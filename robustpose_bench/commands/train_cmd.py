@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            f"({registered()}; `robustpose-bench list datasets`); its card gives the keypoint count, "
                            "flip pairs and upper body (default: coco)")
     data.add_argument("--dataset-card", metavar="FILE.json",
-                      help="your own COCO-format dataset's card (docs/datasets.md) instead of --dataset")
+                      help="your own COCO-format dataset's card (`robustpose-bench docs datasets`) instead of --dataset")
     p.add_argument("--images", help="image folder")
     p.add_argument("--ann", help="annotation file")
     p.add_argument("--config", help="YAML config file, or the name of a shipped one "
