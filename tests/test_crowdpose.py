@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from robustpose_bench.cli import main
+from cli_helpers import run_cli
 from robustpose_bench.datasets.cards import get_card
 
 # mmpose configs/_base_/datasets/crowdpose.py
@@ -41,11 +41,8 @@ def _require_xtcocotools() -> None:
         pytest.skip(msg)
 
 
-def _run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(argv)
-    return rc, out.getvalue(), err.getvalue()
+def _run(argv: list) -> tuple[int, str, str]:
+    return run_cli(*argv)
 
 
 @pytest.fixture(scope="module")

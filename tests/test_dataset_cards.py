@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_helpers import run_cli
 from robustpose_bench.cli import main
 from robustpose_bench.datasets.cards import get_card, keypoint_sets, list_datasets, load_card_file
 from robustpose_bench.errors import UserError
@@ -34,11 +35,8 @@ def _card(**change) -> dict:
     return card
 
 
-def _run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(argv)
-    return rc, out.getvalue(), err.getvalue()
+def _run(argv: list) -> tuple[int, str, str]:
+    return run_cli(*argv)
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ keep HRNet's own tables (count, flip pairs, upper body).
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
@@ -18,10 +16,10 @@ import pytest
 import torch
 
 from _advmix_synth import make_coco_dataset
+from cli_helpers import run_cli
 from robustpose_bench.advmix.config import TrainConfig, load_config
 from robustpose_bench.advmix.data import AugmentConfig, TopDownDataset, keypoint_set, read_coco
 from robustpose_bench.advmix.trainer import apply_card
-from robustpose_bench.cli import main
 from robustpose_bench.datasets.cards import load_card_file
 from robustpose_bench.errors import UserError
 
@@ -41,11 +39,8 @@ def _card(**change) -> dict:
     return card
 
 
-def _run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(argv)
-    return rc, out.getvalue(), err.getvalue()
+def _run(argv: list) -> tuple[int, str, str]:
+    return run_cli(*argv)
 
 
 def _one_line(err: str) -> str:
