@@ -109,8 +109,18 @@ def _iter_results(tasks: list[Task], jobs: int, backend: str, scheduler: str | N
             raise
         client.close()
         return
-    with parallel_config(backend="loky", n_jobs=jobs):
+    with parallel_config(backend="loky", n_jobs=jobs, initializer=ignore_sigint):
         yield from Parallel(batch_size=1, return_as="generator_unordered")(delayed(run_task)(t) for t in tasks)
+
+
+def ignore_sigint() -> None:
+    """Loky worker initializer: Ctrl-C is the main process's to handle. A terminal sends SIGINT to the
+    whole process group; a worker that took it between tasks (in loky's own loop) printed a 15-line
+    traceback after "interrupted". The main process stops the build and joblib terminates the workers;
+    a write they leave half done is a temp file, removed on the way out (``run_build``)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_build(
@@ -163,8 +173,9 @@ def run_build(
         try:
             results = _run_tasks(tasks, config.dataset, jobs, backend, scheduler, progress)
         except KeyboardInterrupt:
-            # Ctrl-C reaches the workers too; one may be between its temp file and the rename. Stop
-            # every further write, wait for those in flight, then remove what killed writers left.
+            # The workers ignore Ctrl-C (``ignore_sigint``) and joblib terminates them; one may have been
+            # between its temp file and the rename. Stop every further write, wait for those in
+            # flight, then remove what killed writers left.
             lock.retire()
             if shard is None:
                 cleanup_temp_files(dataset_dir)
