@@ -142,7 +142,7 @@ def test_preset_reads_the_official_export(hhrnet):
     assert s.input.channel_order == "RGB" and s.input.mean == (123.675, 116.28, 103.53)
     assert m.output_names == ("output_low", "output_high") and m.codec.flip_test
     o = s.output
-    assert (o.detection_threshold, o.tag_threshold, o.max_people, o.nms_kernel) == (0.1, 1.0, 30, 5)
+    assert (o.peak_thr, o.tag_thr, o.max_people, o.nms_kernel) == (0.1, 1.0, 30, 5)
     assert load_model(hhrnet, spec="higherhrnet-640", device="cpu").spec.input.height == 640
     assert parse_spec(s.to_json()) == s  # round trip
 
@@ -262,7 +262,7 @@ def test_outputs_without_2x17_plus_17_channels_are_one_line_errors(tmp_path, hhr
     ({"input": {"align": "center"}}, "input.align applies to resize 'letterbox' only"),
     ({"input": {"width": 640}}, "input.height and input.width must both be the model's size"),
     ({"output": {"nms_kernel": 4}}, "output.nms_kernel must be an odd window size"),
-    ({"output": {"tag_threshold": 0}}, "output.tag_threshold must be > 0"),
+    ({"output": {"tag_thr": 0}}, "output.tag_thr must be > 0"),
     ({"keypoints": {"num": 16, "dataset_map": {"mpii": list(range(16))}}, "flip_pairs": []},
      "needs 17 keypoints"),
 ])

@@ -128,7 +128,7 @@ def test_rtmo_equals_rtmlib(rtmlib, sample, tmp_path):
     d, files, _ = sample
     onnx = export_rtmo(tmp_path)
     spec = load_model(onnx, spec="rtmo-rtmlib", device="cpu").spec.to_dict()  # rtmlib's letterbox
-    spec["output"].update(score_thr=0.7, nms_iou=0.45, nms_pixel_offset=1)
+    spec["output"].update(score_thr=0.7, iou_thr=0.45, nms_pixel_offset=1)
     model = load_model(onnx, spec=spec, device="cpu")
     peer = _quiet(rtmlib.RTMO, str(onnx), model_input_size=(640, 640), backend="onnxruntime", device="cpu",
                   nms_thr=0.45, score_thr=0.7)

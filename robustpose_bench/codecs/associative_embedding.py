@@ -41,7 +41,7 @@ class AssociativeEmbeddingCodec:
             raise UserError(f"spec keypoints.num={self.k}: output.kind=associative-embedding groups joints in "
                             f"HigherHRNet's COCO joint order and needs {len(COCO_JOINT_ORDER)} keypoints")
         o = spec.output
-        self.params = GroupingParams(detection_threshold=o.detection_threshold, tag_threshold=o.tag_threshold,
+        self.params = GroupingParams(detection_threshold=o.peak_thr, tag_threshold=o.tag_thr,
                                      max_people=o.max_people, nms_kernel=o.nms_kernel)
         self.perm = list(spec.flip_permutation())
 

@@ -4,7 +4,7 @@
 ``[N, P, K, 3]`` = ``(x, y, score)`` in input pixels. The export already ran its own score filter and
 NMS, so by default every person it returns is kept (``score_thr`` 0, no NMS), as mmpose's RTMO test
 config scores them (``score_mode='bbox'``, ``nms_mode='none'``). For parity with rtmlib's ``RTMO``,
-set ``score_thr`` and ``nms_iou`` (rtmlib: 0.7 and 0.45 with ``nms_pixel_offset`` 1). As rtmlib does,
+set ``score_thr`` and ``iou_thr`` (rtmlib: 0.7 and 0.45 with ``nms_pixel_offset`` 1). As rtmlib does,
 the boxes and keypoints are mapped to the image first and the filter and NMS run there.
 
 At most ``max_det`` persons (default 300, ultralytics' ``max_det``) are kept per image, the best
@@ -51,8 +51,8 @@ class PersonsCodec:
         persons = Persons(to_image(dets[:, :4].reshape(-1, 2, 2)).reshape(-1, 4), dets[:, 4].copy(),
                           to_image(kps[..., :2]), kps[..., 2].copy())
         keep = np.flatnonzero(persons.scores > np.float32(o.score_thr))
-        if o.nms_iou is not None and len(keep):
-            keep = keep[nms(persons.boxes[keep], persons.scores[keep], o.nms_iou, o.nms_pixel_offset,
+        if o.iou_thr is not None and len(keep):
+            keep = keep[nms(persons.boxes[keep], persons.scores[keep], o.iou_thr, o.nms_pixel_offset,
                             max_keep=o.max_det)]
         elif len(keep) > o.max_det:
             # the best max_det, ties broken by position (as COCOeval's stable sort does), in output order

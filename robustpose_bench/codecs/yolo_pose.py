@@ -4,14 +4,15 @@ Per anchor: box ``(cx, cy, w, h)`` in input pixels, ``nc`` class scores (after t
 keypoints as ``(x, y[, visibility])`` in input pixels with the visibility after its sigmoid. Decoded
 as ultralytics' predictor does (``utils/nms.py non_max_suppression`` then ``construct_result``):
 
-1. candidates: best class score ``> conf`` (strictly);
+1. candidates: best class score ``> score_thr`` (strictly; ultralytics' ``conf``);
 2. boxes to corners; more than ``max_nms`` candidates keeps the best ``max_nms``;
-3. class-offset greedy NMS at IoU ``iou`` (torchvision's rule), then the first ``max_det``;
+3. class-offset greedy NMS at IoU ``iou_thr`` (torchvision's rule), then the first ``max_det``;
 4. boxes and keypoints back through the letterbox (which clips to the image).
 
 The person score is the box confidence; the keypoint score its visibility (1 when v = 2). The
-defaults are ultralytics' validation settings (conf 0.001, IoU 0.7, max_det 300). ultralytics also
-stops NMS after a time limit; an evaluator must not depend on the machine's speed, so there is none.
+defaults are ultralytics' validation settings (its ``conf`` 0.001 is our ``score_thr``, its ``iou`` 0.7
+our ``iou_thr``; ``max_det`` 300). ultralytics also stops NMS after a time limit; an evaluator must
+not depend on the machine's speed, so there is none.
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ class YoloPoseCodec:
         x = np.asarray(outs[self.names[0]][b], dtype=np.float32).T  # (A, C)
         cls = x[:, 4:4 + self.nc]
         conf, j = cls.max(axis=1), cls.argmax(axis=1)
-        m = conf > np.float32(o.conf)
+        m = conf > np.float32(o.score_thr)
         x, conf, j = x[m], conf[m], j[m]
         if len(x) == 0:
             return Persons.empty(self.k)
@@ -61,7 +62,7 @@ class YoloPoseCodec:
             top = np.argsort(-conf, kind="stable")[: o.max_nms]
             x, conf, j, boxes = x[top], conf[top], j[top], boxes[top]
         offset = (j.astype(np.float32) * np.float32(MAX_WH))[:, None]
-        keep = nms(boxes + offset, conf, o.iou, max_keep=o.max_det)
+        keep = nms(boxes + offset, conf, o.iou_thr, max_keep=o.max_det)
         kp = x[keep, 4 + self.nc:].reshape(len(keep), self.k, self.vpk)
         kscores = kp[..., 2] if self.vpk == 3 else np.ones(kp.shape[:2], np.float32)
         return Persons(to_image(boxes[keep].reshape(-1, 2, 2)).reshape(-1, 4), conf[keep],

@@ -181,7 +181,7 @@ def _yolo_pose(io: ModelIO, name: str) -> dict:
                   "channel_order": "RGB", "mean": [0, 0, 0], "std": [255, 255, 255],
                   "resize": "letterbox", "align": "center", "pad_value": 114},
                  {"kind": "yolo-pose", "name": out_name, "num_classes": 1, "values_per_keypoint": 3,
-                  "conf": 0.001, "iou": 0.7, "max_det": 300},
+                  "score_thr": 0.001, "iou_thr": 0.7, "max_det": 300},
                  _coco_keypoints(k, "yolo-pose", f"output '{out_name}' {_fmt(shape)}"))
 
 
@@ -216,7 +216,7 @@ def _rtmo_preset(preset: str, resize: dict) -> Callable[[ModelIO, str], dict]:
                      {"name": in_name, "height": h, "width": w, "layout": "NCHW", "dtype": "float32",
                       "channel_order": "BGR", "mean": [0, 0, 0], "std": [1, 1, 1], **resize, "pad_value": 114},
                      {"kind": "persons", "dets_name": dname, "keypoints_name": kname, "score_thr": 0.0,
-                      "nms_iou": None},
+                      "iou_thr": None},
                      _coco_keypoints(kshape[2], preset, f"output '{kname}' {_fmt(kshape)}"))
     return build
 
@@ -356,7 +356,7 @@ def _higherhrnet_preset(preset: str, size: int) -> Callable[[ModelIO, str], dict
                       "channel_order": "RGB", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
                       "resize": "short-side-align64", "pad_value": 0},
                      {"kind": "associative-embedding", "low_name": low[0], "high_name": high[0],
-                      "detection_threshold": 0.1, "tag_threshold": 1.0, "max_people": 30, "nms_kernel": 5},
+                      "peak_thr": 0.1, "tag_thr": 1.0, "max_people": 30, "nms_kernel": 5},
                      _coco_keypoints(17, preset, "the model"))
     return build
 

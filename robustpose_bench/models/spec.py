@@ -133,21 +133,20 @@ class OutputSpec:
     score: str | None = None
     # yolo-pose
     num_classes: int | None = None
-    conf: float | None = None
-    iou: float | None = None
+    # one-stage person thresholds, one name each across kinds (OLD_OUTPUT_FIELDS: the older names)
+    score_thr: float | None = None
+    iou_thr: float | None = None
     max_det: int | None = None
     max_nms: int | None = None
     # persons (end-to-end dets + keypoints)
     dets_name: str | None = None
     keypoints_name: str | None = None
-    score_thr: float | None = None
-    nms_iou: float | None = None
     nms_pixel_offset: int | None = None
     # associative-embedding (HigherHRNet)
     low_name: str | None = None
     high_name: str | None = None
-    detection_threshold: float | None = None
-    tag_threshold: float | None = None
+    peak_thr: float | None = None
+    tag_thr: float | None = None
     max_people: int | None = None
     nms_kernel: int | None = None
 
@@ -411,8 +410,8 @@ OUTPUT_KINDS: dict[str, OutputKind] = {
     "yolo-pose": OutputKind("onestage", ("name",), {
         "num_classes": (False, 1, _p_posint),
         "values_per_keypoint": (False, 3, _p_vpk23),
-        "conf": (False, 0.001, _p_prob),
-        "iou": (False, 0.7, _p_prob),
+        "score_thr": (False, 0.001, _p_prob),
+        "iou_thr": (False, 0.7, _p_prob),
         "max_det": (False, 300, _p_posint),
         "max_nms": (False, 30000, _p_posint),
     }),
@@ -420,7 +419,7 @@ OUTPUT_KINDS: dict[str, OutputKind] = {
         "dets_name": (False, None, _p_optname),
         "keypoints_name": (False, None, _p_optname),
         "score_thr": (False, 0.0, _p_prob),
-        "nms_iou": (False, None, _p_optprob),
+        "iou_thr": (False, None, _p_optprob),
         "nms_pixel_offset": (False, 0, _p_offset),
         "max_det": (False, 300, _p_posint),
     }),
@@ -428,13 +427,38 @@ OUTPUT_KINDS: dict[str, OutputKind] = {
     "associative-embedding": OutputKind("onestage", ("low_name", "high_name"), {
         "low_name": (False, None, _p_optname),
         "high_name": (False, None, _p_optname),
-        "detection_threshold": (False, 0.1, _p_prob),
-        "tag_threshold": (False, 1.0, _p_positive),
+        "peak_thr": (False, 0.1, _p_prob),
+        "tag_thr": (False, 1.0, _p_positive),
         "max_people": (False, 30, _p_posint),
         "nms_kernel": (False, 5, _p_odd_kernel),
     }),
 }
 _ALL_OUTPUT_FIELDS = {"name", "kind"} | {f for k in OUTPUT_KINDS.values() for f in k.fields}
+
+#: Each kind's older threshold names -> today's. One threshold has one name across kinds, flags and
+#: results: ``score_thr`` (a person's score must exceed it), ``iou_thr`` (box NMS, as eval's ``oks_thr``
+#: is OKS NMS), ``peak_thr`` and ``tag_thr`` (HigherHRNet's TEST.DETECTION_THRESHOLD and TAG_THRESHOLD).
+#: Specs written before (sidecars, and those embedded in exported models) are read with today's names,
+#: and ``to_dict`` writes today's.
+OLD_OUTPUT_FIELDS: dict[str, dict[str, str]] = {
+    "yolo-pose": {"conf": "score_thr", "iou": "iou_thr"},
+    "persons": {"nms_iou": "iou_thr"},
+    "associative-embedding": {"detection_threshold": "peak_thr", "tag_threshold": "tag_thr"},
+}
+
+
+def _upgrade_output_names(o: Mapping, where: str) -> Mapping:
+    """``o`` with its kind's older threshold names read as today's; both spellings at once is refused."""
+    renames = OLD_OUTPUT_FIELDS.get(o.get("kind"), {}) if isinstance(o.get("kind"), str) else {}
+    if not any(old in o for old in renames):
+        return o
+    out = dict(o)
+    for old, new in renames.items():
+        if old in out:
+            if new in out:
+                raise _err(where, f"output.{old}", f"is the older name of output.{new}; give only output.{new}")
+            out[new] = out.pop(old)
+    return out
 
 
 def default_bbox(pipeline: str, crop: str | None, kind: str) -> str:
@@ -464,6 +488,7 @@ def _parse_bbox(v: Any, where: str, pipeline: str, crop: str | None, kind: str) 
 def _parse_output(o: Mapping, where: str, pipeline: str) -> OutputSpec:
     if not isinstance(o, Mapping):
         raise _err(where, "output", "must be an object")
+    o = _upgrade_output_names(o, where)
     _check_keys(o, _ALL_OUTPUT_FIELDS, where, "output.")
     kind_name = _choice(_get(o, "kind", where, "output.", required=True), tuple(OUTPUT_KINDS), where, "output.kind")
     kind = OUTPUT_KINDS[kind_name]
