@@ -34,8 +34,7 @@ def yolo_spec(h: int, w: int, conf: float = 0.001, iou: float = 0.7, max_det: in
         "input": {"height": h, "width": w, "layout": "NCHW", "dtype": "float32", "channel_order": "RGB",
                   "mean": [0, 0, 0], "std": [255, 255, 255], "resize": "letterbox", "align": "center",
                   "pad_value": 114},
-        "output": {"kind": "yolo-pose", "name": "output0", "score_thr": conf, "iou_thr": iou,
-                   "max_det": max_det},
+        "output": {"kind": "yolo-pose", "name": "output0", "conf": conf, "iou": iou, "max_det": max_det},
         "keypoints": {"num": 17, "dataset_map": {"coco": list(range(17))}}})
 
 
