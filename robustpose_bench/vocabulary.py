@@ -7,17 +7,27 @@ is an en dash everywhere, ground-truth boxes are ``GT boxes`` everywhere.
 from __future__ import annotations
 
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from .datasets.cards import registry
 
 # Shown for a value that is not known (missing backbone, a Tables 2-3 row's per-corruption score).
 MISSING = "–"
 
-#: Each registered dataset's title and their order: their cards' (``datasets/cards.py``); a dataset
-#: of a user's own card is shown by its name.
+#: Each registered dataset's title and their order: their cards' (``datasets/cards.py``), the one
+#: source; a user's own dataset is titled by :func:`dataset_title` from the card its files recorded.
 DATASET_TITLE: dict[str, str] = {name: card.title for name, card in registry().items()}
 DATASET_ORDER: tuple[str, ...] = tuple(registry())
+
+
+def dataset_title(dataset: str, card: Mapping[str, Any] | None = None) -> str:
+    """How tables, figures and the page show ``dataset``: its registered card's title, else the title of
+    ``card``, the card a results file (``provenance.dataset_card``) or an entry (``dataset_card``)
+    recorded of a user's own dataset, else its name (files written before titles were recorded)."""
+    if dataset in DATASET_TITLE:
+        return DATASET_TITLE[dataset]
+    title = card.get("title") if isinstance(card, Mapping) else None
+    return title.strip() if isinstance(title, str) and title.strip() else dataset
 
 # Column titles of the 15 benchmark corruptions in human-readable outputs (Markdown, LaTeX, the page,
 # figures): the paper's short names. Machine-readable outputs (CSV, JSON) key by the engine's names.

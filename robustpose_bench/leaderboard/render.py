@@ -16,14 +16,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from .. import escape
 from ..atomic import atomic_write_text
 from ..errors import UserError
 from ..splits import describe_full
 from ..tables import md_table, tex_tabular
-from ..vocabulary import (CORRUPTION_TITLE, DATASET_ORDER, DATASET_TITLE, MISSING, clean_title, model_label,
+from ..vocabulary import (CORRUPTION_TITLE, DATASET_ORDER, MISSING, clean_title, dataset_title, model_label,
                           partial_joints_text, sample_text)
 from .entries import BENCHMARK_ORDER, Entry, iter_entries
 
@@ -155,16 +155,31 @@ def _footnotes(rows: list[dict[str, Any]]) -> dict[str, int]:
     return marks
 
 
-def _heading(dataset: str, section: str | bool) -> str:
-    title = DATASET_TITLE.get(dataset, dataset)
+#: dataset -> the card its entries kept (entry ``dataset_card``, a user's own dataset): title, split sizes
+Cards = Mapping[str, Mapping[str, Any]]
+
+
+def dataset_cards(entries: list[Entry]) -> dict[str, dict[str, Any]]:
+    """The card each unregistered dataset's entries kept (the first entry that has one): the page titles
+    a user's dataset by its card's title and states its full split, like a shipped one's."""
+    out: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        card = e.data.get("dataset_card")
+        if isinstance(card, dict):
+            out.setdefault(e.data["dataset"], card)
+    return out
+
+
+def _heading(dataset: str, section: str | bool, cards: Cards | None = None) -> str:
+    title = dataset_title(dataset, (cards or {}).get(dataset))
     if section in (True, "subset"):
         return f"{title}: subset runs"
     return f"{title}: partial PCKh (joints a model lacks left out)" if section == "partial" else title
 
 
-def _note(dataset: str, section: str) -> str | None:
+def _note(dataset: str, section: str, cards: Cards | None = None) -> str | None:
     if section == "subset":
-        return SUBSET_NOTE.format(full=describe_full(dataset))
+        return SUBSET_NOTE.format(full=describe_full(dataset, (cards or {}).get(dataset)))
     return PARTIAL_NOTE if section == "partial" else None
 
 
@@ -173,7 +188,7 @@ def _header(metric: str, subset: bool) -> list[str]:
             *[CORRUPTION_TITLE[c] for c in BENCHMARK_ORDER], "Entry"]
 
 
-def render_markdown(df: Any) -> str:
+def render_markdown(df: Any, cards: Cards | None = None) -> str:
     out = [f"<!-- {GENERATED} -->", "", "# Robustness leaderboard", "",
            "Scores in percent; the clean column is AP (COCO-C, OCHuman-C) or PCKh@0.5 (MPII-C). mPC is the mean "
            "over the 15 corruptions of each corruption's mean over severities 1–5; rPC = 100 · mPC / clean. "
@@ -184,10 +199,12 @@ def render_markdown(df: Any) -> str:
         rows = sub.to_dict("records")
         marks = _footnotes(rows)
         subset = section == "subset"
-        if section == "ranked" or f"## {_heading(dataset, False)}" not in out:
-            out += [f"## {_heading(dataset, False)}", ""]  # every dataset's section, also one of subsets only
+        title = escape.md(_heading(dataset, False, cards))  # a user's card's title is text, not markup
+        if section == "ranked" or f"## {title}" not in out:
+            out += [f"## {title}", ""]  # every dataset's section, also one of subsets only
         if section != "ranked":
-            out += [f"### {_heading(dataset, section)}", "", str(_note(dataset, section)), ""]
+            out += [f"### {escape.md(_heading(dataset, section, cards))}", "",
+                    escape.md(str(_note(dataset, section, cards))), ""]
         header = _header(metric, subset)
         cells = [[escape.md(c) for c in [*_cells(r, subset), r["name"]]] for r in rows]
         for r, row in zip(rows, cells):
@@ -200,7 +217,7 @@ def render_markdown(df: Any) -> str:
     return "\n".join(out)
 
 
-def render_latex(df: Any) -> str:
+def render_latex(df: Any, cards: Cards | None = None) -> str:
     """One booktabs table per dataset (and one per dataset's subset runs); needs \\usepackage{booktabs}."""
     out = [f"% {GENERATED}", "% requires \\usepackage{booktabs}", ""]
     for dataset, metric, section, sub in _groups(df):
@@ -208,8 +225,8 @@ def render_latex(df: Any) -> str:
         marks = _footnotes(rows)
         subset = section == "subset"
         header = _header(metric, subset)[:-1]  # the entry name is too long for a paper's table
-        note = _note(dataset, section)
-        caption = (f"Robustness on {escape.tex(_heading(dataset, section))}: {metric} in \\%, mPC and rPC, and the "
+        note = _note(dataset, section, cards)
+        caption = (f"Robustness on {escape.tex(_heading(dataset, section, cards))}: {metric} in \\%, mPC and rPC, and the "
                    "mean over severities 1--5 per corruption. "
                    + (escape.tex(note) if note else "Sorted by mPC."))
         cells = [[escape.tex(c) for c in _cells(r, subset)] for r in rows]
@@ -342,7 +359,7 @@ def _html_table(dataset: str, metric: str, subset: bool, rows: list[dict[str, An
     return parts
 
 
-def render_html(df: Any, entries: list[Entry], out_dir: Path) -> str:
+def render_html(df: Any, entries: list[Entry], out_dir: Path, cards: Cards | None = None) -> str:
     """A static page: inline CSS and JS, no network assets, sortable tables, a dataset switch. Each
     dataset's section holds its table(s) and the provenance of its own measured entries."""
     by_key = {(e.data["dataset"], e.data["name"]): e for e in entries}
@@ -357,7 +374,7 @@ def render_html(df: Any, entries: list[Entry], out_dir: Path) -> str:
     ]
     for i, d in enumerate(datasets):
         parts.append(f'<button type="button" data-dataset="{h(d)}" aria-pressed="{str(i == 0).lower()}">'
-                     f"{h(DATASET_TITLE.get(d, d))}</button>")
+                     f"{h(_heading(d, False, cards))}</button>")
     parts += ["</nav>",
               "<p>Scores in percent. mPC: mean over the 15 corruptions of the mean over severities 1–5; "
               "rPC = 100·mPC/clean. Boxes: where the person boxes came from (GT boxes and detections are "
@@ -370,13 +387,13 @@ def render_html(df: Any, entries: list[Entry], out_dir: Path) -> str:
         for dataset, metric, section, sub in groups:
             if dataset != d:
                 continue
-            if f"<h2>{h(_heading(d, False))}</h2>" not in parts:
-                parts.append(f"<h2>{h(_heading(d, False))}</h2>")
+            if f"<h2>{h(_heading(d, False, cards))}</h2>" not in parts:
+                parts.append(f"<h2>{h(_heading(d, False, cards))}</h2>")
             if section != "ranked":
-                parts.append(f"<h3>{h(_heading(d, section))}</h3><p>{h(str(_note(d, section)))}</p>")
+                parts.append(f"<h3>{h(_heading(d, section, cards))}</h3><p>{h(str(_note(d, section, cards)))}</p>")
             parts += _html_table(dataset, metric, section == "subset", sub.to_dict("records"), by_key, out_dir,
                                  provenance, partial=section == "partial")
-        parts.append(f'<div class="provenance"><h3>Provenance of measured {h(DATASET_TITLE.get(d, d))} entries</h3>')
+        parts.append(f'<div class="provenance"><h3>Provenance of measured {h(_heading(d, False, cards))} entries</h3>')
         parts += provenance or ["<p>No measured entries yet: submit one with <code>robustpose-bench submit</code>.</p>"]
         parts.append("</div></section>")
     parts += ["</main>", f"<script>{_JS}</script>", "</body></html>", ""]
@@ -410,11 +427,12 @@ def render(directory: Path, out_dir: Path | None = None) -> list[Path]:
     out_dir = Path(out_dir) if out_dir is not None else Path(directory)
     out_dir.mkdir(parents=True, exist_ok=True)
     df = entries_frame(entries)
+    cards = dataset_cards(entries)
     texts = {
-        "LEADERBOARD.md": render_markdown(df),
-        "leaderboard.tex": render_latex(df),
+        "LEADERBOARD.md": render_markdown(df, cards),
+        "leaderboard.tex": render_latex(df, cards),
         "leaderboard.csv": render_csv(df),
-        "index.html": render_html(df, entries, out_dir),
+        "index.html": render_html(df, entries, out_dir, cards),
     }
     paths = []
     for name in OUTPUTS:
