@@ -52,6 +52,14 @@ ONE_STAGE = "none (one-stage)"
 NO_BOXES = ONE_STAGE
 DETECTIONS = "detections: "
 
+#: How a model finds persons (entry field ``paradigm``): in boxes from elsewhere, or itself, one stage
+#: (bottom-up models such as HigherHRNet and PifPaf, single-stage regressors such as YOLO-pose and RTMO;
+#: the pipelines ``topdown`` / ``onestage``). Entries written before say "bottom-up": read as one-stage.
+TOP_DOWN = "top-down"
+ONE_STAGE_PARADIGM = "one-stage"
+PARADIGMS = (TOP_DOWN, ONE_STAGE_PARADIGM)
+LEGACY_PARADIGMS = {"bottom-up": ONE_STAGE_PARADIGM}
+
 
 def clean_title(metric: str) -> str:
     """The clean-score column: 'AP (clean)', 'PCKh (clean)'."""
@@ -93,6 +101,25 @@ def box_source_label(source: str | None) -> str | None:
     if is_path_like(text):
         text = PureWindowsPath(text).name if "\\" in text else PurePosixPath(text).name
     return f"{DETECTIONS}{text}"
+
+
+def paradigm_label(value: str | None) -> str | None:
+    """An entry's ``paradigm`` in today's words: 'top-down' or 'one-stage' (also for the older
+    'bottom-up'); None stays None."""
+    if value is None:
+        return None
+    return LEGACY_PARADIGMS.get(value, value)
+
+
+def paradigm_of_boxes(label: str | None) -> str | None:
+    """The paradigm a box source implies: 'one-stage' for a model that finds the persons itself,
+    'top-down' for GT boxes, MPII's centre and scale or detections; None for other wording."""
+    label = box_source_label(label)
+    if label == ONE_STAGE:
+        return ONE_STAGE_PARADIGM
+    if label in (GT_BOXES, GT_CENTRE_SCALE) or (label or "").startswith(DETECTIONS):
+        return TOP_DOWN
+    return None
 
 
 #: eval's post-processing thresholds (config keys, the flags --det-thr, --in-vis-thr, --oks-thr, and the

@@ -117,7 +117,7 @@ def test_a_card_that_declares_its_split_size_is_titled_and_submitted_as_a_full_s
     rc, out, err = _submit(birds, results, board)  # no --subset: the run covered the card's full split
     assert rc == 0, err
     entry = json.loads(Path(out.strip()).read_text())
-    assert entry.get("subset") is False
+    assert entry.get("subset") is False and entry["paradigm"] == "top-down"
     assert entry["dataset_card"] == {"title": TITLE, "sha256": recorded["sha256"], "default_split": "val",
                                      "split_sizes": {"val": {"images": IMAGES}}}
     rc, out, err = run_cli("leaderboard", "check", "--dir", board)

@@ -74,6 +74,7 @@ def check_entry(path: Path, data: Any, strict: bool = False) -> list[Problem]:
     if data.get("joints") and data["metric"] != "PCKh":
         problems.append(Problem(path, "joints", f"lists the joints of a partial PCKh, but the metric is {data['metric']}"))
     problems += _sample_problems(path, data)
+    problems += _paradigm_problems(path, data)
     scores = data["scores"]
     half = 0.0 if strict else float(data.get("precision", 0.0)) / 2.0
     per = scores.get("per_corruption")
@@ -129,6 +130,16 @@ def _sample_problems(path: Path, data: dict[str, Any]) -> list[Problem]:
     if subset and full is True:
         return [Problem(path, "subset", f"true, but the run evaluated {evaluated}, the full split")]
     return []
+
+
+def _paradigm_problems(path: Path, data: dict[str, Any]) -> list[Problem]:
+    """``paradigm`` must agree with the box source: a one-stage model has no boxes, a top-down one has."""
+    from ..vocabulary import paradigm_label, paradigm_of_boxes
+
+    stated, implied = paradigm_label(data.get("paradigm")), paradigm_of_boxes(data["box_source"])
+    if stated is None or implied is None or stated == implied:
+        return []
+    return [Problem(path, "paradigm", f"{data['paradigm']!r} but box_source {data['box_source']!r} is {implied}")]
 
 
 def _card_problems(path: Path, data: dict[str, Any], view: Any) -> list[Problem]:

@@ -21,7 +21,8 @@ from ..atomic import atomic_write_bytes, sha256_bytes, sha256_file
 from ..errors import UserError
 from ..provenance import utc_now
 from ..splits import describe_full, full_splits, is_full_split, undeclared_size
-from ..vocabulary import box_source_label, dataset_title, is_path_like, non_standard_text, sample_text
+from ..vocabulary import (box_source_label, dataset_title, is_path_like, non_standard_text, paradigm_of_boxes,
+                          sample_text)
 from .entries import (BENCHMARK_ORDER, SCHEMA_VERSION, ensure_new, entry_path, invalid_entry_message, safe_filename,
                       schema_problems, write_entry)
 from ..metrics.robustness import describe_missing
@@ -48,7 +49,7 @@ def entry_from_results(
     """A measured entry for ``view`` (refusing partial results, results without provenance, and a
     sample-sized run not declared ``subset``).
 
-    Results from ``score`` (bottom-up models, predictions made elsewhere) record no model or build:
+    Results from ``score`` (one-stage models, predictions made elsewhere) record no model or build:
     ``model_file`` / ``manifest_file`` supply those hashes, and must agree with any the results record.
     """
     if not view.complete:
@@ -98,6 +99,9 @@ def entry_from_results(
         },
         "origin": origin,
     }
+    paradigm = paradigm_of_boxes(box_label)
+    if paradigm is not None:  # the model finds the persons itself (one-stage) or reads them (top-down)
+        entry["paradigm"] = paradigm
     card = card_of_entry(view)
     if card is not None:  # a user's own dataset: the page's title and check's full split come from here
         entry["dataset_card"] = card
