@@ -20,7 +20,7 @@ from .errors import UserError
 from .leaderboard.entries import BENCHMARK_ORDER
 from .leaderboard.results_view import ResultsView, box_source_of, display_name, read_results, sample_size
 from .splits import is_full_split
-from .vocabulary import (CORRUPTION_TITLE, DATASET_TITLE, METRIC_UNIT, disambiguate, partial_joints_text,
+from .vocabulary import (CORRUPTION_TITLE, METRIC_UNIT, dataset_title, disambiguate, partial_joints_text,
                          sample_text)
 
 FORMATS = (".png", ".svg", ".pdf")
@@ -55,7 +55,7 @@ def _sample_note(views: Sequence[ResultsView]) -> str:
     """'4 images, 12 persons; subset' (one sample size for all), or per result when they differ."""
     def one(v: ResultsView) -> str:
         images, persons = sample_size(v)
-        full = is_full_split(v.dataset, images, persons)
+        full = is_full_split(v.dataset, images, persons, v.card)
         return sample_text(images, persons) + ("; subset" if full is False else "")
 
     notes = [one(v) for v in views]
@@ -94,7 +94,8 @@ def build_figure(views: Sequence[ResultsView], names: Sequence[str] | None = Non
     rows = 3 if n >= 2 else 2
     fig = Figure(figsize=(16, 4.6 * rows), layout="constrained")
     grid = fig.add_gridspec(rows, 4)
-    fig.suptitle(f"Robustness on {DATASET_TITLE.get(dataset, dataset)} ({_sample_note(views)}): {ylabel} under "
+    title = dataset_title(dataset, views[0].card).replace("$", r"\$")  # text, not mathtext (see _labels)
+    fig.suptitle(f"Robustness on {title} ({_sample_note(views)}): {ylabel} under "
                  "the 15 benchmark corruptions", fontsize=14)
 
     # (a) per-corruption bars (mean over severities 1-5), clean score as a dashed line per result.

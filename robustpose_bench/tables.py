@@ -111,7 +111,7 @@ def _sample(results: Mapping) -> str | None:
     images, persons = data.get("num_images"), data.get("num_persons")
     if images is None and persons is None:
         return None
-    full = is_full_split(results["dataset"], images, persons)
+    full = is_full_split(results["dataset"], images, persons, (results.get("provenance") or {}).get("dataset_card"))
     return sample_text(images, persons) + (" (subset)" if full is False else "")
 
 

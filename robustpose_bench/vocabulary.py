@@ -7,17 +7,27 @@ is an en dash everywhere, ground-truth boxes are ``GT boxes`` everywhere.
 from __future__ import annotations
 
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from .datasets.cards import registry
 
 # Shown for a value that is not known (missing backbone, a Tables 2-3 row's per-corruption score).
 MISSING = "–"
 
-#: Each registered dataset's title and their order: their cards' (``datasets/cards.py``); a dataset
-#: of a user's own card is shown by its name.
+#: Each registered dataset's title and their order: their cards' (``datasets/cards.py``), the one
+#: source; a user's own dataset is titled by :func:`dataset_title` from the card its files recorded.
 DATASET_TITLE: dict[str, str] = {name: card.title for name, card in registry().items()}
 DATASET_ORDER: tuple[str, ...] = tuple(registry())
+
+
+def dataset_title(dataset: str, card: Mapping[str, Any] | None = None) -> str:
+    """How tables, figures and the page show ``dataset``: its registered card's title, else the title of
+    ``card``, the card a results file (``provenance.dataset_card``) or an entry (``dataset_card``)
+    recorded of a user's own dataset, else its name (files written before titles were recorded)."""
+    if dataset in DATASET_TITLE:
+        return DATASET_TITLE[dataset]
+    title = card.get("title") if isinstance(card, Mapping) else None
+    return title.strip() if isinstance(title, str) and title.strip() else dataset
 
 # Column titles of the 15 benchmark corruptions in human-readable outputs (Markdown, LaTeX, the page,
 # figures): the paper's short names. Machine-readable outputs (CSV, JSON) key by the engine's names.
@@ -41,6 +51,14 @@ ONE_STAGE = "none (one-stage)"
 #: Files written before it was unified say "none (bottom-up)"; they are read as this.
 NO_BOXES = ONE_STAGE
 DETECTIONS = "detections: "
+
+#: How a model finds persons (entry field ``paradigm``): in boxes from elsewhere, or itself, one stage
+#: (bottom-up models such as HigherHRNet and PifPaf, single-stage regressors such as YOLO-pose and RTMO;
+#: the pipelines ``topdown`` / ``onestage``). Entries written before say "bottom-up": read as one-stage.
+TOP_DOWN = "top-down"
+ONE_STAGE_PARADIGM = "one-stage"
+PARADIGMS = (TOP_DOWN, ONE_STAGE_PARADIGM)
+LEGACY_PARADIGMS = {"bottom-up": ONE_STAGE_PARADIGM}
 
 
 def clean_title(metric: str) -> str:
@@ -83,6 +101,25 @@ def box_source_label(source: str | None) -> str | None:
     if is_path_like(text):
         text = PureWindowsPath(text).name if "\\" in text else PurePosixPath(text).name
     return f"{DETECTIONS}{text}"
+
+
+def paradigm_label(value: str | None) -> str | None:
+    """An entry's ``paradigm`` in today's words: 'top-down' or 'one-stage' (also for the older
+    'bottom-up'); None stays None."""
+    if value is None:
+        return None
+    return LEGACY_PARADIGMS.get(value, value)
+
+
+def paradigm_of_boxes(label: str | None) -> str | None:
+    """The paradigm a box source implies: 'one-stage' for a model that finds the persons itself,
+    'top-down' for GT boxes, MPII's centre and scale or detections; None for other wording."""
+    label = box_source_label(label)
+    if label == ONE_STAGE:
+        return ONE_STAGE_PARADIGM
+    if label in (GT_BOXES, GT_CENTRE_SCALE) or (label or "").startswith(DETECTIONS):
+        return TOP_DOWN
+    return None
 
 
 #: eval's post-processing thresholds (config keys, the flags --det-thr, --in-vis-thr, --oks-thr, and the

@@ -72,7 +72,9 @@ def test_import_keeps_every_paper_number(board, paper_csv):
             assert "per_corruption" not in e["scores"]
         assert e["metric"] == ("PCKh" if r["dataset"] == "mpii-c" else "AP")
         assert e["origin"]["kind"] == "reported" and "2105.06152" in e["origin"]["citation"]
-        assert e["paradigm"] == ("bottom-up" if "bottom-up" in r["method"] else "top-down")
+        # the paper's "(bottom-up)" rows are one-stage: the one word for a model that finds the persons itself
+        assert e["paradigm"] == ("one-stage" if "(bottom-up)" in r["method"] else "top-down")
+        assert (e["paradigm"] == "one-stage") == (e["box_source"] == "none (one-stage)")
     # names unique per dataset, and the file name is derived from the name
     for e, p in zip(entries, entry_files(board)):
         assert p.name == safe_filename(e["name"]) + ".json" and p.parent.name == e["dataset"]
@@ -280,7 +282,7 @@ def test_submit_refuses_duplicates_and_partial_results(board, tmp_path, capsys):
 
 
 def test_submit_score_results_with_model_and_manifest_files(tmp_path, capsys):
-    # `score` results (bottom-up models) record no model or build: --model / --manifest cite them.
+    # `score` results (one-stage models) record no model or build: --model / --manifest cite them.
     from robustpose_bench.atomic import sha256_file
     from robustpose_bench.results import make_results, write_results
     from results_factory import make_rows
@@ -291,7 +293,7 @@ def test_submit_score_results_with_model_and_manifest_files(tmp_path, capsys):
     write_results(res, make_results("coco-c", make_rows("coco-c", 0.7, 0.7, 0),
                                     provenance={"data": {"num_images": 5000, "num_persons": 6352}}))
     model, manifest = tmp_path / "model.bin", tmp_path / "manifest.json"
-    model.write_bytes(b"weights of a bottom-up model")
+    model.write_bytes(b"weights of a one-stage model")
     manifest.write_text("{}")
     args = ["submit", str(res), "--name", "BottomUp", "--dir", str(board), "--box-source", "none (bottom-up)"]
     assert main(args) == 2
@@ -642,6 +644,41 @@ def test_box_source_is_recorded_by_name_and_sha256_never_a_path(tmp_path):
     assert "| none (one-stage) |" in md
     html = (out / "index.html").read_text("utf-8")
     assert ">detections: COCO_val2017_detections_AP_H_56_person.json<" in html
+
+
+def test_paradigm_is_one_stage_or_top_down_and_the_older_bottom_up_is_read_as_one_stage(board, tmp_path):
+    """One word for a model that finds the persons itself: submit writes it from the box source, the
+    paper's bottom-up rows say it, and an entry written before ('bottom-up') still checks and renders."""
+    from robustpose_bench.results import make_results, write_results
+    from results_factory import make_rows
+
+    scored = tmp_path / "scored.json"
+    write_results(scored, make_results("coco-c", make_rows("coco-c", 0.7, 0.7, 0), provenance={
+        "model": {"sha256": "a" * 64}, "manifest_sha256": "b" * 64, "data": {"num_images": 5000, "num_persons": 6352}}))
+    assert load_entry(submit(scored, "One stage", board, box_source="none")).data["paradigm"] == "one-stage"
+    assert load_entry(submit(scored, "Top down", board, box_source="gt")).data["paradigm"] == "top-down"
+    paper = [load_entry(p).data for p in entry_files(paper_entries_dir())]
+    assert {e["paradigm"] for e in paper} == {"top-down", "one-stage"}
+    assert not [p for p in entry_files(paper_entries_dir()) if "bottom-up" in p.read_text()]
+
+    old = board / "coco-c" / "PifPaf-ResNet-50_paper_Table_1.json"
+    _edit(old, lambda e: e.__setitem__("paradigm", "bottom-up"))  # as entries said before
+    assert check_dir(board).ok
+    render(board, tmp_path / "site")
+    rows = {r["name"]: r for r in _csv_rows_skipping_header(tmp_path / "site" / "leaderboard.csv")}
+    assert rows["PifPaf-ResNet-50 (paper, Table 1)"]["paradigm"] == "one-stage"
+    assert rows["One stage"]["paradigm"] == "one-stage" and rows["Top down"]["paradigm"] == "top-down"
+    assert "bottom-up" not in (tmp_path / "site" / "leaderboard.csv").read_text("utf-8")
+
+    _edit(old, lambda e: e.__setitem__("paradigm", "top-down"))  # contradicts its box source
+    assert [(p.field, p.message) for p in check_dir(board).problems] == [
+        ("paradigm", "'top-down' but box_source 'none (one-stage)' is one-stage")]
+
+
+def _csv_rows_skipping_header(path: Path) -> list[dict]:
+    """leaderboard.csv's rows (its first line is the do-not-edit comment)."""
+    lines = path.read_text("utf-8").splitlines()[1:]
+    return list(csv.DictReader(lines))
 
 
 # ------------------------------------------------------------------------------------------------

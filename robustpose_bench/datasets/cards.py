@@ -112,10 +112,17 @@ class DatasetCard:
         and tell apart a results file of a dataset that is not registered here."""
         out = {"name": self.name, "title": self.title, "sha256": self.sha256, "shipped": self.shipped,
                "primary_metric": self.primary_metric, "scorer": self.scorer,
-               "keypoints": list(self.keypoints), "sigmas": None if self.sigmas is None else list(self.sigmas)}
+               "keypoints": list(self.keypoints), "sigmas": None if self.sigmas is None else list(self.sigmas),
+               "default_split": self.default_split, "split_sizes": self.split_sizes_record()}
         if self.path is not None:
             out["path"] = self.path  # a user's card: the file it came from
         return out
+
+    def split_sizes_record(self) -> dict[str, dict[str, int]]:
+        """``split_sizes`` as the card spells it: recorded in results and entries, so that a reader
+        without a user's card still knows its full split (``splits.py``)."""
+        return {split: {k: n for k, n in (("images", images), ("persons", persons)) if n is not None}
+                for split, images, persons in self.split_sizes}
 
     def identity(self) -> dict[str, Any]:
         """What of the card decides an eval run's predictions and scores (part of the run identity):
@@ -221,6 +228,12 @@ def _split_sizes(v: Any, source: str) -> tuple[tuple[str, int | None, int | None
             raise _fail(source, f"split_sizes.{split}", f"must be {{\"images\": N}} or {{\"persons\": N}}, N > 0, got {shown(size)}")
         out.append((str(split), size.get("images"), size.get("persons")))
     return tuple(out)
+
+
+def parse_split_sizes(v: Any, source: str) -> tuple[tuple[str, int | None, int | None], ...]:
+    """(split, images, persons) of a card's ``split_sizes`` object, as a results file or an entry recorded
+    it; a one-line ``UserError`` naming ``source`` on a malformed one."""
+    return _split_sizes(v, source)
 
 
 def parse_card(obj: Any, source: str, sha256: str, path: str | None = None, shipped: bool = False) -> DatasetCard:

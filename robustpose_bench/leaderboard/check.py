@@ -74,6 +74,7 @@ def check_entry(path: Path, data: Any, strict: bool = False) -> list[Problem]:
     if data.get("joints") and data["metric"] != "PCKh":
         problems.append(Problem(path, "joints", f"lists the joints of a partial PCKh, but the metric is {data['metric']}"))
     problems += _sample_problems(path, data)
+    problems += _paradigm_problems(path, data)
     scores = data["scores"]
     half = 0.0 if strict else float(data.get("precision", 0.0)) / 2.0
     per = scores.get("per_corruption")
@@ -118,16 +119,42 @@ def _sample_problems(path: Path, data: dict[str, Any]) -> list[Problem]:
     if origin["kind"] != "measured":
         return []
     sample = origin["sample"]
-    full = is_full_split(data["dataset"], sample["images"], sample["persons"])
+    card = data.get("dataset_card")  # a user's own dataset: its card's split sizes
+    full = is_full_split(data["dataset"], sample["images"], sample["persons"], card)
     subset = bool(data.get("subset", False))
     evaluated = sample_text(sample["images"], sample["persons"])
     if not subset and full is not True:
         why = "no sample size is recorded" if full is None else f"evaluated {evaluated}"
         return [Problem(path, "subset", f"{why}, but the full {data['dataset']} split is "
-                                        f"{describe_full(data['dataset'])}: mark the entry subset: true")]
+                                        f"{describe_full(data['dataset'], card)}: mark the entry subset: true")]
     if subset and full is True:
         return [Problem(path, "subset", f"true, but the run evaluated {evaluated}, the full split")]
     return []
+
+
+def _paradigm_problems(path: Path, data: dict[str, Any]) -> list[Problem]:
+    """``paradigm`` must agree with the box source: a one-stage model has no boxes, a top-down one has."""
+    from ..vocabulary import paradigm_label, paradigm_of_boxes
+
+    stated, implied = paradigm_label(data.get("paradigm")), paradigm_of_boxes(data["box_source"])
+    if stated is None or implied is None or stated == implied:
+        return []
+    return [Problem(path, "paradigm", f"{data['paradigm']!r} but box_source {data['box_source']!r} is {implied}")]
+
+
+def _card_problems(path: Path, data: dict[str, Any], view: Any) -> list[Problem]:
+    """An entry of a user's own dataset keeps what its results recorded of the card (title, sha256,
+    split sizes): a page title or a full split that the results file does not say fails here."""
+    from .submit import card_of_entry
+
+    mine, want = data.get("dataset_card"), card_of_entry(view)
+    if mine is None or mine == want:  # entries submitted before the card was kept have none: read by name
+        return []
+    for key in ("title", "sha256", "split_sizes", "default_split"):
+        if want is not None and mine.get(key) != want.get(key):
+            return [Problem(path, f"dataset_card.{key}", f"{mine.get(key)!r} but the results file records "
+                                                         f"{want.get(key)!r}")]
+    return [Problem(path, "dataset_card", "present, but the dataset has a registered card: drop the field")]
 
 
 def _close(a: float, b: float) -> bool:
@@ -167,6 +194,7 @@ def check_against_results(path: Path, data: dict[str, Any]) -> tuple[list[Proble
     if view.sha256 != origin["results_sha256"]:
         problems.append(Problem(path, "origin.results_sha256",
                                 f"{origin['results_sha256'][:12]}… but {results_path} hashes to {view.sha256[:12]}…"))
+    problems += _card_problems(path, data, view)
     box_source = box_source_label(provenance_field(view.provenance, "boxes.source"))
     for fld, value in (("dataset", view.dataset), ("metric", view.metric), ("box_source", box_source)):
         if value is not None and data[fld] != value:

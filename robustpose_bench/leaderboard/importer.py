@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..vocabulary import DETECTIONS, GT_CENTRE_SCALE, NO_BOXES
+from ..vocabulary import DETECTIONS, GT_CENTRE_SCALE, NO_BOXES, ONE_STAGE_PARADIGM, TOP_DOWN
 from .entries import BENCHMARK_ORDER, DATASET_METRIC, SCHEMA_VERSION, entry_path, refuse_unless_paper_entry, write_entry
 
 CITATION = (
@@ -23,6 +23,8 @@ CITATION = (
 CITATION_URL = "https://arxiv.org/abs/2105.06152"
 PAPER_DETECTIONS = "COCO_val2017_detections_AP_H_56_person.json"
 REQUIRED_COLUMNS = ("table", "dataset", "method", "training", "backbone", "input_size", "clean", "mPC", "rPC")
+#: How the paper's CSV marks a bottom-up row's method (its own taxonomy); read as one-stage.
+PAPER_BOTTOM_UP = "(bottom-up)"
 # The paper's tables give one decimal.
 PAPER_PRECISION = 0.1
 
@@ -31,7 +33,7 @@ def _box_source(dataset: str, paradigm: str) -> str:
     """Where the paper's person boxes came from (../shared/README.md and the paper's protocol), in the
     vocabulary of docs/results.md. The COCO detections were made on clean images and reused for every
     corruption (docs/leaderboard.md)."""
-    if paradigm == "bottom-up":
+    if paradigm == ONE_STAGE_PARADIGM:
         return NO_BOXES
     if dataset == "mpii-c":
         return GT_CENTRE_SCALE
@@ -108,8 +110,10 @@ def paper_entries(csv_path: str | Path) -> list[dict[str, Any]]:
         if training not in ("standard", "advmix"):
             raise UserError(f"{where}: training must be standard or advmix, not {training!r}")
         arch_text = row["method"] or ""
-        paradigm = "bottom-up" if "(bottom-up)" in arch_text else "top-down"
-        architecture = arch_text.replace("(bottom-up)", "").strip()
+        # the paper marks its bottom-up rows "(bottom-up)"; the entry says one-stage, the one word for a
+        # model that finds the persons itself (vocabulary.PARADIGMS)
+        paradigm = ONE_STAGE_PARADIGM if PAPER_BOTTOM_UP in arch_text else TOP_DOWN
+        architecture = arch_text.replace(PAPER_BOTTOM_UP, "").strip()
         table = int(row["table"])
         scores: dict[str, Any] = {}
         for col in ("clean", "mPC", "rPC"):

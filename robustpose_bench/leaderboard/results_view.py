@@ -40,6 +40,13 @@ class ResultsView:
     joints: list[str] | None = None
 
     @property
+    def card(self) -> dict[str, Any] | None:
+        """The dataset card the results recorded (``provenance.dataset_card``): a user's dataset's title
+        and split sizes come from it."""
+        card = self.provenance.get("dataset_card")
+        return card if isinstance(card, dict) else None
+
+    @property
     def complete(self) -> bool:
         return not self.partial and not self.missing and self.clean is not None and self.mPC is not None
 

@@ -20,8 +20,9 @@ from typing import Any
 from ..atomic import atomic_write_bytes, sha256_bytes, sha256_file
 from ..errors import UserError
 from ..provenance import utc_now
-from ..splits import describe_full, is_full_split
-from ..vocabulary import non_standard_text, box_source_label, is_path_like, sample_text
+from ..splits import describe_full, full_splits, is_full_split, undeclared_size
+from ..vocabulary import (box_source_label, dataset_title, is_path_like, non_standard_text, paradigm_of_boxes,
+                          sample_text)
 from .entries import (BENCHMARK_ORDER, SCHEMA_VERSION, ensure_new, entry_path, invalid_entry_message, safe_filename,
                       schema_problems, write_entry)
 from ..metrics.robustness import describe_missing
@@ -48,7 +49,7 @@ def entry_from_results(
     """A measured entry for ``view`` (refusing partial results, results without provenance, and a
     sample-sized run not declared ``subset``).
 
-    Results from ``score`` (bottom-up models, predictions made elsewhere) record no model or build:
+    Results from ``score`` (one-stage models, predictions made elsewhere) record no model or build:
     ``model_file`` / ``manifest_file`` supply those hashes, and must agree with any the results record.
     """
     if not view.complete:
@@ -98,6 +99,12 @@ def entry_from_results(
         },
         "origin": origin,
     }
+    paradigm = paradigm_of_boxes(box_label)
+    if paradigm is not None:  # the model finds the persons itself (one-stage) or reads them (top-down)
+        entry["paradigm"] = paradigm
+    card = card_of_entry(view)
+    if card is not None:  # a user's own dataset: the page's title and check's full split come from here
+        entry["dataset_card"] = card
     if isinstance(view.config.get("flip"), bool):  # the flip test moves AP by points: say which it was
         entry["flip"] = view.config["flip"]
     if view.joints:  # partial PCKh (a model without all 16 MPII joints): listed apart, never ranked as full
@@ -136,19 +143,40 @@ def _box_source(view: ResultsView, given: str | None) -> tuple[str, str | None]:
     return label, recorded_sha or given_sha
 
 
+def card_of_entry(view: ResultsView) -> dict[str, Any] | None:
+    """What an entry of a user's own dataset keeps of the card its results recorded (entry field
+    ``dataset_card``): the title the page shows and the split sizes ``check`` compares the sample with.
+    None for a registered dataset, whose shipped card says both."""
+    from ..datasets.cards import find_card
+
+    if find_card(view.dataset) is not None or view.card is None:
+        return None
+    sizes = {s.split: {k: n for k, n in (("images", s.images), ("persons", s.persons)) if n is not None}
+             for s in full_splits(view.dataset, view.card)}
+    out: dict[str, Any] = {"title": dataset_title(view.dataset, view.card), "sha256": view.card["sha256"],
+                           "split_sizes": sizes}
+    if view.card.get("default_split"):
+        out["default_split"] = view.card["default_split"]
+    return out
+
+
 def _check_sample(view: ResultsView, subset: bool) -> tuple[int | None, int | None]:
     """The run's sample size; a run below the full split must be a declared subset entry."""
     images, persons = sample_size(view)
-    full = is_full_split(view.dataset, images, persons)
+    full = is_full_split(view.dataset, images, persons, view.card)
     evaluated = sample_text(images, persons)
+    undeclared = undeclared_size(view.dataset, view.card)
+    if full is None and not subset and undeclared:
+        raise UserError(f"{view.path}: dataset {view.dataset} has no known full split, so nothing shows that the "
+                        f"run ({evaluated}) covered all of it: {undeclared}, or submit with --subset")
     if full is None and not subset:
         raise UserError(f"{view.path}: the results record no sample size and their annotation file is not at "
                         f"hand, so nothing shows that the full {view.dataset} split "
-                        f"({describe_full(view.dataset)}) was evaluated; re-score the predictions, or submit "
-                        "with --subset")
+                        f"({describe_full(view.dataset, view.card)}) was evaluated; re-score the predictions, or "
+                        "submit with --subset")
     if full is False and not subset:
         raise UserError(f"{view.path}: evaluated {evaluated}, fewer than the full {view.dataset} split "
-                        f"({describe_full(view.dataset)}); submit it as a subset entry with --subset "
+                        f"({describe_full(view.dataset, view.card)}); submit it as a subset entry with --subset "
                         "(listed apart, not ranked with full-split rows)")
     if full is True and subset:
         raise UserError(f"{view.path}: evaluated {evaluated}, the full {view.dataset} split; submit it without "
