@@ -304,3 +304,48 @@ def test_submit_of_a_complete_carded_run(five, tmp_path):
     assert rc == 0, err + stdout
     rc, stdout, err = _run(["leaderboard", "render", "--dir", str(board)])
     assert rc == 0, err
+
+
+def test_eval_shards_of_a_carded_dataset_merge_into_the_single_run(five, tmp_path, shared_dir):
+    """eval --shard 1/2 and 2/2 on a user's card, then merge: the rows of one unsharded run. merge finds
+    the card the shards recorded; when it has moved it says to pass --dataset-card, which then works."""
+    onnx_path = shared_dir / "models" / "movenet_lightning_int8.onnx"
+    out = tmp_path / "out"
+    card = tmp_path / "five-c.json"
+    card.write_bytes(five["card"].read_bytes())
+    common = ["--dataset-card", str(card), "--images", str(five["images"]), "--ann", str(five["ann"])]
+    rc, _, err = _run(["build", *common, "--data", str(out), "--corruptions", "gaussian_noise", "--severities", "1",
+                       "--jobs", "1", "--no-progress"])
+    assert rc == 0, err
+    run = ["eval", str(onnx_path), *common, "--data", str(out), "--partial", "--spec", "movenet",
+           "--no-progress", "--device", "cpu"]
+    rc, _, err = _run([*run, "-o", str(tmp_path / "whole" / "results.json")])
+    assert rc == 0, err
+    shards = []
+    for i in (1, 2):
+        shards.append(tmp_path / f"s{i}" / "results.json")
+        rc, _, err = _run([*run, "--shard", f"{i}/2", "-o", str(shards[-1])])
+        assert rc == 0, err
+    whole = json.loads((tmp_path / "whole" / "results.json").read_text())
+
+    merged = tmp_path / "merged.json"
+    rc, _, err = _run(["merge", *map(str, shards), "--partial", "-o", str(merged)])
+    assert rc == 0, err
+    got = json.loads(merged.read_text())
+    assert got["dataset"] == "five-c" and got["rows"] == whole["rows"] and got["summary"] == whole["summary"]
+    assert got["provenance"]["dataset_card"]["title"] == "Five-C"
+
+    moved = tmp_path / "elsewhere.json"
+    card.rename(moved)
+    again = tmp_path / "again.json"
+    rc, _, err = _run(["merge", *map(str, shards), "--partial", "-o", str(again)])
+    assert rc == 2 and not again.exists(), err
+    assert err.count("\n") == 1 and "user's card" in err and "--dataset-card" in err, err
+    rc, _, err = _run(["merge", *map(str, shards), "--partial", "--dataset-card", str(moved), "-o", str(again)])
+    assert rc == 0, err
+    assert json.loads(again.read_text())["rows"] == whole["rows"]
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(_card(sigmas=[0.05] * 5)))
+    rc, _, err = _run(["merge", *map(str, shards), "--partial", "--dataset-card", str(other), "-o",
+                       str(tmp_path / "third.json")])
+    assert rc == 2 and "provenance.dataset_card.sha256" in err and not (tmp_path / "third.json").exists(), err

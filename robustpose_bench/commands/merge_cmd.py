@@ -13,6 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "shards of different runs, shards or conditions given twice, and missing conditions.")
     p.add_argument("shards", nargs="+", type=Path, help="the shards' results files")
     p.add_argument("-o", "--output", type=Path, default=Path("results.json"), help="merged results (default results.json)")
+    p.add_argument("--dataset-card", type=Path, default=None, metavar="FILE.json",
+                   help="a user's dataset card, when the card file the shards recorded is no longer where it was "
+                        "(robustpose-bench docs datasets)")
     p.add_argument("--partial", action="store_true", help="merge even if conditions are missing (marks results partial)")
     p.set_defaults(func=run)
 
@@ -24,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from ..results import write_results
 
     check_outputs([("-o", args.output)], [("one of the shards", s) for s in args.shards])
-    results = merge_results(args.shards, partial=args.partial)
+    results = merge_results(args.shards, partial=args.partial, card_file=args.dataset_card)
     # the run's predictions folder is an input too (merge_results has checked every file in it)
     pred_dir = results["provenance"].get("predictions", {}).get("dir")
     check_outputs([("-o", args.output)], [], [("the run's predictions folder", pred_dir)] if pred_dir else [])

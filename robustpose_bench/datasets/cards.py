@@ -381,6 +381,29 @@ def resolve_card(dataset: "str | DatasetCard | None", card_file: str | Path | No
     return get_card(dataset)
 
 
+def card_of_results(results: Mapping, source: str, card_file: str | Path | None = None) -> DatasetCard:
+    """The card a results file was made with, for commands that rebuild results from it (``merge``):
+    the registered card of its dataset, else ``card_file`` (``--dataset-card``), else the card file it
+    recorded (``provenance.dataset_card.path``). A user's card must still have the recorded sha256: a
+    changed card would relabel the run."""
+    name = results.get("dataset")
+    record = (results.get("provenance") or {}).get("dataset_card") or {}
+    if card_file is None and isinstance(name, str) and find_card(name) is not None:
+        return get_card(name)
+    if card_file is None:
+        path = record.get("path")
+        if not isinstance(path, str) or not Path(path).is_file():
+            where = f"the card file it recorded ({path}) is not at hand" if isinstance(path, str) else \
+                "it recorded no card file"
+            raise UserError(f"{source}: dataset {name!r} is a user's card and {where}: pass --dataset-card FILE.json")
+        card_file = path
+    card = resolve_card(name if isinstance(name, str) else None, card_file)
+    if record.get("sha256") and card.sha256 != record["sha256"]:
+        raise _fail(source, "provenance.dataset_card.sha256", f"the run used another card than {card_file} "
+                    f"(sha256 {str(record['sha256'])[:12]}…, the file's is {card.sha256[:12]}…)")
+    return card
+
+
 def check_annotation_keypoints(card: DatasetCard, data: Mapping, source: str) -> None:
     """A COCO-format annotation object must hold the card's keypoint count: in its categories' keypoint
     names and in every annotation's keypoint triples (one-line error naming the file and the field)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import UserError
+from ..datasets.cards import card_of_results
 from ..results import load_results, make_results
 
 
@@ -58,8 +59,10 @@ def _check_records(path: Path, res: dict, key: str, rows: list[dict], run_id: st
                         "the results file was edited")
 
 
-def merge_results(paths: Sequence[str | os.PathLike], partial: bool = False) -> dict:
-    """The results of the shards in ``paths``, joined (see the module docstring)."""
+def merge_results(paths: Sequence[str | os.PathLike], partial: bool = False,
+                  card_file: str | os.PathLike | None = None) -> dict:
+    """The results of the shards in ``paths``, joined (see the module docstring). ``card_file``: a user's
+    dataset card, when the one the shards recorded has moved."""
     if not paths:
         raise UserError("merge: give the shards' results files")
     loaded = [(Path(p), load_results(p)) for p in paths]
@@ -105,7 +108,8 @@ def merge_results(paths: Sequence[str | os.PathLike], partial: bool = False) -> 
         provenance["devices"] = [{"device": d, "execution_provider": p} for d, p in devices]
     config = {k: v for k, v in first["config"].items() if k != "shard"}
     config["conditions"] = [k for k in all_keys if k in by_condition]
-    return make_results(first["dataset"], rows, metric=first["metric"], partial=partial,
+    card = card_of_results(first, str(first_path), card_file)
+    return make_results(card, rows, metric=first["metric"], partial=partial,
                         provenance=provenance, config=config)
 
 
