@@ -140,3 +140,22 @@ def test_train_jobs_is_named_by_its_flag(capsys, tmp_path):
     rc, _, err = _run(capsys, ["train", "--out", tmp_path / "t", "--jobs", "-1"])
     assert rc == 2 and err.count("\n") == 1 and "--jobs must be an integer >= 0" in err, err
     assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("command", ["build", "verify"])
+def test_build_and_verify_take_dataset_as_eval_does(capsys, tmp_path, command):
+    """``--dataset NAME`` is the dataset in every command; build and verify also take it as their subject
+    (``build synth-c``). Before, ``build --dataset synth-c`` was argparse's abbreviation of --dataset-card."""
+    data = tmp_path / "data"
+    if command == "verify":
+        assert _run(capsys, ["build", "synth-c", "--synth-count", 2, "--corruptions", "fog", "--severities", 1,
+                             "--data", data, "--jobs", 1, "--no-progress"])[0] == 0
+    extra = ["--synth-count", 2, "--corruptions", "fog", "--severities", 1] if command == "build" else []
+    runs = [_run(capsys, [command, *form, *extra, "--data", data, "--jobs", 1, "--no-progress"])
+            for form in (["--dataset", "synth-c"], ["synth-c"])]
+    assert [r[0] for r in runs] == [0, 0], runs
+    assert runs[0][1].split(" in ")[0].split("(")[0] == runs[1][1].split(" in ")[0].split("(")[0]
+    rc, out, err = _run(capsys, [command, "synth-c", "--dataset", "synth-c", "--data", data])
+    assert rc == 2 and err.count("\n") == 1 and "not allowed with" in err, err
+    rc, out, err = _run(capsys, [command, "--dataset", "synthc", "--data", data])
+    assert rc == 2 and err.count("\n") == 1 and "synth-c" in err, err

@@ -29,11 +29,15 @@ def registered() -> str:
 
 
 def add_dataset_arguments(p: argparse.ArgumentParser, positional: bool = False, help: str = "which dataset") -> None:
-    """``DATASET`` (or ``--dataset NAME``) or ``--dataset-card FILE.json``: exactly one of them."""
+    """``--dataset NAME`` (also ``DATASET`` where the dataset is the command's subject: build, verify) or
+    ``--dataset-card FILE.json``: exactly one of them. Without ``--dataset`` in build, argparse would
+    take ``build --dataset coco-c`` for an abbreviated ``--dataset-card coco-c``."""
     group = p.add_mutually_exclusive_group(required=True)
     names = f"{help}: {registered()} (`robustpose-bench list datasets`)"
-    if positional:
+    if positional:  # build coco-c: the dataset is the command's subject; --dataset NAME works as in eval
         group.add_argument("dataset", nargs="?", type=dataset_name, help=names)
+        group.add_argument("--dataset", dest="dataset_option", type=dataset_name, metavar="NAME",
+                           help="the same, spelled as in eval, score and train")
     else:
         group.add_argument("--dataset", type=dataset_name, metavar="NAME", help=names)
     group.add_argument("--dataset-card", type=Path, metavar="FILE.json", help=CARD_HELP)
@@ -43,4 +47,5 @@ def card_of(args: argparse.Namespace):
     """The parsed arguments' dataset card (a registered one, or the ``--dataset-card`` file)."""
     from ..datasets.cards import resolve_card
 
-    return resolve_card(args.dataset, args.dataset_card)
+    name = args.dataset if args.dataset is not None else getattr(args, "dataset_option", None)
+    return resolve_card(name, args.dataset_card)
