@@ -349,3 +349,29 @@ def test_eval_shards_of_a_carded_dataset_merge_into_the_single_run(five, tmp_pat
     rc, _, err = _run(["merge", *map(str, shards), "--partial", "--dataset-card", str(other), "-o",
                        str(tmp_path / "third.json")])
     assert rc == 2 and "provenance.dataset_card.sha256" in err and not (tmp_path / "third.json").exists(), err
+
+
+def test_eval_of_a_carded_dataset_with_detections_equals_pycocotools(five, tmp_path, shared_dir):
+    """eval on a user's card with a person detection file (HRNet's format) instead of GT boxes: the run
+    records the detections, and its AP is pycocotools' on the predictions it wrote, with the card's sigmas."""
+    onnx_path = shared_dir / "models" / "movenet_lightning_int8.onnx"
+    dets = five["images"] / "test_coco_det_AP_H_56.json"
+    out = tmp_path / "out"
+    common = ["--dataset-card", str(five["card"]), "--images", str(five["images"]), "--ann", str(five["ann"])]
+    rc, _, err = _run(["build", *common, "--data", str(out), "--corruptions", "fog", "--severities", "2",
+                       "--jobs", "1", "--no-progress"])
+    assert rc == 0, err
+    results = tmp_path / "run" / "results.json"
+    rc, _, err = _run(["eval", str(onnx_path), *common, "--data", str(out), "--partial", "--spec", "movenet",
+                       "--boxes", str(dets), "-o", str(results), "--no-progress", "--device", "cpu"])
+    assert rc == 0, err
+    res = json.loads(results.read_text())
+    boxes = res["provenance"]["boxes"]
+    assert boxes["source"] == dets.name and boxes["detections"] > 0
+    for key, cond in (("clean", ("clean", 0)), ("fog/2", ("fog", 2))):
+        preds = json.loads((results.parent / "predictions" / key / "results.json").read_text())
+        assert preds and all(len(p["keypoints"]) == 15 for p in preds)
+        got = [r["value"] for r in res["rows"] if (r["corruption"], r["severity"]) == cond]
+        assert got == _pycocotools_direct(five["ann"], preds, SIGMAS)
+    clean = [r["value"] for r in res["rows"] if r["corruption"] == "clean"]
+    assert clean[0] > 0.1  # real detections of real persons: not a comparison of zeros
