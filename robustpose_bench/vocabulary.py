@@ -57,7 +57,6 @@ DETECTIONS = "detections: "
 #: the pipelines ``topdown`` / ``onestage``). Entries written before say "bottom-up": read as one-stage.
 TOP_DOWN = "top-down"
 ONE_STAGE_PARADIGM = "one-stage"
-PARADIGMS = (TOP_DOWN, ONE_STAGE_PARADIGM)
 LEGACY_PARADIGMS = {"bottom-up": ONE_STAGE_PARADIGM}
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..errors import UserError, shown
 from ..jsonfile import read_json
@@ -121,14 +121,20 @@ class DatasetCard:
     def split_sizes_record(self) -> dict[str, dict[str, int]]:
         """``split_sizes`` as the card spells it: recorded in results and entries, so that a reader
         without a user's card still knows its full split (``splits.py``)."""
-        return {split: {k: n for k, n in (("images", images), ("persons", persons)) if n is not None}
-                for split, images, persons in self.split_sizes}
+        return split_sizes_record(self.split_sizes)
 
     def identity(self) -> dict[str, Any]:
         """What of the card decides an eval run's predictions and scores (part of the run identity):
         a changed card must not resume an old run."""
         return {"name": self.name, "keypoints": list(self.keypoints),
                 "sigmas": None if self.sigmas is None else list(self.sigmas), "scorer": self.scorer}
+
+
+def split_sizes_record(sizes: Iterable[tuple[str, int | None, int | None]]) -> dict[str, dict[str, int]]:
+    """(split, images, persons) triples as a card spells ``split_sizes``: the inverse of
+    :func:`parse_split_sizes`."""
+    return {split: {k: n for k, n in (("images", images), ("persons", persons)) if n is not None}
+            for split, images, persons in sizes}
 
 
 def _fail(source: str, fld: str, msg: str) -> UserError:
@@ -215,7 +221,9 @@ def _layout(v: Any, fmt: str, source: str) -> tuple[str | None, tuple[tuple[str,
     return default, tuple(splits)
 
 
-def _split_sizes(v: Any, source: str) -> tuple[tuple[str, int | None, int | None], ...]:
+def parse_split_sizes(v: Any, source: str) -> tuple[tuple[str, int | None, int | None], ...]:
+    """(split, images, persons) of a card's ``split_sizes`` object, in a card or as a results file or an
+    entry recorded it; a one-line ``UserError`` naming ``source`` on a malformed one."""
     if v is None:
         return ()
     if not isinstance(v, Mapping):
@@ -228,12 +236,6 @@ def _split_sizes(v: Any, source: str) -> tuple[tuple[str, int | None, int | None
             raise _fail(source, f"split_sizes.{split}", f"must be {{\"images\": N}} or {{\"persons\": N}}, N > 0, got {shown(size)}")
         out.append((str(split), size.get("images"), size.get("persons")))
     return tuple(out)
-
-
-def parse_split_sizes(v: Any, source: str) -> tuple[tuple[str, int | None, int | None], ...]:
-    """(split, images, persons) of a card's ``split_sizes`` object, as a results file or an entry recorded
-    it; a one-line ``UserError`` naming ``source`` on a malformed one."""
-    return _split_sizes(v, source)
 
 
 def parse_card(obj: Any, source: str, sha256: str, path: str | None = None, shipped: bool = False) -> DatasetCard:
@@ -278,7 +280,7 @@ def parse_card(obj: Any, source: str, sha256: str, path: str | None = None, ship
         name=name, title=_string(obj, "title", source), source=_string(obj, "source", source, name),
         format=fmt, keypoint_set=_string(obj, "keypoint_set", source, name), keypoints=keypoints, flip_pairs=pairs,
         sigmas=sigmas, upper_body=upper, primary_metric=obj["primary_metric"], scorer=scorer, default_split=default,
-        splits=splits, split_sizes=_split_sizes(obj.get("split_sizes"), source),
+        splits=splits, split_sizes=parse_split_sizes(obj.get("split_sizes"), source),
         download=_string(obj, "download", source, "your own data"), sha256=sha256, path=path, shipped=shipped)
 
 

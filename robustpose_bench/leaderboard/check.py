@@ -150,11 +150,12 @@ def _card_problems(path: Path, data: dict[str, Any], view: Any) -> list[Problem]
     mine, want = data.get("dataset_card"), card_of_entry(view)
     if mine is None or mine == want:  # entries submitted before the card was kept have none: read by name
         return []
-    for key in ("title", "sha256", "split_sizes", "default_split"):
-        if want is not None and mine.get(key) != want.get(key):
-            return [Problem(path, f"dataset_card.{key}", f"{mine.get(key)!r} but the results file records "
-                                                         f"{want.get(key)!r}")]
-    return [Problem(path, "dataset_card", "present, but the dataset has a registered card: drop the field")]
+    if want is None:
+        return [Problem(path, "dataset_card", "present, but the dataset has a registered card: drop the field")]
+    key = next((k for k in ("title", "sha256", "split_sizes", "default_split") if mine.get(k) != want.get(k)), None)
+    if key is None:  # only a field the schema does not know differs (the schema check names it)
+        return []
+    return [Problem(path, f"dataset_card.{key}", f"{mine.get(key)!r} but the results file records {want.get(key)!r}")]
 
 
 def _close(a: float, b: float) -> bool:

@@ -111,7 +111,7 @@ def paper_entries(csv_path: str | Path) -> list[dict[str, Any]]:
             raise UserError(f"{where}: training must be standard or advmix, not {training!r}")
         arch_text = row["method"] or ""
         # the paper marks its bottom-up rows "(bottom-up)"; the entry says one-stage, the one word for a
-        # model that finds the persons itself (vocabulary.PARADIGMS)
+        # model that finds the persons itself (vocabulary.ONE_STAGE_PARADIGM)
         paradigm = ONE_STAGE_PARADIGM if PAPER_BOTTOM_UP in arch_text else TOP_DOWN
         architecture = arch_text.replace(PAPER_BOTTOM_UP, "").strip()
         table = int(row["table"])

@@ -147,12 +147,11 @@ def card_of_entry(view: ResultsView) -> dict[str, Any] | None:
     """What an entry of a user's own dataset keeps of the card its results recorded (entry field
     ``dataset_card``): the title the page shows and the split sizes ``check`` compares the sample with.
     None for a registered dataset, whose shipped card says both."""
-    from ..datasets.cards import find_card
+    from ..datasets.cards import find_card, split_sizes_record
 
     if find_card(view.dataset) is not None or view.card is None:
         return None
-    sizes = {s.split: {k: n for k, n in (("images", s.images), ("persons", s.persons)) if n is not None}
-             for s in full_splits(view.dataset, view.card)}
+    sizes = split_sizes_record((s.split, s.images, s.persons) for s in full_splits(view.dataset, view.card))
     out: dict[str, Any] = {"title": dataset_title(view.dataset, view.card), "sha256": view.card["sha256"],
                            "split_sizes": sizes}
     if view.card.get("default_split"):
